@@ -1,0 +1,928 @@
+//! The alert lifecycle (SPEC section 6) as a pure state machine.
+//!
+//! [`Engine`] keeps, per participant (meeting key + `user_id`), the newest
+//! sample time seen and each rule's phase: inactive, pending or firing. It
+//! reads no clock: time is the samples' `date_time`, or passed in. Each call
+//! appends the [`Transition`]s it causes to a caller's vector.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::qos::{
+    MeetingInfo, Metric, ParticipantInfo, ParticipantSamples, Sample, Timestamp, Unit,
+};
+use crate::rules::expr::{Decider, Outcome, Truth};
+use crate::rules::{Hold, Rule, RuleSet, Severity};
+
+/// Firing or resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum State {
+    Firing,
+    Resolved,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Firing => "firing",
+            State::Resolved => "resolved",
+        }
+    }
+}
+
+/// Why a transition happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// The rule's conditions.
+    Condition,
+    /// Announced at first sight of a participant: it was already firing at
+    /// the newest sample (history builds state silently).
+    FirstSight,
+    /// The participant left the meeting.
+    ParticipantLeft,
+    /// The meeting ended.
+    MeetingEnded,
+    /// The rule was removed or changed by a reload.
+    RuleChanged,
+}
+
+/// One alert transition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transition {
+    pub state: State,
+    pub reason: Reason,
+    /// The rule's name.
+    pub rule: Arc<str>,
+    pub severity: Severity,
+    pub meeting: MeetingInfo,
+    pub participant: ParticipantInfo,
+    /// The sample time of the transition.
+    pub at: Timestamp,
+    /// When the alert fired.
+    pub since: Timestamp,
+    /// The deciding metric (the worst stream of a wildcard).
+    pub metric: Metric,
+    /// Its value at `at` (for a resolution, the recovery value).
+    pub value: f64,
+    /// The deciding comparison's threshold, in `unit`.
+    pub threshold: f64,
+    pub unit: Unit,
+}
+
+impl Transition {
+    /// How long the alert fired, for resolutions.
+    pub fn duration_secs(&self) -> i64 {
+        self.at.since(self.since)
+    }
+
+    /// Alert identity: rule + meeting + participant.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(
+            &self.rule,
+            self.meeting.key().map(|k| &**k),
+            &self.participant.user_id,
+        )
+    }
+}
+
+/// A stable fingerprint (FNV-1a, hex) of rule + meeting key + participant.
+pub fn fingerprint(rule: &str, meeting: Option<&str>, participant: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [rule, meeting.unwrap_or(""), participant] {
+        for b in part.bytes().chain([0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// What a firing alert last reported.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Report {
+    metric: Metric,
+    value: f64,
+    threshold: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+enum Phase {
+    #[default]
+    Inactive,
+    Pending {
+        started: Timestamp,
+        count: u32,
+    },
+    Firing {
+        since: Timestamp,
+        /// First sample of the current clearing run (keep_firing_for).
+        clearing_since: Option<Timestamp>,
+        last: Report,
+    },
+}
+
+type Key = (Option<Arc<str>>, Arc<str>);
+
+struct ParticipantState {
+    meeting: MeetingInfo,
+    info: ParticipantInfo,
+    last_at: Option<Timestamp>,
+    /// Whether each rule applies (enabled and matching), by rule index.
+    applies: Vec<bool>,
+    phases: Vec<Phase>,
+}
+
+/// A currently firing alert.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActiveAlert {
+    pub rule: Arc<str>,
+    pub severity: Severity,
+    pub meeting: MeetingInfo,
+    pub participant: ParticipantInfo,
+    pub since: Timestamp,
+    pub metric: Metric,
+    pub value: f64,
+    pub threshold: f64,
+}
+
+/// The lifecycle of every alert of a rule set.
+pub struct Engine {
+    rules: Vec<Rule>,
+    names: Vec<Arc<str>>,
+    participants: HashMap<Key, ParticipantState>,
+}
+
+impl Engine {
+    pub fn new(rules: RuleSet) -> Engine {
+        let names = rules
+            .rules
+            .iter()
+            .map(|r| Arc::from(r.name.as_str()))
+            .collect();
+        Engine {
+            rules: rules.rules,
+            names,
+            participants: HashMap::new(),
+        }
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Feeds one sample of one participant. Samples at or before the
+    /// participant's newest seen sample are ignored (deduplication).
+    pub fn observe(
+        &mut self,
+        meeting: &MeetingInfo,
+        participant: &ParticipantInfo,
+        sample: &Sample,
+        out: &mut Vec<Transition>,
+    ) {
+        let rules = &self.rules;
+        let names = &self.names;
+        let state = Self::state_for(&mut self.participants, rules, meeting, participant);
+        step_sample(rules, names, state, sample, out);
+    }
+
+    /// Feeds all samples of a participant, in time order.
+    pub fn observe_all(
+        &mut self,
+        meeting: &MeetingInfo,
+        participant: &ParticipantSamples,
+        out: &mut Vec<Transition>,
+    ) {
+        let rules = &self.rules;
+        let names = &self.names;
+        let state = Self::state_for(&mut self.participants, rules, meeting, &participant.info);
+        for sample in &participant.samples {
+            step_sample(rules, names, state, sample, out);
+        }
+    }
+
+    /// First sight of a participant (startup, late discovery): its samples
+    /// build state without transitions, then every alert firing at its
+    /// newest sample is announced once, with [`Reason::FirstSight`].
+    pub fn observe_first_sight(
+        &mut self,
+        meeting: &MeetingInfo,
+        participant: &ParticipantSamples,
+        out: &mut Vec<Transition>,
+    ) {
+        let mut silent = Vec::new();
+        self.observe_all(meeting, participant, &mut silent);
+        let key = key_of(meeting, &participant.info);
+        let Some(state) = self.participants.get(&key) else {
+            return;
+        };
+        let at = state.last_at.unwrap_or_default();
+        for (i, phase) in state.phases.iter().enumerate() {
+            if let Phase::Firing { since, last, .. } = phase {
+                out.push(self.transition(
+                    i,
+                    state,
+                    State::Firing,
+                    Reason::FirstSight,
+                    at,
+                    *since,
+                    *last,
+                ));
+            }
+        }
+    }
+
+    /// Whether the engine has seen this participant.
+    pub fn knows(&self, meeting: &MeetingInfo, participant: &ParticipantInfo) -> bool {
+        self.participants
+            .contains_key(&key_of(meeting, participant))
+    }
+
+    /// Resolves a participant's firing alerts (it left) and forgets it.
+    pub fn participant_left(
+        &mut self,
+        meeting: &MeetingInfo,
+        user_id: &str,
+        at: Timestamp,
+        out: &mut Vec<Transition>,
+    ) {
+        let key: Key = (meeting.key().cloned(), Arc::from(user_id));
+        if let Some(state) = self.participants.remove(&key) {
+            self.resolve_all(&state, at, Reason::ParticipantLeft, out);
+        }
+    }
+
+    /// Resolves every alert of a meeting (it ended) and forgets its participants.
+    pub fn meeting_ended(
+        &mut self,
+        meeting: &MeetingInfo,
+        at: Timestamp,
+        out: &mut Vec<Transition>,
+    ) {
+        let mk = meeting.key().cloned();
+        let keys: Vec<Key> = self
+            .participants
+            .keys()
+            .filter(|(m, _)| *m == mk)
+            .cloned()
+            .collect();
+        for key in keys {
+            if let Some(state) = self.participants.remove(&key) {
+                self.resolve_all(&state, at, Reason::MeetingEnded, out);
+            }
+        }
+    }
+
+    /// Participants known in a meeting, by user_id.
+    pub fn participants_of(&self, meeting: &MeetingInfo) -> Vec<Arc<str>> {
+        let mk = meeting.key().cloned();
+        self.participants
+            .keys()
+            .filter(|(m, _)| *m == mk)
+            .map(|(_, u)| u.clone())
+            .collect()
+    }
+
+    /// Replaces the rule set (a reload). Alerts of rules whose name and
+    /// conditions are unchanged keep their state; alerts of removed or
+    /// changed rules that were firing resolve with [`Reason::RuleChanged`].
+    pub fn replace_rules(&mut self, rules: RuleSet, at: Timestamp, out: &mut Vec<Transition>) {
+        let new_rules = rules.rules;
+        let mapping: Vec<Option<usize>> = new_rules
+            .iter()
+            .map(|nr| {
+                self.rules.iter().position(|or| {
+                    or.name == nr.name
+                        && or.when.source == nr.when.source
+                        && or.clear_when.as_ref().map(|c| &c.source)
+                            == nr.clear_when.as_ref().map(|c| &c.source)
+                })
+            })
+            .collect();
+        for state in self.participants.values() {
+            for (i, phase) in state.phases.iter().enumerate() {
+                if let Phase::Firing { since, last, .. } = phase
+                    && !mapping.contains(&Some(i))
+                {
+                    out.push(self.transition(
+                        i,
+                        state,
+                        State::Resolved,
+                        Reason::RuleChanged,
+                        at,
+                        *since,
+                        *last,
+                    ));
+                }
+            }
+        }
+        self.names = new_rules
+            .iter()
+            .map(|r| Arc::from(r.name.as_str()))
+            .collect();
+        for state in self.participants.values_mut() {
+            state.phases = mapping
+                .iter()
+                .map(|m| m.map_or(Phase::Inactive, |old| state.phases[old]))
+                .collect();
+            state.applies = applicability(&new_rules, &state.meeting, &state.info);
+        }
+        self.rules = new_rules;
+    }
+
+    /// Every firing alert.
+    pub fn active(&self) -> Vec<ActiveAlert> {
+        let mut out = Vec::new();
+        for state in self.participants.values() {
+            for (i, phase) in state.phases.iter().enumerate() {
+                if let Phase::Firing { since, last, .. } = phase {
+                    out.push(ActiveAlert {
+                        rule: self.names[i].clone(),
+                        severity: self.rules[i].severity,
+                        meeting: state.meeting.clone(),
+                        participant: state.info.clone(),
+                        since: *since,
+                        metric: last.metric,
+                        value: last.value,
+                        threshold: last.threshold,
+                    });
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.since, &a.meeting.key(), &a.participant.user_id, &a.rule).cmp(&(
+                b.since,
+                &b.meeting.key(),
+                &b.participant.user_id,
+                &b.rule,
+            ))
+        });
+        out
+    }
+
+    fn resolve_all(
+        &self,
+        state: &ParticipantState,
+        at: Timestamp,
+        reason: Reason,
+        out: &mut Vec<Transition>,
+    ) {
+        for (i, phase) in state.phases.iter().enumerate() {
+            if let Phase::Firing { since, last, .. } = phase {
+                out.push(self.transition(
+                    i,
+                    state,
+                    State::Resolved,
+                    reason,
+                    at.max(*since),
+                    *since,
+                    *last,
+                ));
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn transition(
+        &self,
+        rule: usize,
+        state: &ParticipantState,
+        kind: State,
+        reason: Reason,
+        at: Timestamp,
+        since: Timestamp,
+        report: Report,
+    ) -> Transition {
+        make_transition(
+            &self.rules[rule],
+            &self.names[rule],
+            state,
+            kind,
+            reason,
+            at,
+            since,
+            report,
+        )
+    }
+
+    fn state_for<'s>(
+        participants: &'s mut HashMap<Key, ParticipantState>,
+        rules: &[Rule],
+        meeting: &MeetingInfo,
+        participant: &ParticipantInfo,
+    ) -> &'s mut ParticipantState {
+        let key = key_of(meeting, participant);
+        let state = participants.entry(key).or_insert_with(|| ParticipantState {
+            meeting: meeting.clone(),
+            info: participant.clone(),
+            last_at: None,
+            applies: applicability(rules, meeting, participant),
+            phases: vec![Phase::Inactive; rules.len()],
+        });
+        // Attributes can arrive later (a topic from discovery, a name).
+        if state.info.attributes != participant.attributes || state.meeting != *meeting {
+            state.info.attributes = participant.attributes.clone();
+            state.meeting = meeting.clone();
+            state.applies = applicability(rules, meeting, participant);
+        }
+        state
+    }
+}
+
+fn key_of(meeting: &MeetingInfo, participant: &ParticipantInfo) -> Key {
+    (meeting.key().cloned(), participant.user_id.clone())
+}
+
+fn applicability(
+    rules: &[Rule],
+    meeting: &MeetingInfo,
+    participant: &ParticipantInfo,
+) -> Vec<bool> {
+    rules
+        .iter()
+        .map(|r| r.enabled && r.matches(meeting, participant))
+        .collect()
+}
+
+fn report_of(rule: &Rule, decider: Decider) -> Report {
+    Report {
+        metric: decider.metric,
+        value: decider.value,
+        threshold: rule.when.comparisons[decider.comparison].threshold,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_transition(
+    rule: &Rule,
+    name: &Arc<str>,
+    state: &ParticipantState,
+    kind: State,
+    reason: Reason,
+    at: Timestamp,
+    since: Timestamp,
+    report: Report,
+) -> Transition {
+    Transition {
+        state: kind,
+        reason,
+        rule: name.clone(),
+        severity: rule.severity,
+        meeting: state.meeting.clone(),
+        participant: state.info.clone(),
+        at,
+        since,
+        metric: report.metric,
+        value: report.value,
+        threshold: report.threshold,
+        unit: report.metric.unit(),
+    }
+}
+
+fn step_sample(
+    rules: &[Rule],
+    names: &[Arc<str>],
+    state: &mut ParticipantState,
+    sample: &Sample,
+    out: &mut Vec<Transition>,
+) {
+    if state.last_at.is_some_and(|last| sample.at <= last) {
+        return;
+    }
+    state.last_at = Some(sample.at);
+    for i in 0..rules.len() {
+        if !state.applies[i] {
+            continue;
+        }
+        let rule = &rules[i];
+        let when = rule.when.eval(sample);
+        if let Some((kind, since, report)) = step(rule, &mut state.phases[i], sample, when) {
+            out.push(make_transition(
+                rule,
+                &names[i],
+                state,
+                kind,
+                Reason::Condition,
+                sample.at,
+                since,
+                report,
+            ));
+        }
+    }
+}
+
+/// One rule, one sample: the phase change and the transition it causes.
+fn step(
+    rule: &Rule,
+    phase: &mut Phase,
+    sample: &Sample,
+    when: Outcome,
+) -> Option<(State, Timestamp, Report)> {
+    let at = sample.at;
+    match *phase {
+        Phase::Inactive | Phase::Pending { .. } => {
+            let (started, count) = match (*phase, when.truth) {
+                (_, Truth::Unknown) => return None,
+                (_, Truth::False) => {
+                    *phase = Phase::Inactive;
+                    return None;
+                }
+                (Phase::Pending { started, count }, Truth::True) => (started, count + 1),
+                (_, Truth::True) => (at, 1),
+            };
+            let ready = match rule.hold {
+                None => true,
+                Some(Hold::Time(d)) => at.since(started) as f64 >= d.as_secs_f64(),
+                Some(Hold::Samples(n)) => count >= n,
+            };
+            if ready {
+                let report = report_of(rule, when.decider?);
+                *phase = Phase::Firing {
+                    since: at,
+                    clearing_since: None,
+                    last: report,
+                };
+                Some((State::Firing, at, report))
+            } else {
+                *phase = Phase::Pending { started, count };
+                None
+            }
+        }
+        Phase::Firing {
+            since,
+            clearing_since,
+            last,
+        } => {
+            if when.truth == Truth::True {
+                // Still firing: remember the latest figures, end any clearing run.
+                let last = when.decider.map_or(last, |d| report_of(rule, d));
+                *phase = Phase::Firing {
+                    since,
+                    clearing_since: None,
+                    last,
+                };
+                return None;
+            }
+            if when.truth == Truth::Unknown {
+                return None;
+            }
+            // `when` is false: clearing needs `clear_when` true, if given.
+            let clear = match &rule.clear_when {
+                None => Truth::True,
+                Some(c) => c.eval(sample).truth,
+            };
+            match clear {
+                Truth::Unknown => None,
+                Truth::False => {
+                    *phase = Phase::Firing {
+                        since,
+                        clearing_since: None,
+                        last,
+                    };
+                    None
+                }
+                Truth::True => {
+                    let first = clearing_since.unwrap_or(at);
+                    let done = match rule.keep_firing_for {
+                        None => true,
+                        Some(d) => at.since(first) as f64 >= d.as_secs_f64(),
+                    };
+                    if done {
+                        *phase = Phase::Inactive;
+                        let recovery = when.decider.map_or(last, |d| report_of(rule, d));
+                        Some((State::Resolved, since, recovery))
+                    } else {
+                        *phase = Phase::Firing {
+                            since,
+                            clearing_since: Some(first),
+                            last,
+                        };
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::load_str;
+    use proptest::prelude::*;
+    use std::path::Path;
+
+    const MIN: i64 = 60;
+
+    fn engine(rules: &str) -> Engine {
+        Engine::new(load_str(Path::new("t.yaml"), rules).unwrap())
+    }
+
+    fn who() -> (MeetingInfo, ParticipantInfo) {
+        let meeting = MeetingInfo {
+            id: Some(Arc::from("123")),
+            ..Default::default()
+        };
+        let p = ParticipantInfo {
+            user_id: Arc::from("u1"),
+            ..Default::default()
+        };
+        (meeting, p)
+    }
+
+    /// Runs latency values (None = no data) one minute apart; returns
+    /// (index, state) of each transition.
+    fn run(e: &mut Engine, values: &[Option<f64>]) -> Vec<(usize, State)> {
+        let (m, p) = who();
+        let metric = Metric::from_path("audio_input.latency").unwrap();
+        let mut got = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            let mut s = Sample::empty(Timestamp(i as i64 * MIN));
+            s.set(metric, *v);
+            let mut out = Vec::new();
+            e.observe(&m, &p, &s, &mut out);
+            got.extend(out.into_iter().map(|t| (i, t.state)));
+        }
+        got
+    }
+
+    const SPEC_RULE: &str = "rules:\n  - name: audio-latency-high\n    when: audio_input.latency > 150ms\n    for: 2m\n    clear_when: audio_input.latency < 120ms\n";
+
+    #[test]
+    fn spec_example() {
+        let mut e = engine(SPEC_RULE);
+        let got = run(
+            &mut e,
+            &[
+                Some(100.0),
+                Some(180.0),
+                Some(190.0),
+                Some(200.0),
+                Some(90.0),
+            ],
+        );
+        assert_eq!(got, [(3, State::Firing), (4, State::Resolved)]);
+    }
+
+    #[test]
+    fn hysteresis_holds_between_thresholds() {
+        let mut e = engine(SPEC_RULE);
+        let got = run(
+            &mut e,
+            &[
+                Some(200.0),
+                Some(200.0),
+                Some(200.0),
+                Some(130.0),
+                Some(140.0),
+                Some(110.0),
+            ],
+        );
+        assert_eq!(got, [(2, State::Firing), (5, State::Resolved)]);
+    }
+
+    #[test]
+    fn unknown_neither_advances_nor_resets() {
+        let mut e = engine(
+            "rules:\n  - name: r\n    when: audio_input.latency > 150ms\n    for: 3 samples\n",
+        );
+        let got = run(
+            &mut e,
+            &[
+                Some(200.0),
+                None,
+                Some(200.0),
+                None,
+                None,
+                Some(200.0),
+                None,
+                Some(10.0),
+            ],
+        );
+        assert_eq!(got, [(5, State::Firing), (7, State::Resolved)]);
+        // A false sample breaks the run.
+        let mut e = engine(
+            "rules:\n  - name: r\n    when: audio_input.latency > 150ms\n    for: 3 samples\n",
+        );
+        let got = run(
+            &mut e,
+            &[
+                Some(200.0),
+                Some(200.0),
+                Some(10.0),
+                Some(200.0),
+                Some(200.0),
+            ],
+        );
+        assert!(got.is_empty());
+    }
+
+    #[test]
+    fn for_time_counts_from_the_pending_sample() {
+        let mut e =
+            engine("rules:\n  - name: r\n    when: audio_input.latency > 150ms\n    for: 2m\n");
+        // Pending at 0, unknown at 1, true at 2 (= 2m after) fires.
+        let got = run(&mut e, &[Some(200.0), None, Some(200.0)]);
+        assert_eq!(got, [(2, State::Firing)]);
+    }
+
+    #[test]
+    fn keep_firing_for_delays_resolution() {
+        let mut e = engine(
+            "rules:\n  - name: r\n    when: audio_input.latency > 150ms\n    keep_firing_for: 2m\n",
+        );
+        let got = run(&mut e, &[Some(200.0), Some(10.0), Some(10.0), Some(10.0)]);
+        assert_eq!(got, [(0, State::Firing), (3, State::Resolved)]);
+        // Going bad again during the wait restarts it.
+        let mut e = engine(
+            "rules:\n  - name: r\n    when: audio_input.latency > 150ms\n    keep_firing_for: 2m\n",
+        );
+        let got = run(
+            &mut e,
+            &[
+                Some(200.0),
+                Some(10.0),
+                Some(200.0),
+                Some(10.0),
+                Some(10.0),
+                Some(10.0),
+            ],
+        );
+        assert_eq!(got, [(0, State::Firing), (5, State::Resolved)]);
+    }
+
+    #[test]
+    fn resolution_carries_recovery_value_and_duration() {
+        let mut e = engine(SPEC_RULE);
+        let (m, p) = who();
+        let metric = Metric::from_path("audio_input.latency").unwrap();
+        let mut out = Vec::new();
+        for (i, v) in [200.0, 200.0, 200.0, 200.0, 90.0].iter().enumerate() {
+            let mut s = Sample::empty(Timestamp(i as i64 * MIN));
+            s.set(metric, Some(*v));
+            e.observe(&m, &p, &s, &mut out);
+        }
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].value, 200.0);
+        assert_eq!(out[0].threshold, 150.0);
+        assert_eq!(out[1].state, State::Resolved);
+        assert_eq!(out[1].value, 90.0);
+        assert_eq!(out[1].since, Timestamp(2 * MIN));
+        assert_eq!(out[1].duration_secs(), 2 * MIN);
+    }
+
+    #[test]
+    fn first_sight_announces_only_what_fires_now() {
+        let rules = "rules:\n  - name: a\n    when: audio_input.latency > 150ms\n  - name: b\n    when: audio_input.jitter > 40ms\n";
+        let mut e = engine(rules);
+        let (m, p) = who();
+        let lat = Metric::from_path("audio_input.latency").unwrap();
+        let jit = Metric::from_path("audio_input.jitter").unwrap();
+        let mut samples = Vec::new();
+        for i in 0..5 {
+            let mut s = Sample::empty(Timestamp(i * MIN));
+            s.set(lat, Some(if i % 2 == 0 { 200.0 } else { 10.0 }));
+            s.set(jit, Some(if i == 1 { 80.0 } else { 1.0 }));
+            samples.push(s);
+        }
+        let ps = ParticipantSamples {
+            info: p.clone(),
+            samples,
+        };
+        let mut out = Vec::new();
+        e.observe_first_sight(&m, &ps, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(&*out[0].rule, "a");
+        assert_eq!(out[0].reason, Reason::FirstSight);
+        assert_eq!(out[0].since, Timestamp(4 * MIN));
+        // Polling the same samples again changes nothing.
+        let mut again = Vec::new();
+        e.observe_all(&m, &ps, &mut again);
+        assert!(again.is_empty());
+        // Leaving resolves.
+        e.participant_left(&m, "u1", Timestamp(5 * MIN), &mut again);
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].reason, Reason::ParticipantLeft);
+        assert!(e.active().is_empty());
+    }
+
+    #[test]
+    fn matchers_select_participants() {
+        let mut e = engine(
+            "rules:\n  - name: r\n    when: audio_input.latency > 150ms\n    match: { device: [Mac], user_name: \"~^Room-\" }\n",
+        );
+        let (m, mut p) = who();
+        let lat = Metric::from_path("audio_input.latency").unwrap();
+        let mut s = Sample::empty(Timestamp(0));
+        s.set(lat, Some(500.0));
+        let mut out = Vec::new();
+        e.observe(&m, &p, &s, &mut out);
+        assert!(out.is_empty(), "unknown attributes do not match");
+        p.set_attribute("device", Some(Arc::from("Mac")));
+        p.set_attribute("user_name", Some(Arc::from("Room-4")));
+        s.at = Timestamp(60);
+        e.observe(&m, &p, &s, &mut out);
+        assert_eq!(out.len(), 1);
+    }
+
+    #[test]
+    fn reload_keeps_unchanged_rules_firing() {
+        let mut e = engine(
+            "rules:\n  - name: a\n    when: audio_input.latency > 150ms\n  - name: b\n    when: audio_input.latency > 100ms\n",
+        );
+        run(&mut e, &[Some(200.0)]);
+        assert_eq!(e.active().len(), 2);
+        let mut out = Vec::new();
+        let new = load_str(Path::new("t.yaml"), "rules:\n  - name: a\n    when: audio_input.latency > 150ms\n    severity: critical\n  - name: b\n    when: audio_input.latency > 300ms\n").unwrap();
+        e.replace_rules(new, Timestamp(30), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!((&*out[0].rule, out[0].reason), ("b", Reason::RuleChanged));
+        assert_eq!(e.active().len(), 1);
+        assert_eq!(e.active()[0].severity, Severity::Critical);
+    }
+
+    fn arb_values() -> impl Strategy<Value = Vec<Option<f64>>> {
+        prop::collection::vec(prop::option::weighted(0.8, 0.0f64..300.0), 0..40)
+    }
+
+    const PROP_RULES: &str = "rules:\n  - name: t\n    when: audio_input.latency > 150ms\n    for: 2m\n    clear_when: audio_input.latency < 120ms\n  - name: n\n    when: audio_input.latency > 150ms\n    for: 2 samples\n    keep_firing_for: 1m\n";
+
+    proptest! {
+        #[test]
+        fn repeated_samples_are_idempotent(values in arb_values()) {
+            let mut once = engine(PROP_RULES);
+            let mut twice = engine(PROP_RULES);
+            let (m, p) = who();
+            let metric = Metric::from_path("audio_input.latency").unwrap();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for (i, v) in values.iter().enumerate() {
+                let mut s = Sample::empty(Timestamp(i as i64 * MIN));
+                s.set(metric, *v);
+                once.observe(&m, &p, &s, &mut a);
+                twice.observe(&m, &p, &s, &mut b);
+                twice.observe(&m, &p, &s, &mut b);
+                // An older sample changes nothing either.
+                let old = Sample { at: Timestamp(i as i64 * MIN - 30), ..s.clone() };
+                twice.observe(&m, &p, &old, &mut b);
+            }
+            prop_assert_eq!(a, b);
+        }
+
+        #[test]
+        fn unknown_samples_change_nothing(values in arb_values(), gaps in prop::collection::vec(0usize..3, 40)) {
+            // Inserting no-data samples between samples gives the same
+            // transitions, except that `for: D` and keep_firing_for count sample time;
+            // so check the sample-count rule only.
+            let rules = "rules:\n  - name: n\n    when: audio_input.latency > 150ms\n    for: 2 samples\n";
+            let (m, p) = who();
+            let metric = Metric::from_path("audio_input.latency").unwrap();
+            let mut plain = engine(rules);
+            let mut gapped = engine(rules);
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let mut t = 0;
+            for (i, v) in values.iter().enumerate() {
+                let mut s = Sample::empty(Timestamp(t));
+                s.set(metric, *v);
+                plain.observe(&m, &p, &s, &mut a);
+                for _ in 0..gaps[i] {
+                    gapped.observe(&m, &p, &Sample::empty(Timestamp(t)), &mut b);
+                    t += MIN;
+                }
+                let mut s = Sample::empty(Timestamp(t));
+                s.set(metric, *v);
+                gapped.observe(&m, &p, &s, &mut b);
+                t += MIN;
+            }
+            let strip = |v: Vec<Transition>| v.into_iter().map(|t| (t.state, t.value)).collect::<Vec<_>>();
+            prop_assert_eq!(strip(a), strip(b));
+        }
+
+        #[test]
+        fn firing_and_resolving_alternate_and_for_never_fires_early(values in arb_values()) {
+            let mut e = engine(PROP_RULES);
+            let (m, p) = who();
+            let metric = Metric::from_path("audio_input.latency").unwrap();
+            let mut out = Vec::new();
+            for (i, v) in values.iter().enumerate() {
+                let mut s = Sample::empty(Timestamp(i as i64 * MIN));
+                s.set(metric, *v);
+                e.observe(&m, &p, &s, &mut out);
+            }
+            for rule in ["t", "n"] {
+                let mine: Vec<&Transition> = out.iter().filter(|t| &*t.rule == rule).collect();
+                for (k, t) in mine.iter().enumerate() {
+                    let expect = if k % 2 == 0 { State::Firing } else { State::Resolved };
+                    prop_assert_eq!(t.state, expect);
+                }
+            }
+            // `for: 2m`: the alert fires only after 2 minutes of true samples
+            // with no false sample between.
+            for t in out.iter().filter(|t| &*t.rule == "t" && t.state == State::Firing) {
+                let idx = (t.at.0 / MIN) as usize;
+                prop_assert!(idx >= 2);
+                let window = &values[idx - 2..=idx];
+                prop_assert!(window.iter().all(|v| v.is_none_or(|x| x > 150.0)));
+            }
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Command-line definitions (clap). Usage errors exit with code 2.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Watches the call quality of Zoom meeting participants and alerts chat.
+#[derive(Debug, Parser)]
+#[command(name = "qoswatch", version, about)]
+pub struct Cli {
+    /// Log format on stderr (level via RUST_LOG).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate rule files and directories without network.
+    Check {
+        /// Service config file, whose rules are checked too.
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
+        /// Rule files or directories.
+        paths: Vec<PathBuf>,
+    },
+    /// Run rule unit tests.
+    Test {
+        /// Rule test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Feed Zoom QoS response bodies through the rules and print every alert transition.
+    Eval {
+        /// Rule file or directory (repeatable).
+        #[arg(long = "rules", required = true)]
+        rules: Vec<PathBuf>,
+        /// Meeting id or UUID to report (overrides the one the input carries).
+        #[arg(long)]
+        meeting: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+        /// Zoom QoS response files (a directory: its `*.json` files by name); `-` or none reads stdin.
+        files: Vec<PathBuf>,
+    },
+}

@@ -1,0 +1,254 @@
+//! `qoswatch eval`: Zoom QoS response bodies through the rules and the alert
+//! lifecycle, all inputs merged into one sample-time order, every transition
+//! printed. No network.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{EXIT_FAIL, EXIT_OK};
+use crate::alert::{Engine, State, Transition};
+use crate::cli::OutputFormat;
+use crate::qos::{MeetingInfo, ParticipantInfo, Sample};
+use crate::rules::load_paths;
+use crate::zoom::api::parse_qos_response;
+
+/// Options of `qoswatch eval`.
+pub struct EvalArgs {
+    pub rules: Vec<PathBuf>,
+    pub meeting: Option<String>,
+    pub format: OutputFormat,
+    pub files: Vec<PathBuf>,
+}
+
+/// Runs `eval`: transitions on `out`, problems on `err`.
+pub fn run(
+    args: &EvalArgs,
+    stdin: &mut dyn Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> std::io::Result<i32> {
+    let rules = match load_paths(&args.rules) {
+        Ok(r) => r,
+        Err(diags) => {
+            writeln!(err, "{diags}")?;
+            return Ok(EXIT_FAIL);
+        }
+    };
+    let mut inputs: Vec<PathBuf> = Vec::new();
+    for f in &args.files {
+        if f.is_dir() {
+            // A directory stands for the `*.json` files directly inside, by name.
+            match json_files(f) {
+                Ok(files) => inputs.extend(files),
+                Err(e) => {
+                    writeln!(err, "{}: error: cannot list directory: {e}", f.display())?;
+                    return Ok(EXIT_FAIL);
+                }
+            }
+        } else {
+            inputs.push(f.clone());
+        }
+    }
+    if args.files.is_empty() {
+        inputs.push(PathBuf::from("-"));
+    }
+    let forced = args.meeting.as_deref().map(|m| MeetingInfo {
+        id: Some(Arc::from(m)),
+        ..MeetingInfo::default()
+    });
+    let mut items: Vec<(MeetingInfo, ParticipantInfo, Sample)> = Vec::new();
+    let mut failed = false;
+    let mut stdin_used = false;
+    for path in &inputs {
+        let mut body = Vec::new();
+        let name = path.display().to_string();
+        let read = if name == "-" {
+            if stdin_used {
+                continue;
+            }
+            stdin_used = true;
+            stdin.read_to_end(&mut body).map(|_| ())
+        } else {
+            std::fs::read(path).map(|b| body = b)
+        };
+        if let Err(e) = read {
+            writeln!(err, "{name}: error: cannot read: {e}")?;
+            failed = true;
+            continue;
+        }
+        let response = match parse_qos_response(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                match &e {
+                    crate::zoom::api::ParseResponseError::DecodeJson {
+                        line,
+                        column,
+                        message,
+                    } => writeln!(
+                        err,
+                        "{name}:{line}:{column}: error: invalid QoS response: {message}"
+                    )?,
+                    other => writeln!(err, "{name}:1:1: error: {other}")?,
+                }
+                failed = true;
+                continue;
+            }
+        };
+        for w in &response.warnings {
+            tracing::warn!(file = %name, "unreadable value, taken as no data: {w}");
+        }
+        let meeting = forced.clone().unwrap_or(response.meeting);
+        for p in response.participants {
+            for s in p.samples {
+                items.push((meeting.clone(), p.info.clone(), s));
+            }
+        }
+    }
+    if failed {
+        return Ok(EXIT_FAIL);
+    }
+    // One sample-time order across all inputs (stable: file order breaks ties).
+    items.sort_by(|a, b| (a.2.at, a.0.key(), &a.1.user_id).cmp(&(b.2.at, b.0.key(), &b.1.user_id)));
+    let mut engine = Engine::new(rules);
+    let mut transitions = Vec::new();
+    for (meeting, participant, sample) in &items {
+        engine.observe(meeting, participant, sample, &mut transitions);
+    }
+    sort_transitions(&mut transitions);
+    for t in &transitions {
+        match args.format {
+            OutputFormat::Json => {
+                serde_json::to_writer(&mut *out, &JsonTransition::from(t))?;
+                writeln!(out)?;
+            }
+            OutputFormat::Text => writeln!(out, "{}", text_line(t))?,
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// The `*.json` files directly inside `dir` (dot-files skipped), by name.
+pub fn json_files(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            !name.starts_with('.') && name.ends_with(".json") && p.is_file()
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Orders transitions by (at, meeting, participant, rule).
+pub fn sort_transitions(ts: &mut [Transition]) {
+    ts.sort_by(|a, b| {
+        (a.at, a.meeting.key(), &a.participant.user_id, &a.rule).cmp(&(
+            b.at,
+            b.meeting.key(),
+            &b.participant.user_id,
+            &b.rule,
+        ))
+    });
+}
+
+/// The JSON line of SPEC section 2.
+#[derive(Serialize)]
+pub struct JsonTransition<'a> {
+    pub state: &'static str,
+    pub rule: &'a str,
+    pub severity: &'static str,
+    pub meeting: Option<&'a str>,
+    pub participant: &'a str,
+    pub user_name: Option<&'a str>,
+    pub metric: String,
+    pub value: JsonNumber,
+    pub unit: &'static str,
+    pub at: String,
+}
+
+impl<'a> From<&'a Transition> for JsonTransition<'a> {
+    fn from(t: &'a Transition) -> Self {
+        JsonTransition {
+            state: t.state.as_str(),
+            rule: &t.rule,
+            severity: t.severity.as_str(),
+            meeting: t.meeting.key().map(|k| &**k),
+            participant: &t.participant.user_id,
+            user_name: t.participant.attribute("user_name"),
+            metric: t.metric.path(),
+            value: JsonNumber(t.value),
+            unit: t.unit.as_str(),
+            at: t.at.to_rfc3339(),
+        }
+    }
+}
+
+/// A number printed as an integer when it is one (`150`, not `150.0`).
+pub struct JsonNumber(pub f64);
+
+impl Serialize for JsonNumber {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v = self.0;
+        if v.fract() == 0.0 && v.abs() < 9.0e15 {
+            s.serialize_i64(v as i64)
+        } else {
+            s.serialize_f64(v)
+        }
+    }
+}
+
+/// A value with its unit for people (`126 ms`, `4.9%`).
+pub fn format_value(value: f64, unit: crate::qos::Unit) -> String {
+    let num = if value.fract() == 0.0 && value.abs() < 9.0e15 {
+        format!("{}", value as i64)
+    } else {
+        let s = format!("{value:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    };
+    match unit {
+        crate::qos::Unit::Percent => format!("{num}%"),
+        u => format!("{num} {u}"),
+    }
+}
+
+/// A duration for people (`2m`, `1h 5m`).
+pub fn format_secs(secs: i64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(secs.max(0) as u64)).to_string()
+}
+
+fn text_line(t: &Transition) -> String {
+    let meeting = t.meeting.key().map_or("-".to_owned(), |k| k.to_string());
+    let who = match t.participant.attribute("user_name") {
+        Some(name) => format!("{name:?} ({})", t.participant.user_id),
+        None => t.participant.user_id.to_string(),
+    };
+    let figures = match t.state {
+        State::Firing => format!(
+            "{} = {} (threshold {})",
+            t.metric,
+            format_value(t.value, t.unit),
+            format_value(t.threshold, t.unit)
+        ),
+        State::Resolved => format!(
+            "{} = {} after {}",
+            t.metric,
+            format_value(t.value, t.unit),
+            format_secs(t.duration_secs())
+        ),
+    };
+    format!(
+        "{} {:<8} {:<8} {} participant {} meeting {} {}",
+        t.at,
+        t.state.as_str().to_uppercase(),
+        t.severity,
+        t.rule,
+        who,
+        meeting,
+        figures
+    )
+}

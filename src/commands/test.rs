@@ -1,0 +1,397 @@
+//! `qoswatch test`: rule unit tests in the spirit of `promtool test rules`
+//! (SPEC section 6). Each case feeds samples, one `interval` apart, through
+//! the rules and the lifecycle and compares every transition with `expect`.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{EXIT_FAIL, EXIT_OK};
+use crate::alert::{Engine, State};
+use crate::qos::{self, MeetingInfo, Metric, ParticipantInfo, Sample, Timestamp};
+use crate::rules::load::Errs;
+use crate::rules::{RuleSet, load_paths};
+use crate::yaml::{self, Diagnostic, MapReader, Node, Value};
+
+/// Default start time of a case's first sample.
+const DEFAULT_START: &str = "2024-01-01T00:00:00Z";
+
+/// One expected or observed transition: (sample index, state, rule).
+type Event = (usize, State, String);
+
+struct Case {
+    name: String,
+    line: u32,
+    meeting: MeetingInfo,
+    participant: ParticipantInfo,
+    samples: Vec<Sample>,
+    expect: BTreeSet<Event>,
+}
+
+/// Runs the test files; prints failures and `N passed, N failed`.
+pub fn run(files: &[PathBuf], out: &mut dyn Write) -> std::io::Result<i32> {
+    let (mut passed, mut failed) = (0usize, 0usize);
+    let mut broken = false;
+    for file in files {
+        match load_test_file(file) {
+            Err(diags) => {
+                broken = true;
+                for d in diags {
+                    writeln!(out, "{d}")?;
+                }
+            }
+            Ok((rules, cases)) => {
+                for case in cases {
+                    let got = run_case(&rules, &case);
+                    if got == case.expect {
+                        passed += 1;
+                    } else {
+                        failed += 1;
+                        writeln!(out, "FAIL {} ({}:{})", case.name, file.display(), case.line)?;
+                        writeln!(out, "  expected:{}", describe(&case.expect))?;
+                        writeln!(out, "  got:{}", describe(&got))?;
+                    }
+                }
+            }
+        }
+    }
+    writeln!(out, "{passed} passed, {failed} failed")?;
+    Ok(if failed == 0 && !broken {
+        EXIT_OK
+    } else {
+        EXIT_FAIL
+    })
+}
+
+fn describe(events: &BTreeSet<Event>) -> String {
+    if events.is_empty() {
+        return " no alerts".into();
+    }
+    events
+        .iter()
+        .map(|(at, state, rule)| format!("\n    at {at}: {} {rule}", state.as_str()))
+        .collect()
+}
+
+fn run_case(rules: &RuleSet, case: &Case) -> BTreeSet<Event> {
+    let mut engine = Engine::new(rules.clone());
+    let mut got = BTreeSet::new();
+    for (i, sample) in case.samples.iter().enumerate() {
+        let mut out = Vec::new();
+        engine.observe(&case.meeting, &case.participant, sample, &mut out);
+        got.extend(out.into_iter().map(|t| (i, t.state, t.rule.to_string())));
+    }
+    got
+}
+
+fn load_test_file(path: &Path) -> Result<(RuleSet, Vec<Case>), Vec<Diagnostic>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![Diagnostic::new(
+            path,
+            Default::default(),
+            format!("cannot read test file: {e}"),
+        )]
+    })?;
+    let root = yaml::parse(path, &text).map_err(|d| vec![d])?;
+    let mut errs = Errs {
+        path,
+        diags: Vec::new(),
+    };
+    let mut top = MapReader::new(&root, "a rule test file")
+        .map_err(|m| vec![Diagnostic::new(path, root.pos, m)])?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut rule_paths = Vec::new();
+    match top.get("rule_files") {
+        None => errs.at(
+            top.pos,
+            "missing `rule_files`: the rule files or directories to test, relative to this file",
+        ),
+        Some(n) => match &n.value {
+            Value::Seq(items) => {
+                for item in items {
+                    if let Some(s) = errs.string(item, "rule_files") {
+                        rule_paths.push(base.join(s));
+                    }
+                }
+            }
+            Value::Str(s) => rule_paths.push(base.join(s)),
+            _ => errs.at(n.pos, "`rule_files` must be a list of paths"),
+        },
+    }
+    let tests = top.get("tests");
+    errs.unknown_keys(&top, "a rule test file", &["rule_files", "tests"]);
+    let rules = if rule_paths.is_empty() {
+        None
+    } else {
+        match load_paths(&rule_paths) {
+            Ok(r) => Some(r),
+            Err(d) => {
+                errs.diags.extend(d.0);
+                None
+            }
+        }
+    };
+    let mut cases = Vec::new();
+    match tests.map(|n| (n, &n.value)) {
+        None => errs.at(top.pos, "missing `tests` list"),
+        Some((_, Value::Seq(items))) => {
+            for item in items {
+                if let Some(case) = parse_case(item, rules.as_ref(), &mut errs) {
+                    cases.push(case);
+                }
+            }
+        }
+        Some((n, _)) => errs.at(n.pos, "`tests` must be a list of test cases"),
+    }
+    match rules {
+        Some(rules) if errs.diags.is_empty() => Ok((rules, cases)),
+        _ => Err(errs.diags),
+    }
+}
+
+const CASE_KEYS: [&str; 7] = [
+    "name",
+    "participant",
+    "meeting",
+    "interval",
+    "start",
+    "samples",
+    "expect",
+];
+
+fn parse_case(node: &Node, rules: Option<&RuleSet>, errs: &mut Errs<'_>) -> Option<Case> {
+    let mut m = match MapReader::new(node, "a test case") {
+        Ok(m) => m,
+        Err(msg) => {
+            errs.at(node.pos, msg);
+            return None;
+        }
+    };
+    let name = m
+        .get("name")
+        .and_then(|n| errs.string(n, "name"))
+        .unwrap_or_else(|| format!("case at line {}", node.pos.line));
+    let mut participant = ParticipantInfo {
+        user_id: Arc::from("test-participant"),
+        ..ParticipantInfo::default()
+    };
+    let mut meeting = MeetingInfo::default();
+    if let Some(p) = m.get("participant") {
+        match MapReader::new(p, "`participant`") {
+            Err(msg) => errs.at(p.pos, msg),
+            Ok(mut pm) => {
+                for (k, v) in pm.entries() {
+                    let key = k.as_scalar_text().unwrap_or_default();
+                    let Some(value) = v.as_scalar_text() else {
+                        errs.at(v.pos, format!("participant `{key}` must be a string"));
+                        continue;
+                    };
+                    match key.as_str() {
+                        "user_id" => participant.user_id = Arc::from(value.as_str()),
+                        "meeting" => meeting.id = Some(Arc::from(value.as_str())),
+                        "topic" => meeting.topic = Some(Arc::from(value.as_str())),
+                        _ => {
+                            if !participant.set_attribute(&key, Some(Arc::from(value.as_str()))) {
+                                errs.at(k.pos, format!(
+                                    "unknown participant attribute `{key}`; use user_id, meeting, topic or {}",
+                                    qos::ATTRIBUTE_NAMES.join(", ")
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(n) = m.get("meeting") {
+        meeting.id = n.as_scalar_text().map(|s| Arc::from(s.as_str()));
+    }
+    let interval = m
+        .get("interval")
+        .and_then(|n| errs.duration(n, "interval"))
+        .unwrap_or(Duration::from_secs(60));
+    let start = match m.get("start") {
+        None => Timestamp::parse_rfc3339(DEFAULT_START),
+        Some(n) => {
+            let t = n
+                .as_scalar_text()
+                .as_deref()
+                .and_then(Timestamp::parse_rfc3339);
+            if t.is_none() {
+                errs.at(
+                    n.pos,
+                    "`start` must be an RFC 3339 date-time like 2024-01-01T00:00:00Z",
+                );
+            }
+            t
+        }
+    }
+    .unwrap_or_default();
+    let mut samples = Vec::new();
+    match m.get("samples") {
+        None => errs.at(m.pos, "test case without `samples`"),
+        Some(Node {
+            value: Value::Seq(items),
+            ..
+        }) => {
+            for (i, item) in items.iter().enumerate() {
+                let at = start.plus_secs(interval.as_secs() as i64 * i as i64);
+                samples.push(parse_sample(item, at, errs));
+            }
+        }
+        Some(n) => errs.at(n.pos, "`samples` must be a list of samples"),
+    }
+    let mut expect = BTreeSet::new();
+    match m.get("expect") {
+        None => errs.at(
+            m.pos,
+            "test case without `expect` (write `expect: []` for no alerts)",
+        ),
+        Some(Node {
+            value: Value::Seq(items),
+            ..
+        }) => {
+            for item in items {
+                parse_expect(item, samples.len(), rules, &mut expect, errs);
+            }
+        }
+        Some(n) => errs.at(n.pos, "`expect` must be a list"),
+    }
+    errs.unknown_keys(&m, "a test case", &CASE_KEYS);
+    Some(Case {
+        name,
+        line: node.pos.line,
+        meeting,
+        participant,
+        samples,
+        expect,
+    })
+}
+
+fn parse_sample(node: &Node, at: Timestamp, errs: &mut Errs<'_>) -> Sample {
+    let mut sample = Sample::empty(at);
+    let mut m = match MapReader::new(node, "a sample") {
+        Ok(m) => m,
+        Err(_) if node.value == Value::Null => return sample,
+        Err(msg) => {
+            errs.at(node.pos, msg);
+            return sample;
+        }
+    };
+    for (k, v) in m.entries() {
+        let key = k.as_scalar_text().unwrap_or_default();
+        if let Some(stream) = key.strip_suffix(".resolution") {
+            let width = Metric::from_path(&format!("{stream}.resolution.width"));
+            let height = Metric::from_path(&format!("{stream}.resolution.height"));
+            let (Some(w), Some(h)) = (width, height) else {
+                errs.at(k.pos, format!("unknown metric `{key}`"));
+                continue;
+            };
+            match v.as_scalar_text().map(|t| qos::parse_resolution(&t)) {
+                _ if is_no_data(v) => {}
+                Some(Ok(Some((wv, hv)))) => {
+                    sample.set(w, Some(wv));
+                    sample.set(h, Some(hv));
+                }
+                Some(Ok(None)) => {}
+                _ => errs.at(
+                    v.pos,
+                    format!("bad resolution for `{key}`; write e.g. 1280*720"),
+                ),
+            }
+            continue;
+        }
+        let Some(metric) = Metric::from_path(&key) else {
+            let hint = match crate::rules::expr::resolve_metric(&key) {
+                Ok(_) => "; samples name concrete streams, not wildcards".to_owned(),
+                Err(e) => format!(": {e}"),
+            };
+            errs.at(k.pos, format!("unknown metric `{key}`{hint}"));
+            continue;
+        };
+        if is_no_data(v) {
+            continue;
+        }
+        let unit = metric.unit();
+        let text = v.as_scalar_text().unwrap_or_default();
+        // Quantities as in conditions (`180ms`); numbers only where the
+        // rule language takes bare numbers, or for dBm as Zoom sends them.
+        let required =
+            !matches!(v.value, Value::Int(_) | Value::Float(_)) || unit != qos::Unit::Dbm;
+        match qos::parse_quantity(&text, unit, required) {
+            Ok(value) => sample.set(metric, Some(value)),
+            Err(e) => errs.at(v.pos, format!("bad value for `{key}`: {e}")),
+        }
+    }
+    sample
+}
+
+fn is_no_data(v: &Node) -> bool {
+    match &v.value {
+        Value::Null => true,
+        Value::Str(s) => qos::is_no_data(s),
+        _ => false,
+    }
+}
+
+fn parse_expect(
+    node: &Node,
+    samples: usize,
+    rules: Option<&RuleSet>,
+    out: &mut BTreeSet<Event>,
+    errs: &mut Errs<'_>,
+) {
+    let mut m = match MapReader::new(node, "an `expect` entry") {
+        Ok(m) => m,
+        Err(msg) => {
+            errs.at(node.pos, msg);
+            return;
+        }
+    };
+    let at = match m.get("at") {
+        Some(Node {
+            value: Value::Int(i),
+            ..
+        }) if *i >= 0 && (*i as usize) < samples => Some(*i as usize),
+        Some(n) => {
+            errs.at(
+                n.pos,
+                format!(
+                    "`at` must be a sample index from 0 to {}",
+                    samples.saturating_sub(1)
+                ),
+            );
+            None
+        }
+        None => {
+            errs.at(
+                m.pos,
+                "`expect` entry without `at` (the 0-based sample index)",
+            );
+            None
+        }
+    };
+    for (key, state) in [("firing", State::Firing), ("resolved", State::Resolved)] {
+        let Some(list) = m.get(key) else { continue };
+        let items: Vec<&Node> = match &list.value {
+            Value::Seq(items) => items.iter().collect(),
+            _ => vec![list],
+        };
+        for item in items {
+            let Some(rule) = item.as_scalar_text() else {
+                errs.at(item.pos, format!("`{key}` lists rule names"));
+                continue;
+            };
+            if rules.is_some_and(|r| r.get(&rule).is_none()) {
+                errs.at(item.pos, format!("unknown rule `{rule}` in `{key}`"));
+                continue;
+            }
+            if let Some(at) = at {
+                out.insert((at, state, rule));
+            }
+        }
+    }
+    errs.unknown_keys(&m, "an `expect` entry", &["at", "firing", "resolved"]);
+}

@@ -1,0 +1,22 @@
+//! qoswatch watches the call quality of Zoom meeting participants and tells
+//! people in chat, within seconds, when it goes bad.
+//!
+//! # Layout
+//!
+//! Modules follow the pipeline, and lower stages never import higher ones:
+//!
+//! - [`qos`]: typed, unit-normalised QoS samples.
+//! - [`zoom`]: Zoom's wire types and their conversion to samples.
+//! - [`yaml`]: positioned YAML trees and `PATH:LINE:COL` diagnostics.
+//! - [`rules`]: the rule model, its loader and the condition language.
+//! - [`alert`]: the alert lifecycle, a pure state machine.
+//! - [`commands`]: `check`, `eval` and `test`.
+//! - [`cli`]: command-line definitions.
+
+pub mod alert;
+pub mod cli;
+pub mod commands;
+pub mod qos;
+pub mod rules;
+pub mod yaml;
+pub mod zoom;

@@ -1,0 +1,72 @@
+//! The `qoswatch` binary: parse the command line, start logging, hand off.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use qoswatch::cli::{Cli, Command, LogFormat};
+use qoswatch::commands::{check, eval, test};
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match run(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let code = match cli.command {
+        Command::Check { config, paths } => {
+            if config.is_some() {
+                anyhow::bail!(
+                    "checking a service config is not supported by this build yet; pass rule paths"
+                );
+            }
+            if paths.is_empty() {
+                anyhow::bail!("nothing to check: pass rule files or directories");
+            }
+            check::run(&paths, &mut out)?
+        }
+        Command::Test { files } => test::run(&files, &mut out)?,
+        Command::Eval {
+            rules,
+            meeting,
+            format,
+            files,
+        } => {
+            let args = eval::EvalArgs {
+                rules,
+                meeting,
+                format,
+                files,
+            };
+            eval::run(
+                &args,
+                &mut std::io::stdin().lock(),
+                &mut out,
+                &mut std::io::stderr(),
+            )?
+        }
+    };
+    out.flush()?;
+    Ok(code)
+}

@@ -1,0 +1,703 @@
+//! Rule files to a validated [`RuleSet`].
+//!
+//! Every problem of every file is collected, rule by rule, so one bad rule
+//! never hides the next; only a YAML syntax error ends its file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use regex::Regex;
+
+use super::expr::Condition;
+use super::{Hold, Matcher, Pattern, Rule, RuleSet, RuleSource, Severity, match_key, template};
+use crate::yaml::{self, Diagnostic, Diagnostics, MapReader, Node, Value, suggest};
+
+const RULE_KEYS: [&str; 13] = [
+    "name",
+    "description",
+    "severity",
+    "when",
+    "for",
+    "clear_when",
+    "keep_firing_for",
+    "repeat_every",
+    "match",
+    "labels",
+    "summary",
+    "runbook",
+    "enabled",
+];
+
+/// The rule files a path stands for: the file itself, or the `*.yaml` and
+/// `*.yml` files directly inside a directory (dot-files skipped), by name.
+pub fn rule_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Diagnostic::new(path, Default::default(), format!("cannot read rules: {e}"))
+    })?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let entries = std::fs::read_dir(path).map_err(|e| {
+        Diagnostic::new(
+            path,
+            Default::default(),
+            format!("cannot list rule directory: {e}"),
+        )
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            !name.starts_with('.')
+                && (name.ends_with(".yaml") || name.ends_with(".yml"))
+                && p.is_file()
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Loads rule files and directories into one validated set.
+pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<RuleSet, Diagnostics> {
+    let mut diags = Vec::new();
+    let mut rules = Vec::new();
+    let mut names = Vec::new();
+    for path in paths {
+        match rule_files(path.as_ref()) {
+            Err(d) => diags.push(d),
+            Ok(files) => {
+                for file in files {
+                    match std::fs::read(&file) {
+                        Err(e) => diags.push(Diagnostic::new(
+                            &file,
+                            Default::default(),
+                            format!("cannot read rule file: {e}"),
+                        )),
+                        Ok(bytes) => match String::from_utf8(bytes) {
+                            Err(_) => diags.push(Diagnostic::new(
+                                &file,
+                                Default::default(),
+                                "rule file is not UTF-8 text",
+                            )),
+                            Ok(text) => {
+                                parse_file(&file, &text, &mut rules, &mut names, &mut diags)
+                            }
+                        },
+                    }
+                }
+            }
+        }
+    }
+    finish(rules, names, diags)
+}
+
+/// Loads rules from YAML text as if read from `path` (docs, tests).
+pub fn load_str(path: &Path, text: &str) -> Result<RuleSet, Diagnostics> {
+    let mut diags = Vec::new();
+    let mut rules = Vec::new();
+    let mut names = Vec::new();
+    parse_file(path, text, &mut rules, &mut names, &mut diags);
+    finish(rules, names, diags)
+}
+
+/// A rule name as written, valid or not, for duplicate detection.
+struct NameSite {
+    name: String,
+    pos: yaml::Pos,
+    source: RuleSource,
+}
+
+fn finish(
+    mut rules: Vec<Rule>,
+    names: Vec<NameSite>,
+    mut diags: Vec<Diagnostic>,
+) -> Result<RuleSet, Diagnostics> {
+    let mut seen: HashMap<&str, &RuleSource> = HashMap::new();
+    for site in &names {
+        if let Some(first) = seen.get(site.name.as_str()) {
+            diags.push(Diagnostic::new(
+                &site.source.path,
+                site.pos,
+                format!(
+                    "duplicate rule name `{}`: already defined at {}:{}",
+                    site.name,
+                    first.path.display(),
+                    first.line
+                ),
+            ));
+        } else {
+            seen.insert(&site.name, &site.source);
+        }
+    }
+    diags.sort_by(|a, b| (&a.path, a.line, a.col).cmp(&(&b.path, b.line, b.col)));
+    if !diags.is_empty() {
+        return Err(Diagnostics(diags));
+    }
+    rules.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(RuleSet { rules })
+}
+
+fn parse_file(
+    path: &Path,
+    text: &str,
+    rules: &mut Vec<Rule>,
+    names: &mut Vec<NameSite>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let root = match yaml::parse(path, text) {
+        Ok(root) => root,
+        Err(d) => {
+            diags.push(d);
+            return;
+        }
+    };
+    if root.value == Value::Null {
+        return; // an empty file holds no rules
+    }
+    let mut top = match MapReader::new(&root, "a rule file") {
+        Ok(m) => m,
+        Err(msg) => {
+            diags.push(Diagnostic::new(
+                path,
+                root.pos,
+                format!("{msg}; expected `rules:` with a list of rules"),
+            ));
+            return;
+        }
+    };
+    let list = top.get("rules");
+    for (key, text) in top.unknown() {
+        diags.push(Diagnostic::new(
+            path,
+            key.pos,
+            format!("unknown key `{text}` at the top of a rule file; expected `rules`"),
+        ));
+    }
+    let Some(list) = list else {
+        diags.push(Diagnostic::new(path, root.pos, "missing `rules:` list"));
+        return;
+    };
+    let items = match &list.value {
+        Value::Seq(items) => items,
+        Value::Null => return,
+        _ => {
+            diags.push(Diagnostic::new(
+                path,
+                list.pos,
+                format!("`rules` must be a list of rules, not {}", list.kind()),
+            ));
+            return;
+        }
+    };
+    for item in items {
+        let mut errs = Errs {
+            path,
+            diags: Vec::new(),
+        };
+        let (rule, name) = parse_rule(item, &mut errs);
+        if let Some((name, pos)) = name {
+            names.push(NameSite {
+                name,
+                pos,
+                source: RuleSource {
+                    path: path.to_owned(),
+                    line: item.pos.line,
+                },
+            });
+        }
+        if let Some(rule) = rule
+            && errs.diags.is_empty()
+        {
+            rules.push(rule);
+        }
+        diags.extend(errs.diags);
+    }
+}
+
+/// Collects diagnostics for one file.
+pub(crate) struct Errs<'p> {
+    pub path: &'p Path,
+    pub diags: Vec<Diagnostic>,
+}
+
+impl Errs<'_> {
+    pub fn at(&mut self, pos: yaml::Pos, message: impl Into<String>) {
+        self.diags.push(Diagnostic::new(self.path, pos, message));
+    }
+
+    pub fn unknown_keys(&mut self, map: &MapReader<'_>, what: &str, known: &[&str]) {
+        for (key, text) in map.unknown() {
+            let hint =
+                suggest(&text, known).map_or(String::new(), |k| format!(" (did you mean `{k}`?)"));
+            self.at(key.pos, format!("unknown key `{text}` in {what}{hint}"));
+        }
+    }
+
+    /// A string value, or an error.
+    pub fn string(&mut self, node: &Node, key: &str) -> Option<String> {
+        match &node.value {
+            Value::Str(s) => Some(s.clone()),
+            _ => {
+                self.at(
+                    node.pos,
+                    format!("`{key}` must be a string, not {}", node.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A duration (`2m`, `90s`, `1h30m`).
+    pub fn duration(&mut self, node: &Node, key: &str) -> Option<Duration> {
+        match &node.value {
+            Value::Str(s) => match humantime::parse_duration(s.trim()) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    self.at(
+                        node.pos,
+                        format!("bad duration `{s}` for `{key}`: {e}; write e.g. 90s, 2m or 1h"),
+                    );
+                    None
+                }
+            },
+            Value::Int(0) => Some(Duration::ZERO),
+            Value::Int(_) | Value::Float(_) => {
+                self.at(
+                    node.pos,
+                    format!(
+                        "bad duration for `{key}`: a number needs a unit; write e.g. 90s, 2m or 1h"
+                    ),
+                );
+                None
+            }
+            _ => {
+                self.at(
+                    node.pos,
+                    format!("`{key}` must be a duration like 2m, not {}", node.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    /// A condition, with errors placed inside the string where possible.
+    pub fn condition(&mut self, node: &Node, key: &str) -> Option<Condition> {
+        let text = match &node.value {
+            Value::Str(s) => s,
+            Value::Null => {
+                self.at(
+                    node.pos,
+                    format!(
+                        "`{key}` is empty; write a condition such as `audio_input.latency > 150ms`"
+                    ),
+                );
+                return None;
+            }
+            _ => {
+                self.at(
+                    node.pos,
+                    format!("`{key}` must be a condition string, not {}", node.kind()),
+                );
+                return None;
+            }
+        };
+        match Condition::parse(text) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                self.at(
+                    node.pos_in_text(e.offset),
+                    format!("in `{key}`: {}", e.message),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Reads one rule; also returns its name and position when the name is
+/// valid, even if the rule is not, so duplicates are still found.
+fn parse_rule(node: &Node, errs: &mut Errs<'_>) -> (Option<Rule>, Option<(String, yaml::Pos)>) {
+    let mut m = match MapReader::new(node, "a rule") {
+        Ok(m) => m,
+        Err(msg) => {
+            errs.at(node.pos, msg);
+            return (None, None);
+        }
+    };
+    let name_node = m.get("name");
+    let name = match name_node {
+        None => {
+            errs.at(m.pos, "rule without `name`");
+            None
+        }
+        Some(n) => match n.as_scalar_text() {
+            Some(s)
+                if !s.is_empty()
+                    && s.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                    }) =>
+            {
+                Some(s)
+            }
+            Some(s) => {
+                errs.at(
+                    n.pos,
+                    format!("bad rule name `{s}`: use lowercase letters, digits, `-` and `_`"),
+                );
+                None
+            }
+            None => {
+                errs.at(n.pos, format!("`name` must be a string, not {}", n.kind()));
+                None
+            }
+        },
+    };
+    let description = m
+        .get("description")
+        .and_then(|n| errs.string(n, "description"));
+    let severity = match m.get("severity") {
+        None => Some(Severity::Warning),
+        Some(n) => match n.as_scalar_text().as_deref().and_then(Severity::parse) {
+            Some(s) => Some(s),
+            None => {
+                errs.at(
+                    n.pos,
+                    format!(
+                        "bad severity `{}`: use info, warning or critical",
+                        n.as_scalar_text().unwrap_or_else(|| n.kind().to_owned())
+                    ),
+                );
+                None
+            }
+        },
+    };
+    let when = match m.get("when") {
+        None => {
+            errs.at(m.pos, "rule without `when` condition");
+            None
+        }
+        Some(n) => errs.condition(n, "when"),
+    };
+    let hold = m.get("for").and_then(|n| parse_hold(n, errs));
+    let clear_when = m
+        .get("clear_when")
+        .and_then(|n| errs.condition(n, "clear_when"));
+    let keep_firing_for = m
+        .get("keep_firing_for")
+        .and_then(|n| errs.duration(n, "keep_firing_for"));
+    let repeat_every = match m.get("repeat_every") {
+        None => None,
+        Some(n) => match errs.duration(n, "repeat_every") {
+            Some(d) if d.is_zero() => {
+                errs.at(
+                    n.pos,
+                    "`repeat_every` must be longer than zero; leave it out for no reminders",
+                );
+                None
+            }
+            d => d,
+        },
+    };
+    let matchers = m
+        .get("match")
+        .map(|n| parse_match(n, errs))
+        .unwrap_or_default();
+    let labels = m
+        .get("labels")
+        .map(|n| parse_labels(n, errs))
+        .unwrap_or_default();
+    let summary = m.get("summary").and_then(|n| {
+        let s = errs.string(n, "summary")?;
+        if let Err((msg, line)) = template::check(&s) {
+            let pos = match line {
+                Some(l) if l > 1 => yaml::Pos {
+                    line: n.pos.line + l as u32 - 1,
+                    col: 1,
+                    byte: None,
+                },
+                _ => n.pos,
+            };
+            errs.at(pos, format!("in `summary`: {msg}"));
+        }
+        Some(s)
+    });
+    let runbook = m.get("runbook").and_then(|n| errs.string(n, "runbook"));
+    let enabled = match m.get("enabled") {
+        None => true,
+        Some(Node {
+            value: Value::Bool(b),
+            ..
+        }) => *b,
+        Some(n) => {
+            errs.at(
+                n.pos,
+                format!("`enabled` must be true or false, not {}", n.kind()),
+            );
+            true
+        }
+    };
+    errs.unknown_keys(&m, "a rule", &RULE_KEYS);
+    let name_site = name.clone().zip(name_node.map(|n| n.pos));
+    let rule = || -> Option<Rule> {
+        Some(Rule {
+            name: name?,
+            description,
+            severity: severity?,
+            when: when?,
+            hold,
+            clear_when,
+            keep_firing_for: keep_firing_for.filter(|d| !d.is_zero()),
+            repeat_every,
+            matchers,
+            labels,
+            summary,
+            runbook,
+            enabled,
+            source: RuleSource {
+                path: errs.path.to_owned(),
+                line: m.pos.line,
+            },
+        })
+    };
+    (rule(), name_site)
+}
+
+/// `for: 2m` or `for: 3 samples`.
+fn parse_hold(node: &Node, errs: &mut Errs<'_>) -> Option<Hold> {
+    if let Value::Str(s) = &node.value {
+        let t = s.trim();
+        if let Some(n) = t
+            .strip_suffix("samples")
+            .or_else(|| t.strip_suffix("sample"))
+        {
+            return match n.trim().parse::<u32>() {
+                Ok(0) => None,
+                Ok(n) => Some(Hold::Samples(n)),
+                Err(_) => {
+                    errs.at(node.pos, format!("bad `for` value `{s}`: write a whole number of samples, e.g. `3 samples`"));
+                    None
+                }
+            };
+        }
+    }
+    errs.duration(node, "for")
+        .filter(|d| !d.is_zero())
+        .map(Hold::Time)
+}
+
+fn parse_match(node: &Node, errs: &mut Errs<'_>) -> Vec<Matcher> {
+    let mut m = match MapReader::new(node, "`match`") {
+        Ok(m) => m,
+        Err(msg) => {
+            errs.at(node.pos, msg);
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (k, v) in m.entries() {
+        let Some(key_text) = k.as_scalar_text() else {
+            errs.at(k.pos, "`match` keys must be strings");
+            continue;
+        };
+        let Some(key) = match_key(&key_text) else {
+            let mut known: Vec<&str> = crate::qos::ATTRIBUTE_NAMES.to_vec();
+            known.extend(["meeting", "topic"]);
+            let hint = suggest(&key_text, &known)
+                .map_or(String::new(), |k| format!(" (did you mean `{k}`?)"));
+            errs.at(k.pos, format!(
+                "unknown `match` key `{key_text}`{hint}; use a participant attribute ({}), meeting or topic",
+                crate::qos::ATTRIBUTE_NAMES.join(", ")
+            ));
+            continue;
+        };
+        let values: Vec<&Node> = match &v.value {
+            Value::Seq(items) => items.iter().collect(),
+            _ => vec![v],
+        };
+        if values.is_empty() {
+            errs.at(
+                v.pos,
+                format!("`match.{key_text}` is an empty list, which matches nothing"),
+            );
+            continue;
+        }
+        let mut patterns = Vec::new();
+        for value in values {
+            match parse_pattern(value) {
+                Ok(p) => patterns.push(p),
+                Err(msg) => errs.at(value.pos, format!("in `match.{key_text}`: {msg}")),
+            }
+        }
+        out.push(Matcher { key, patterns });
+    }
+    out
+}
+
+/// A match pattern: a string, or `~regex`.
+pub(crate) fn parse_pattern(node: &Node) -> Result<Pattern, String> {
+    let Some(text) = node.as_scalar_text() else {
+        return Err(format!(
+            "expected a string or a list of strings, not {}",
+            node.kind()
+        ));
+    };
+    match text.strip_prefix('~') {
+        Some(re) => Regex::new(re).map(Pattern::Regex).map_err(|e| {
+            format!(
+                "bad regular expression `{re}`: {}",
+                one_line(&e.to_string())
+            )
+        }),
+        None => Ok(Pattern::Exact(text)),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn parse_labels(node: &Node, errs: &mut Errs<'_>) -> BTreeMap<String, String> {
+    let mut m = match MapReader::new(node, "`labels`") {
+        Ok(m) => m,
+        Err(msg) => {
+            errs.at(node.pos, msg);
+            return BTreeMap::new();
+        }
+    };
+    let mut out = BTreeMap::new();
+    for (k, v) in m.entries() {
+        let Some(name) = k.as_scalar_text() else {
+            errs.at(k.pos, "label names must be strings");
+            continue;
+        };
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            errs.at(k.pos, format!("bad label name `{name}`: use letters, digits and `_`, not starting with a digit"));
+            continue;
+        }
+        match v.as_scalar_text() {
+            Some(value) => {
+                out.insert(name, value);
+            }
+            None => errs.at(
+                v.pos,
+                format!("label `{name}` must be a string, not {}", v.kind()),
+            ),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        match load_str(Path::new("r.yaml"), text) {
+            Ok(_) => vec![],
+            Err(d) => d.0.iter().map(|d| d.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_full_rule_loads() {
+        let set = load_str(
+            Path::new("r.yaml"),
+            r#"
+rules:
+  - name: room-audio-latency-high
+    description: Audio latency above 150 ms in Zoom Rooms
+    severity: critical
+    when: audio_*.latency > 150ms
+    for: 2m
+    clear_when: audio_*.latency < 120ms
+    keep_firing_for: 1m
+    repeat_every: 30m
+    match:
+      device: [Windows, Mac]
+      user_name: "~^Room-"
+      meeting: 85746065432
+    labels: { team: netops }
+    summary: "{{ user_name }}: {{ metric }} {{ value }} {{ unit }} over 150 ms"
+    runbook: https://wiki.example.com/zoom/latency
+    enabled: true
+  - name: by-samples
+    when: "*_input.avg_loss > 2%"
+    for: 3 samples
+"#,
+        )
+        .unwrap();
+        assert_eq!(set.rules.len(), 2);
+        let r = set.get("room-audio-latency-high").unwrap();
+        assert_eq!(r.severity, Severity::Critical);
+        assert_eq!(r.hold, Some(Hold::Time(Duration::from_secs(120))));
+        assert_eq!(r.matchers.len(), 3);
+        assert_eq!(r.labels["team"], "netops");
+        assert_eq!(set.get("by-samples").unwrap().hold, Some(Hold::Samples(3)));
+    }
+
+    #[test]
+    fn every_error_of_every_rule_is_reported_with_its_position() {
+        let errs = errors(
+            r#"rules:
+  - name: one
+    when: audio_input.latency > 2%
+    severty: warning
+  - name: Two
+    when: audio_input.latency > 150ms
+    for: 2 minutes please
+  - name: three
+    when: audio_input.latency > 150ms
+    match: { user_name: "~([a-z" }
+    summary: "{{ nope }}"
+  - name: one
+    when: video_input.jitter > 40ms
+"#,
+        );
+        let expect = [
+            "r.yaml:3:33: error: in `when`: unit `%` does not fit",
+            "r.yaml:4:5: error: unknown key `severty` in a rule (did you mean `severity`?)",
+            "r.yaml:5:11: error: bad rule name `Two`",
+            "r.yaml:7:10: error: bad duration `2 minutes please`",
+            "r.yaml:10:25: error: in `match.user_name`: bad regular expression",
+            "r.yaml:11:14: error: in `summary`: unknown template variable `nope`",
+            "r.yaml:12:11: error: duplicate rule name `one`: already defined at r.yaml:2",
+        ];
+        assert_eq!(errs.len(), expect.len(), "{errs:#?}");
+        for (got, want) in errs.iter().zip(expect) {
+            assert!(got.starts_with(want), "got {got}\nwant {want}");
+        }
+    }
+
+    #[test]
+    fn structural_errors() {
+        assert!(
+            errors("rules:\n  - when: audio_input.latency > 1ms\n")[0]
+                .contains("r.yaml:2:5: error: rule without `name`")
+        );
+        assert!(errors("rules:\n  - name: x\n")[0].contains("rule without `when`"));
+        assert!(errors("rules:\n  - name: x\n    when:\n")[0].contains("`when` is empty"));
+        assert!(errors("rules:\n  - name: x\n    when: ''\n")[0].contains("empty condition"));
+        assert!(errors("rule:\n  - name: x\n")[0].contains("unknown key `rule`"));
+        assert!(
+            errors("rules: [\n")[0]
+                .starts_with("r.yaml:1:8: error: invalid YAML: unclosed bracket")
+        );
+        assert!(
+            errors("rules:\n  - name: x\n    when: a.b > 1ms\n    severity: high\n")
+                .iter()
+                .any(|e| e.contains("r.yaml:4:15: error: bad severity `high`"))
+        );
+        assert!(errors("").is_empty());
+    }
+}

@@ -1,0 +1,445 @@
+//! YAML documents as a tree of positioned nodes, and the diagnostics that
+//! point into them.
+//!
+//! Rule files, rule tests and the config are read in two steps: serde-saphyr
+//! parses the text into a [`Node`] tree in which every key and value keeps its
+//! line and column, then hand-written readers turn the tree into typed models,
+//! collecting *every* problem as a [`Diagnostic`] instead of stopping at the
+//! first. A YAML syntax error is the one error that ends a file.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::Spanned;
+
+/// A position in a file: 1-based line and column, counted in characters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Pos {
+    pub line: u32,
+    pub col: u32,
+    /// Byte offset of the node in the source, when known.
+    pub byte: Option<usize>,
+}
+
+impl Pos {
+    /// The same position moved `chars` characters right on its line.
+    pub fn right(self, chars: usize) -> Pos {
+        Pos {
+            line: self.line,
+            col: self.col + chars as u32,
+            byte: None,
+        }
+    }
+}
+
+/// One problem in one file, printed as `PATH:LINE:COL: error: MESSAGE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub path: PathBuf,
+    pub line: u32,
+    pub col: u32,
+    pub message: String,
+}
+
+impl Diagnostic {
+    /// A diagnostic at `pos` in `path`.
+    pub fn new(path: &Path, pos: Pos, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            path: path.to_owned(),
+            line: pos.line.max(1),
+            col: pos.col.max(1),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: error: {}",
+            self.path.display(),
+            self.line,
+            self.col,
+            self.message
+        )
+    }
+}
+
+/// Several diagnostics, printed one per line.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// A YAML value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+/// A YAML value with its position.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub pos: Pos,
+    /// For string scalars written on one line without escapes: the position
+    /// of the first character of the text, so that a column inside the
+    /// string (an expression error) maps to the file.
+    pub text_pos: Option<Pos>,
+}
+
+impl Node {
+    /// A short name of the node's type for messages ("a string", "a list").
+    pub fn kind(&self) -> &'static str {
+        match self.value {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) | Value::Float(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+
+    /// The node as a string: strings as they are, numbers and booleans as
+    /// written (a rule's `meeting: 85746065432` is a string to us).
+    pub fn as_scalar_text(&self) -> Option<String> {
+        match &self.value {
+            Value::Str(s) => Some(s.clone()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Float(f) => Some(f.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+
+    /// The position of character `index` inside this string scalar, when it
+    /// can be known exactly; the scalar's own position otherwise.
+    pub fn pos_in_text(&self, index: usize) -> Pos {
+        match self.text_pos {
+            Some(p) => p.right(index),
+            None => self.pos,
+        }
+    }
+}
+
+/// Parses YAML text into a node tree. A syntax error is one diagnostic.
+pub fn parse(path: &Path, source: &str) -> Result<Node, Diagnostic> {
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+    };
+    match serde_saphyr::from_str_with_options::<Option<Spanned<RawNode>>>(source, options) {
+        Ok(Some(root)) => Ok(convert(root, source)),
+        Ok(None) => Ok(Node {
+            value: Value::Null,
+            pos: Pos {
+                line: 1,
+                col: 1,
+                byte: Some(0),
+            },
+            text_pos: None,
+        }),
+        Err(e) => {
+            let pos = e
+                .location()
+                .map(|l| Pos {
+                    line: l.line() as u32,
+                    col: l.column() as u32,
+                    byte: None,
+                })
+                .unwrap_or(Pos {
+                    line: 1,
+                    col: 1,
+                    byte: None,
+                });
+            let message = e.without_snippet().to_string();
+            let message = match message.rfind(" at line ") {
+                Some(i) => message[..i].to_owned(),
+                None => message,
+            };
+            Err(Diagnostic::new(
+                path,
+                pos,
+                format!("invalid YAML: {message}"),
+            ))
+        }
+    }
+}
+
+fn convert(node: Spanned<RawNode>, source: &str) -> Node {
+    let loc = node.referenced;
+    let byte = loc.span().byte_offset().map(|b| b as usize);
+    let pos = Pos {
+        line: loc.line() as u32,
+        col: loc.column() as u32,
+        byte,
+    };
+    let mut text_pos = None;
+    let value = match node.value {
+        RawNode::Null => Value::Null,
+        RawNode::Bool(b) => Value::Bool(b),
+        RawNode::Int(i) => Value::Int(i),
+        RawNode::Float(f) => Value::Float(f),
+        RawNode::Str(s) => {
+            text_pos = byte.and_then(|b| text_position(source, b, pos, &s));
+            Value::Str(s)
+        }
+        RawNode::Seq(items) => Value::Seq(items.into_iter().map(|n| convert(n, source)).collect()),
+        RawNode::Map(entries) => Value::Map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (convert(k, source), convert(v, source)))
+                .collect(),
+        ),
+    };
+    Node {
+        value,
+        pos,
+        text_pos,
+    }
+}
+
+/// Where the text of a one-line string scalar starts, if the source holds it
+/// verbatim (plain, or quoted without escapes).
+fn text_position(source: &str, byte: usize, pos: Pos, text: &str) -> Option<Pos> {
+    let rest = source.get(byte..)?;
+    if text.contains('\n') {
+        return None;
+    }
+    if rest.starts_with(text) {
+        return Some(pos);
+    }
+    for quote in ['"', '\''] {
+        if let Some(inner) = rest.strip_prefix(quote)
+            && inner.starts_with(text)
+            && inner[text.len()..].starts_with(quote)
+        {
+            return Some(pos.right(1));
+        }
+    }
+    None
+}
+
+/// The tree serde-saphyr builds for us.
+enum RawNode {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Spanned<RawNode>>),
+    Map(Vec<(Spanned<RawNode>, Spanned<RawNode>)>),
+}
+
+impl<'de> Deserialize<'de> for RawNode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawNode;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any YAML value")
+            }
+            fn visit_unit<E>(self) -> Result<RawNode, E> {
+                Ok(RawNode::Null)
+            }
+            fn visit_none<E>(self) -> Result<RawNode, E> {
+                Ok(RawNode::Null)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<RawNode, D::Error> {
+                RawNode::deserialize(d)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<RawNode, E> {
+                Ok(RawNode::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<RawNode, E> {
+                Ok(RawNode::Int(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<RawNode, E> {
+                Ok(i64::try_from(v).map_or(RawNode::Float(v as f64), RawNode::Int))
+            }
+            fn visit_i128<E>(self, v: i128) -> Result<RawNode, E> {
+                Ok(i64::try_from(v).map_or(RawNode::Float(v as f64), RawNode::Int))
+            }
+            fn visit_u128<E>(self, v: u128) -> Result<RawNode, E> {
+                Ok(i64::try_from(v).map_or(RawNode::Float(v as f64), RawNode::Int))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<RawNode, E> {
+                Ok(RawNode::Float(v))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<RawNode, E> {
+                Ok(RawNode::Str(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<RawNode, E> {
+                Ok(RawNode::Str(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<RawNode, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = a.next_element()? {
+                    items.push(item);
+                }
+                Ok(RawNode::Seq(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<RawNode, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = a.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(RawNode::Map(entries))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Reads a mapping field by field, remembering which keys were used so that
+/// the rest can be reported as unknown (the `deny_unknown_fields` of this
+/// hand-written reader).
+pub struct MapReader<'n> {
+    entries: &'n [(Node, Node)],
+    used: Vec<bool>,
+    /// Where the mapping is, for "missing key" errors.
+    pub pos: Pos,
+}
+
+impl<'n> MapReader<'n> {
+    /// A reader over `node`, or an error message if it is not a mapping.
+    pub fn new(node: &'n Node, what: &str) -> Result<MapReader<'n>, String> {
+        match &node.value {
+            Value::Map(entries) => Ok(MapReader {
+                entries,
+                used: vec![false; entries.len()],
+                pos: node.pos,
+            }),
+            _ => Err(format!("{what} must be a mapping, not {}", node.kind())),
+        }
+    }
+
+    /// The value of `key`, marking it used.
+    pub fn get(&mut self, key: &str) -> Option<&'n Node> {
+        let entries = self.entries;
+        for (i, (k, v)) in entries.iter().enumerate() {
+            if matches!(&k.value, Value::Str(s) if s == key) {
+                self.used[i] = true;
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// The key node of `key`, for positions.
+    pub fn key_node(&self, key: &str) -> Option<&'n Node> {
+        self.entries
+            .iter()
+            .map(|(k, _)| k)
+            .find(|k| matches!(&k.value, Value::Str(s) if s == key))
+    }
+
+    /// Keys never asked for: `(key node, key text)`.
+    pub fn unknown(&self) -> impl Iterator<Item = (&'n Node, String)> + '_ {
+        self.entries
+            .iter()
+            .zip(&self.used)
+            .filter(|(_, used)| !**used)
+            .map(|((k, _), _)| {
+                let text = k.as_scalar_text().unwrap_or_else(|| k.kind().to_owned());
+                (k, text)
+            })
+    }
+
+    /// All entries, for free-form mappings (labels, match).
+    pub fn entries(&mut self) -> &'n [(Node, Node)] {
+        self.used.iter_mut().for_each(|u| *u = true);
+        self.entries
+    }
+}
+
+/// "did you mean" for a misspelt key, from `known`.
+pub fn suggest<'k>(word: &str, known: &[&'k str]) -> Option<&'k str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(word, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_characters_and_track_quotes() {
+        let src = "a:\n  - name: \"héllo\"\t# tab\n    when: 'x > 1' \n    n: 3\n    y: yes\n";
+        let root = parse(Path::new("f.yaml"), src).unwrap();
+        let Value::Map(top) = &root.value else {
+            panic!()
+        };
+        let Value::Seq(items) = &top[0].1.value else {
+            panic!()
+        };
+        let mut m = MapReader::new(&items[0], "rule").unwrap();
+        let name = m.get("name").unwrap();
+        assert_eq!((name.pos.line, name.pos.col), (2, 11));
+        assert_eq!(name.text_pos.map(|p| p.col), Some(12));
+        let when = m.get("when").unwrap();
+        assert_eq!(when.pos_in_text(4).col, 16);
+        assert_eq!(m.get("n").unwrap().value, Value::Int(3));
+        // YAML 1.2: `yes` is a string, `n`/`y` are keys, not booleans.
+        assert_eq!(m.get("y").unwrap().value, Value::Str("yes".into()));
+        assert_eq!(m.unknown().count(), 0);
+    }
+
+    #[test]
+    fn syntax_errors_and_duplicates_have_positions() {
+        let e = parse(Path::new("r.yaml"), "rules:\n  - name: a\n    name: b\n").unwrap_err();
+        assert_eq!((e.line, e.col), (3, 5));
+        assert!(e.message.contains("duplicate"), "{}", e.message);
+        let e = parse(Path::new("r.yaml"), "rules:\n  - when: [x\n  - name: b\n").unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.to_string().starts_with("r.yaml:3:"), "{e}");
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(
+            suggest("severty", &["severity", "summary"]),
+            Some("severity")
+        );
+        assert_eq!(suggest("zzz", &["severity"]), None);
+    }
+}
