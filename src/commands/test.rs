@@ -304,11 +304,11 @@ fn parse_sample(node: &Node, at: Timestamp, errs: &mut Errs<'_>) -> Sample {
             continue;
         }
         let Some(metric) = Metric::from_path(&key) else {
-            let hint = match crate::rules::expr::resolve_metric(&key) {
-                Ok(_) => "; samples name concrete streams, not wildcards".to_owned(),
-                Err(e) => format!(": {e}"),
+            let message = match crate::rules::expr::resolve_metric(&key) {
+                Ok(_) => format!("`{key}` is a wildcard; samples name concrete streams"),
+                Err(e) => e,
             };
-            errs.at(k.pos, format!("unknown metric `{key}`{hint}"));
+            errs.at(k.pos, message);
             continue;
         };
         if is_no_data(v) {

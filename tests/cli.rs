@@ -1,0 +1,436 @@
+//! End-to-end tests of the one-shot commands through the real binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_qoswatch"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c.env_remove("RUST_LOG");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn default_rule_pack_is_valid() {
+    let o = run(&["check", "rules/"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
+fn default_rule_pack_tests_pass() {
+    let mut files: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/tests"))
+            .unwrap()
+            .map(|e| e.unwrap().path().display().to_string())
+            .filter(|p| p.ends_with(".yaml"))
+            .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    let mut args = vec!["test"];
+    args.extend(files.iter().map(String::as_str));
+    let o = run(&args);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let last = out.lines().last().unwrap();
+    assert!(last.ends_with(" passed, 0 failed"), "{last}");
+    assert!(!last.starts_with("0 passed"), "{last}");
+}
+
+/// Each kind of broken rule file gives its error at the right place.
+#[test]
+fn broken_rule_files_point_at_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "syntax",
+            "rules:\n  - name: a\n    when: \"audio_input.latency > 1ms\n",
+            "3:11: error: invalid YAML",
+        ),
+        (
+            "unknown-key",
+            "rules:\n  - name: a\n    when: audio_input.latency > 1ms\n    severity: info\n    sumary: x\n",
+            "5:5: error: unknown key `sumary` in a rule (did you mean `summary`?)",
+        ),
+        (
+            "unknown-metric",
+            "rules:\n  - name: a\n    when: audio_input.latency > 1ms or audio_input.lag > 2ms\n",
+            "3:40: error: in `when`: unknown metric `audio_input.lag`",
+        ),
+        (
+            "unit",
+            "rules:\n  - name: a\n    when: 'audio_input.latency > 2%'\n",
+            "3:34: error: in `when`: unit `%` does not fit",
+        ),
+        (
+            "regex",
+            "rules:\n  - name: a\n    when: audio_input.latency > 1ms\n    match:\n      user_name: \"~(unclosed\"\n",
+            "5:18: error: in `match.user_name`: bad regular expression",
+        ),
+        (
+            "duration",
+            "rules:\n  - name: a\n    when: audio_input.latency > 1ms\n    for: 5 parsecs\n",
+            "4:10: error: bad duration `5 parsecs`",
+        ),
+        (
+            "template",
+            "rules:\n  - name: a\n    when: audio_input.latency > 1ms\n    summary: \"{{ user_name }} {{ latency }}\"\n",
+            "4:14: error: in `summary`: unknown template variable `latency`",
+        ),
+        (
+            "empty-when",
+            "rules:\n  - name: a\n    when: \"\"\n",
+            "3:11: error: in `when`: empty condition",
+        ),
+        (
+            "unparsable-when",
+            "rules:\n  - name: a\n    when: audio_input.latency >> 1ms\n",
+            "3:32: error: in `when`: expected a number with a unit",
+        ),
+        (
+            "missing-when",
+            "rules:\n  - name: a\n    severity: info\n",
+            "2:7: error: rule without `when`",
+        ),
+    ];
+    for (name, text, want) in cases {
+        let path = write(dir.path(), &format!("{name}.yaml"), text);
+        let o = run(&["check", path.to_str().unwrap()]);
+        let out = stdout(&o);
+        assert_eq!(o.status.code(), Some(1), "{name}: {out}");
+        let expected = format!("{}:{want}", path.display());
+        assert!(
+            out.lines().any(|l| l.starts_with(&expected)),
+            "{name}:\n got: {out}\nwant: {expected}"
+        );
+    }
+}
+
+#[test]
+fn every_error_of_every_file_is_reported_and_duplicates_span_files() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "a.yaml",
+        "rules:\n  - name: dup\n    when: audio_input.latency > 1ms\n  - name: bad-unit\n    when: audio_input.jitter > 3kbps\n",
+    );
+    write(
+        dir.path(),
+        "b.yml",
+        "rules:\n  - name: other\n    when: video_input.frame_rate < 5\n  - name: dup\n    when: audio_input.latency > 1ms\n",
+    );
+    write(dir.path(), ".hidden.yaml", "this is not: [valid");
+    write(dir.path(), "notes.txt", "ignored");
+    let o = run(&["check", dir.path().to_str().unwrap()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1));
+    let a = dir.path().join("a.yaml").display().to_string();
+    let b = dir.path().join("b.yml").display().to_string();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{a}:5:32: error: in `when`: unit `kbps` does not fit"
+        )),
+        "{out}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{b}:3:36: error: in `when`: `5` needs a unit")),
+        "{out}"
+    );
+    assert!(
+        lines[2].starts_with(&format!(
+            "{b}:4:11: error: duplicate rule name `dup`: already defined at {a}:2"
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_reports_a_missing_path() {
+    let o = run(&["check", "no/such/dir"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).starts_with("no/such/dir:1:1: error: cannot read rules"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&["eval"]).status.code(), Some(2));
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["eval", "--rules", "rules/", "--format", "xml"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn eval_json_on_zoom_example_fires_once_with_the_worst_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(
+        dir.path(),
+        "r.yaml",
+        "rules:\n  - name: video-loss\n    when: video_input.max_loss > 4%\n",
+    );
+    let o = run(&[
+        "eval",
+        "--format",
+        "json",
+        "--rules",
+        rules.to_str().unwrap(),
+        fixture("zoom-participant-qos-example.json")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({
+            "state": "firing", "rule": "video-loss", "severity": "warning", "meeting": null,
+            "participant": "1670000000", "user_name": "User", "metric": "video_input.max_loss",
+            "value": 4.9, "unit": "%", "at": "2021-06-24T20:00:00Z"
+        })
+    );
+    // Key order as in the SPEC.
+    assert!(lines[0].starts_with("{\"state\":\"firing\",\"rule\":\"video-loss\",\"severity\":\"warning\",\"meeting\":null,\"participant\""));
+}
+
+#[test]
+fn eval_meeting_flag_and_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(
+        dir.path(),
+        "r.yaml",
+        "rules:\n  - name: lat\n    when: '*.latency > 130ms'\n",
+    );
+    let body = std::fs::read(fixture("zoom-participant-qos-example.json")).unwrap();
+    let mut child = bin()
+        .args([
+            "eval",
+            "--format",
+            "json",
+            "--meeting",
+            "85746065432",
+            "--rules",
+            rules.to_str().unwrap(),
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&body).unwrap();
+    let o = child.wait_with_output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["meeting"], "85746065432");
+    // The worst stream of the wildcard: the largest latency (135 ms, the
+    // first stream in stream order that has it: video_output).
+    assert_eq!(v["metric"], "video_output.latency");
+    assert_eq!(v["value"], 135);
+    assert_eq!(v["unit"], "ms");
+}
+
+#[test]
+fn default_pack_fires_nothing_on_the_zoom_example() {
+    let o = run(&[
+        "eval",
+        "--format",
+        "json",
+        "--rules",
+        "rules/",
+        fixture("zoom-participant-qos-example.json")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o), "");
+}
+
+#[test]
+fn a_participant_with_no_data_never_fires() {
+    let dir = tempfile::tempdir().unwrap();
+    // Rules that would fire on any value at all, even zero.
+    let rules = write(
+        dir.path(),
+        "r.yaml",
+        "rules:\n  - name: any-latency\n    when: '*.latency >= 0ms'\n  - name: any-low\n    when: '*.bitrate < 1000000kbps or *.avg_loss <= 100% or *.frame_rate < 1000fps'\n  - name: cpu\n    when: cpu_usage.zoom_avg_cpu_usage >= 0% or wifi_rssi.min_rssi < 0dBm or video_input.resolution.width >= 0\n  - name: negated\n    when: not audio_input.latency > 0ms\n",
+    );
+    for rules_path in [rules.to_str().unwrap(), "rules/"] {
+        let o = run(&[
+            "eval",
+            "--format",
+            "json",
+            "--rules",
+            rules_path,
+            fixture("all-no-data.json").to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0));
+        assert_eq!(stdout(&o), "", "{rules_path}");
+    }
+}
+
+#[test]
+fn eval_merges_files_in_sample_time_order() {
+    let out = stdout(&run(&[
+        "eval",
+        "--format",
+        "json",
+        "--rules",
+        "rules/",
+        "examples/samples/",
+    ]));
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 4, "{out}");
+    let keys: Vec<(String, String, String)> = lines
+        .iter()
+        .map(|v| {
+            (
+                v["at"].as_str().unwrap().to_owned(),
+                v["participant"].as_str().unwrap().to_owned(),
+                v["rule"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    // Every firing resolves exactly once in the recording.
+    let firing = lines.iter().filter(|v| v["state"] == "firing").count();
+    let resolved = lines.iter().filter(|v| v["state"] == "resolved").count();
+    assert_eq!(firing, resolved);
+    // Feeding the same files twice changes nothing (dedup by date_time).
+    let twice = stdout(&run(&[
+        "eval",
+        "--format",
+        "json",
+        "--rules",
+        "rules/",
+        "examples/samples/",
+        "examples/samples/",
+    ]));
+    assert_eq!(out, twice);
+}
+
+#[test]
+fn eval_rejects_broken_input_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        dir.path(),
+        "bad.json",
+        "{\"user_id\": \"1\",\n \"user_qos\": [ {\"date_time\": ",
+    );
+    let o = run(&["eval", "--rules", "rules/", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("{}:2:", bad.display())), "{err}");
+    let o = run(&["eval", "--rules", "no-such-rules/", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn eval_garbled_values_warn_and_count_as_no_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = write(
+        dir.path(),
+        "g.json",
+        r#"{"user_id": "7", "user_qos": [{"date_time": "2022-03-01T10:16:00Z", "audio_input": {"latency": "fast ms"}}]}"#,
+    );
+    let rules = write(
+        dir.path(),
+        "r.yaml",
+        "rules:\n  - name: lat\n    when: not audio_input.latency > 1ms\n",
+    );
+    let o = run(&[
+        "eval",
+        "--rules",
+        rules.to_str().unwrap(),
+        body.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o), "");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("audio_input.latency") && err.contains("fast ms"),
+        "{err}"
+    );
+}
+
+#[test]
+fn failing_rule_tests_print_the_case_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rules.yaml",
+        "rules:\n  - name: audio-latency-high\n    when: audio_input.latency > 150ms\n    for: 2m\n    clear_when: audio_input.latency < 120ms\n",
+    );
+    let t = write(
+        dir.path(),
+        "t.yaml",
+        "rule_files: [rules.yaml]\ntests:\n  - name: passes\n    interval: 1m\n    samples:\n      - { audio_input.latency: 100ms }\n      - { audio_input.latency: 180ms }\n      - { audio_input.latency: 190ms }\n      - { audio_input.latency: 200ms }\n      - { audio_input.latency: 90ms }\n    expect:\n      - { at: 3, firing: [audio-latency-high] }\n      - { at: 4, resolved: [audio-latency-high] }\n  - name: wrong on purpose\n    interval: 1m\n    samples:\n      - { audio_input.latency: 200ms }\n    expect:\n      - { at: 0, firing: [audio-latency-high] }\n  - name: nothing at all\n    samples: [{ audio_input.latency: 100ms }]\n    expect: []\n",
+    );
+    let o = run(&["test", t.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAIL wrong on purpose"), "{out}");
+    assert!(out.contains("at 0: firing audio-latency-high"), "{out}");
+    assert!(out.contains("got: no alerts"), "{out}");
+    assert_eq!(out.lines().last(), Some("2 passed, 1 failed"));
+}
+
+#[test]
+fn broken_rule_test_files_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rules.yaml",
+        "rules:\n  - name: r\n    when: audio_input.latency > 150ms\n",
+    );
+    let t = write(
+        dir.path(),
+        "t.yaml",
+        "rule_files: [rules.yaml]\ntests:\n  - name: x\n    samples:\n      - { audio_input.latncy: 100ms }\n      - { audio_input.latency: 100 }\n    expect:\n      - { at: 5, firing: [r] }\n      - { at: 0, firing: [nope] }\n",
+    );
+    let o = run(&["test", t.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    let p = t.display().to_string();
+    for want in [
+        ":5:11: error: unknown metric `audio_input.latncy`",
+        ":6:32: error: bad value",
+        ":8:15: error: `at` must be",
+        ":9:27: error: unknown rule `nope`",
+    ] {
+        assert!(
+            out.contains(&format!("{p}{want}")),
+            "missing {want} in\n{out}"
+        );
+    }
+}
