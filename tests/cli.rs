@@ -109,7 +109,7 @@ fn broken_rule_files_point_at_the_problem() {
         (
             "missing-when",
             "rules:\n  - name: a\n    severity: info\n",
-            "2:7: error: rule without `when`",
+            "2:5: error: rule without `when`",
         ),
     ];
     for (name, text, want) in cases {
