@@ -11,11 +11,13 @@
 //! - [`rules`]: the rule model, its loader and the condition language.
 //! - [`alert`]: the alert lifecycle, a pure state machine.
 //! - [`commands`]: `check`, `eval` and `test`.
+//! - [`config`]: the service config.
 //! - [`cli`]: command-line definitions.
 
 pub mod alert;
 pub mod cli;
 pub mod commands;
+pub mod config;
 pub mod qos;
 pub mod rules;
 pub mod yaml;
