@@ -29,6 +29,21 @@ pub enum OutputFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the service: poll (or replay), evaluate, notify, until SIGTERM.
+    Run {
+        /// Config file.
+        #[arg(short = 'c', long = "config", default_value = "qoswatch.yaml")]
+        config: PathBuf,
+    },
+    /// One full poll cycle: discover, fetch, evaluate, deliver.
+    Once {
+        /// Config file.
+        #[arg(short = 'c', long = "config", default_value = "qoswatch.yaml")]
+        config: PathBuf,
+        /// Print what would be posted; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Validate rule files and directories without network.
     Check {
         /// Service config file, whose rules are checked too.

@@ -10,7 +10,10 @@
 //! - [`yaml`]: positioned YAML trees and `PATH:LINE:COL` diagnostics.
 //! - [`rules`]: the rule model, its loader and the condition language.
 //! - [`alert`]: the alert lifecycle, a pure state machine.
+//! - [`source`]: where samples come from: the Zoom poller and replay.
+//! - [`notify`]: notifiers (console, Slack, Teams, webhook) and formatting.
 //! - [`commands`]: `check`, `eval` and `test`.
+//! - [`service`]: `run` and `once`: sources to engine to notifiers, reload, shutdown.
 //! - [`config`]: the service config.
 //! - [`cli`]: command-line definitions.
 
@@ -18,7 +21,10 @@ pub mod alert;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod notify;
 pub mod qos;
 pub mod rules;
+pub mod service;
+pub mod source;
 pub mod yaml;
 pub mod zoom;

@@ -6,13 +6,15 @@ use std::process::ExitCode;
 use clap::Parser;
 use qoswatch::cli::{Cli, Command, LogFormat};
 use qoswatch::commands::{check, eval, test};
+use qoswatch::service;
 use tracing_subscriber::EnvFilter;
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -36,15 +38,27 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     let mut out = stdout.lock();
     let code = match cli.command {
         Command::Check { config, paths } => {
-            if config.is_some() {
-                anyhow::bail!(
-                    "checking a service config is not supported by this build yet; pass rule paths"
-                );
-            }
-            if paths.is_empty() {
-                anyhow::bail!("nothing to check: pass rule files or directories");
-            }
-            check::run(&paths, &mut out)?
+            let config = match (config, paths.is_empty()) {
+                (Some(c), _) => Some(c),
+                (None, true) => Some(std::path::PathBuf::from("qoswatch.yaml")),
+                (None, false) => None,
+            };
+            check::run(config.as_deref(), &paths, &mut out)?
+        }
+        Command::Run { config } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let cancel = tokio_util::sync::CancellationToken::new();
+            runtime.block_on(service::run(config, service::RunOptions::default(), cancel))?;
+            0
+        }
+        Command::Once { config, dry_run } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let ok = runtime.block_on(service::once(
+                config,
+                dry_run,
+                service::RunOptions::default(),
+            ))?;
+            if ok { 0 } else { 1 }
         }
         Command::Test { files } => test::run(&files, &mut out)?,
         Command::Eval {

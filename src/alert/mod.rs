@@ -1,5 +1,15 @@
-//! Alerts: the lifecycle state machine (pure) and, later, its persisted store.
+//! Alerts: the lifecycle state machine (pure), and alerts about qoswatch itself.
 
 pub mod lifecycle;
+pub mod system;
 
 pub use lifecycle::{Engine, Reason, State, Transition};
+pub use system::SystemAlert;
+
+/// Something to tell people: a rule alert's transition or a built-in alert's.
+#[allow(clippy::large_enum_variant)] // events are few; boxing buys nothing
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Alert(Transition),
+    System(SystemAlert),
+}

@@ -1,14 +1,33 @@
 //! `qoswatch check`: validate rule files with the service's own loader.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{EXIT_FAIL, EXIT_OK};
+use crate::config::{Config, EnvMode};
 use crate::rules::load_paths;
 
-/// Checks `paths`; prints each problem as `PATH:LINE:COL: error: MESSAGE`.
-pub fn run(paths: &[PathBuf], out: &mut dyn Write) -> std::io::Result<i32> {
-    match load_paths(paths) {
+/// Checks the config (if given, without needing its `${VAR}`s set) and the
+/// rule `paths` (default: the config's rules); prints each problem as
+/// `PATH:LINE:COL: error: MESSAGE`.
+pub fn run(config: Option<&Path>, paths: &[PathBuf], out: &mut dyn Write) -> std::io::Result<i32> {
+    let mut paths = paths.to_vec();
+    if let Some(config) = config {
+        match Config::load(config, EnvMode::Lenient) {
+            Ok(c) => {
+                if paths.is_empty() {
+                    paths = c.rules;
+                }
+            }
+            Err(diags) => {
+                for d in &diags.0 {
+                    writeln!(out, "{d}")?;
+                }
+                return Ok(EXIT_FAIL);
+            }
+        }
+    }
+    match load_paths(&paths) {
         Ok(set) => {
             writeln!(
                 out,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::{EXIT_FAIL, EXIT_OK};
-use crate::alert::{Engine, State, Transition};
+use crate::alert::{Engine, Transition};
 use crate::cli::OutputFormat;
 use crate::qos::{MeetingInfo, ParticipantInfo, Sample};
 use crate::rules::load_paths;
@@ -202,53 +202,6 @@ impl Serialize for JsonNumber {
     }
 }
 
-/// A value with its unit for people (`126 ms`, `4.9%`).
-pub fn format_value(value: f64, unit: crate::qos::Unit) -> String {
-    let num = if value.fract() == 0.0 && value.abs() < 9.0e15 {
-        format!("{}", value as i64)
-    } else {
-        let s = format!("{value:.3}");
-        s.trim_end_matches('0').trim_end_matches('.').to_owned()
-    };
-    match unit {
-        crate::qos::Unit::Percent => format!("{num}%"),
-        u => format!("{num} {u}"),
-    }
-}
-
-/// A duration for people (`2m`, `1h 5m`).
-pub fn format_secs(secs: i64) -> String {
-    humantime::format_duration(std::time::Duration::from_secs(secs.max(0) as u64)).to_string()
-}
-
 fn text_line(t: &Transition) -> String {
-    let meeting = t.meeting.key().map_or("-".to_owned(), |k| k.to_string());
-    let who = match t.participant.attribute("user_name") {
-        Some(name) => format!("{name:?} ({})", t.participant.user_id),
-        None => t.participant.user_id.to_string(),
-    };
-    let figures = match t.state {
-        State::Firing => format!(
-            "{} = {} (threshold {})",
-            t.metric,
-            format_value(t.value, t.unit),
-            format_value(t.threshold, t.unit)
-        ),
-        State::Resolved => format!(
-            "{} = {} after {}",
-            t.metric,
-            format_value(t.value, t.unit),
-            format_secs(t.duration_secs())
-        ),
-    };
-    format!(
-        "{} {:<8} {:<8} {} participant {} meeting {} {}",
-        t.at,
-        t.state.as_str().to_uppercase(),
-        t.severity,
-        t.rule,
-        who,
-        meeting,
-        figures
-    )
+    crate::notify::format::transition_line(t)
 }

@@ -1,4 +1,5 @@
 //! Zoom's Dashboard API: wire types and their conversion into QoS samples.
-//! (The HTTP client and OAuth come with the poller.)
+//! [`client`] is the HTTP client with OAuth, rate limit, budget and retries.
 
 pub mod api;
+pub mod client;

@@ -1,0 +1,88 @@
+//! Formatting of values, durations and transitions for people, shared by
+//! the notifiers and `eval`'s text output.
+
+use crate::alert::{Event, Reason, State, Transition};
+use crate::qos::Unit;
+
+/// A value with its unit (`126 ms`, `4.9%`).
+pub fn value(value: f64, unit: Unit) -> String {
+    let num = if value.fract() == 0.0 && value.abs() < 9.0e15 {
+        format!("{}", value as i64)
+    } else {
+        let s = format!("{value:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    };
+    match unit {
+        Unit::Percent => format!("{num}%"),
+        u => format!("{num} {u}"),
+    }
+}
+
+/// A duration in seconds for people (`2m`, `1h 5m`).
+pub fn secs(secs: i64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(secs.max(0) as u64)).to_string()
+}
+
+/// Why a resolution happened, when not by its conditions.
+pub fn reason_note(reason: Reason) -> &'static str {
+    match reason {
+        Reason::Condition | Reason::FirstSight => "",
+        Reason::ParticipantLeft => " (participant left)",
+        Reason::MeetingEnded => " (meeting ended)",
+        Reason::RuleChanged => " (rule changed or removed)",
+    }
+}
+
+/// One readable line for a transition: time, state, severity, rule,
+/// participant, meeting, metric and value.
+pub fn transition_line(t: &Transition) -> String {
+    let meeting = match (&t.meeting.topic, t.meeting.key()) {
+        (Some(topic), Some(k)) => format!("{topic:?} ({k})"),
+        (None, Some(k)) => k.to_string(),
+        (_, None) => "-".to_owned(),
+    };
+    let who = match t.participant.attribute("user_name") {
+        Some(name) => format!("{name:?} ({})", t.participant.user_id),
+        None => t.participant.user_id.to_string(),
+    };
+    let figures = match t.state {
+        State::Firing => format!(
+            "{} = {} (threshold {})",
+            t.metric,
+            value(t.value, t.unit),
+            value(t.threshold, t.unit)
+        ),
+        State::Resolved => format!(
+            "{} = {} after {}{}",
+            t.metric,
+            value(t.value, t.unit),
+            secs(t.duration_secs()),
+            reason_note(t.reason)
+        ),
+    };
+    format!(
+        "{} {:<8} {:<8} {} participant {} meeting {} {}",
+        t.at,
+        t.state.as_str().to_uppercase(),
+        t.severity,
+        t.rule,
+        who,
+        meeting,
+        figures
+    )
+}
+
+/// One readable line for any event.
+pub fn event_line(e: &Event) -> String {
+    match e {
+        Event::Alert(t) => transition_line(t),
+        Event::System(s) => format!(
+            "{} {:<8} {:<8} {} {}",
+            s.at,
+            s.state.as_str().to_uppercase(),
+            s.severity,
+            s.name,
+            s.message
+        ),
+    }
+}

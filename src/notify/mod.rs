@@ -1,0 +1,4 @@
+//! Notifiers: how events reach people. One file per channel.
+
+pub mod console;
+pub mod format;

@@ -1,0 +1,538 @@
+//! The service: wires a source to the rule engine and the notifiers, reloads
+//! rules live, raises alerts about itself, and stops cleanly.
+//!
+//! This is the only module that knows every stage.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::alert::system::{CONFIG_INVALID, SOURCE_DOWN, SystemAlertState};
+use crate::alert::{Engine, Event, Transition};
+use crate::config::{Config, EnvMode, NotifierKind};
+use crate::notify::console::Console;
+use crate::notify::format::event_line;
+use crate::qos::Timestamp;
+use crate::rules::{RuleSet, load_paths};
+use crate::source::poller::{Poller, PollerTuning};
+use crate::source::replay::{read_batch, replay_files};
+use crate::source::{Batch, SourceEvent};
+use crate::zoom::client::{RetryPolicy, ZoomClient};
+
+/// Why the service could not start or run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    #[error("{0}")]
+    LoadConfig(crate::yaml::Diagnostics),
+    #[error("{0}")]
+    LoadRules(crate::yaml::Diagnostics),
+    #[error("config {0}: no source: set `zoom:` or `replay:`")]
+    NoSource(PathBuf),
+    #[error("{0}")]
+    Replay(#[from] crate::source::replay::ReplayError),
+    #[error("{0}")]
+    Zoom(#[from] crate::zoom::client::ZoomError),
+    #[error("watching rule files: {0}")]
+    WatchRules(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Knobs the binary leaves at their defaults and tests shrink.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub tuning: PollerTuning,
+    pub retry: RetryPolicy,
+}
+
+fn now_ts() -> Timestamp {
+    Timestamp(chrono::Utc::now().timestamp())
+}
+
+/// Where events go. (Slack, Teams and webhook delivery come with the outbox.)
+struct Notifiers {
+    consoles: usize,
+    console: Console,
+}
+
+impl Notifiers {
+    fn from_config(config: &Config) -> Notifiers {
+        let mut consoles = 0;
+        for n in config.notifiers.values() {
+            match &n.kind {
+                NotifierKind::Console => consoles += 1,
+                other => tracing::warn!(
+                    notifier = %n.name,
+                    "notifier type {} is not delivered by this version; its events are logged",
+                    match other {
+                        NotifierKind::Slack { .. } => "slack",
+                        NotifierKind::Teams { .. } => "teams",
+                        _ => "webhook",
+                    }
+                ),
+            }
+        }
+        if config.notifiers.is_empty() {
+            consoles = 1;
+        }
+        Notifiers {
+            consoles,
+            console: Console,
+        }
+    }
+
+    fn deliver(&self, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        if self.consoles > 0 {
+            if let Err(e) = self.console.send(events) {
+                tracing::error!("writing to the console failed: {e}");
+            }
+        } else {
+            for e in events {
+                tracing::info!("alert: {}", event_line(e));
+            }
+        }
+    }
+
+    fn dry_run(&self, config: &Config, events: &[Event]) {
+        let names: Vec<&str> = if config.notifiers.is_empty() {
+            vec!["console"]
+        } else {
+            config.notifiers.keys().map(String::as_str).collect()
+        };
+        for name in names {
+            for e in events {
+                println!("would notify {name}: {}", event_line(e));
+            }
+        }
+    }
+}
+
+/// The running state of the service.
+pub struct Service {
+    config: Config,
+    engine: Engine,
+    notifiers: Notifiers,
+    source_down: SystemAlertState,
+    config_invalid: SystemAlertState,
+    failing_since: Option<Instant>,
+    last_error: String,
+}
+
+impl Service {
+    /// Loads the config and rules; any error stops the start.
+    pub fn load(config_path: &std::path::Path) -> Result<Service, ServiceError> {
+        let config =
+            Config::load(config_path, EnvMode::Strict).map_err(ServiceError::LoadConfig)?;
+        let rules = load_paths(&config.rules).map_err(ServiceError::LoadRules)?;
+        tracing::info!(rules = rules.rules.len(), config = %config_path.display(), "loaded rules");
+        Ok(Service::new(config, rules))
+    }
+
+    pub fn new(config: Config, rules: RuleSet) -> Service {
+        let notifiers = Notifiers::from_config(&config);
+        Service {
+            config,
+            engine: Engine::new(rules),
+            notifiers,
+            source_down: SystemAlertState::default(),
+            config_invalid: SystemAlertState::default(),
+            failing_since: None,
+            last_error: String::new(),
+        }
+    }
+
+    /// The alert engine (tests, `/api/alerts`).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Applies one batch to the engine; returns the transitions.
+    pub fn handle_batch(&mut self, batch: Batch) -> Vec<Transition> {
+        let mut out = Vec::new();
+        let meeting = &batch.meeting;
+        if batch.ended {
+            self.engine.meeting_ended(meeting, batch.at, &mut out);
+            return out;
+        }
+        let mut present = Vec::with_capacity(batch.participants.len());
+        for p in &batch.participants {
+            present.push(p.info.user_id.clone());
+            if self.engine.knows(meeting, &p.info) {
+                self.engine.observe_all(meeting, p, &mut out);
+            } else {
+                // First sight: history builds state silently; only what fires
+                // at the newest sample is announced.
+                self.engine.observe_first_sight(meeting, p, &mut out);
+            }
+            let newest = p.samples.iter().map(|s| s.at).max();
+            if let (Some(leave), Some(newest)) = (p.info.leave_time, newest)
+                && leave > newest
+            {
+                self.engine
+                    .participant_left(meeting, &p.info.user_id, leave, &mut out);
+            }
+        }
+        if batch.complete {
+            for user in self.engine.participants_of(meeting) {
+                if !present.contains(&user) {
+                    self.engine
+                        .participant_left(meeting, &user, batch.at, &mut out);
+                }
+            }
+        }
+        crate::commands::eval::sort_transitions(&mut out);
+        out
+    }
+
+    /// Source health; raises or resolves `qoswatch-source-down`.
+    fn on_health(&mut self, ok: bool, error: Option<String>) -> Vec<Event> {
+        let mut events = Vec::new();
+        if ok {
+            self.failing_since = None;
+            if let Some(e) =
+                self.source_down
+                    .clear(SOURCE_DOWN, "the Zoom API answers again".into(), now_ts())
+            {
+                tracing::info!("source recovered");
+                events.push(Event::System(e));
+            }
+        } else {
+            let error = error.unwrap_or_default();
+            tracing::warn!("{error}");
+            self.last_error = error;
+            self.failing_since.get_or_insert_with(Instant::now);
+            events.extend(self.check_source_down());
+        }
+        events
+    }
+
+    fn check_source_down(&mut self) -> Option<Event> {
+        let since = self.failing_since?;
+        let limit = self.config.poll.source_down_after;
+        if since.elapsed() < limit {
+            return None;
+        }
+        let message = format!(
+            "the Zoom API has been failing for over {}: {}",
+            humantime::format_duration(Duration::from_secs(limit.as_secs())),
+            self.last_error
+        );
+        self.source_down
+            .raise(SOURCE_DOWN, message, now_ts())
+            .map(Event::System)
+    }
+
+    /// Reloads rules (and with `config`, the config); a broken set keeps the
+    /// last good one running and raises `qoswatch-config-invalid`.
+    pub fn reload(&mut self, with_config: bool) -> Vec<Event> {
+        let mut events = Vec::new();
+        let now = now_ts();
+        let mut paths = self.config.rules.clone();
+        if with_config {
+            match Config::load(&self.config.path, EnvMode::Strict) {
+                Ok(new) => {
+                    paths = new.rules.clone();
+                    self.notifiers = Notifiers::from_config(&new);
+                    self.config = Config {
+                        poll: self.config.poll.clone(),
+                        zoom: self.config.zoom.clone(),
+                        replay: self.config.replay.clone(),
+                        ..new
+                    };
+                }
+                Err(diags) => {
+                    return self.reload_failed("config", &diags, now);
+                }
+            }
+        }
+        match load_paths(&paths) {
+            Ok(rules) => {
+                let n = rules.rules.len();
+                let mut out = Vec::new();
+                self.engine.replace_rules(rules, now, &mut out);
+                tracing::info!(rules = n, "reloaded rules");
+                events.extend(out.into_iter().map(Event::Alert));
+                if let Some(e) = self.config_invalid.clear(
+                    CONFIG_INVALID,
+                    "rules and config load again".into(),
+                    now,
+                ) {
+                    events.push(Event::System(e));
+                }
+            }
+            Err(diags) => return self.reload_failed("rules", &diags, now),
+        }
+        events
+    }
+
+    fn reload_failed(
+        &mut self,
+        what: &str,
+        diags: &crate::yaml::Diagnostics,
+        now: Timestamp,
+    ) -> Vec<Event> {
+        for d in &diags.0 {
+            tracing::error!("reload failed, keeping the last good {what}: {d}");
+        }
+        let first = diags.0.first().map(|d| d.to_string()).unwrap_or_default();
+        let more = diags.0.len().saturating_sub(1);
+        let message = if more > 0 {
+            format!("{first} (and {more} more)")
+        } else {
+            first
+        };
+        self.config_invalid
+            .raise(CONFIG_INVALID, message, now)
+            .map(Event::System)
+            .into_iter()
+            .collect()
+    }
+
+    fn deliver(&self, events: &[Event]) {
+        self.notifiers.deliver(events);
+    }
+}
+
+/// `qoswatch run`: until SIGTERM/SIGINT (or the end of a replay).
+pub async fn run(
+    config_path: PathBuf,
+    options: RunOptions,
+    cancel: CancellationToken,
+) -> Result<(), ServiceError> {
+    let mut service = Service::load(&config_path)?;
+    let (tx, mut rx) = mpsc::channel::<SourceEvent>(256);
+    let source_cancel = cancel.child_token();
+    let source = spawn_source(&service.config, &options, tx, source_cancel.clone())?;
+
+    let (reload_tx, mut reload_rx) = mpsc::channel::<bool>(8);
+    let mut _watcher = watch_rules(&service.config.rules, reload_tx.clone());
+    spawn_signal_handlers(cancel.clone(), reload_tx);
+
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            event = rx.recv() => {
+                let Some(event) = event else { break };
+                let events = match event {
+                    SourceEvent::Batch(b) => service.handle_batch(b).into_iter().map(Event::Alert).collect(),
+                    SourceEvent::Healthy => service.on_health(true, None),
+                    SourceEvent::Failed(e) => service.on_health(false, Some(e)),
+                    SourceEvent::Finished => {
+                        tracing::info!("replay finished");
+                        break;
+                    }
+                };
+                service.deliver(&events);
+            }
+            Some(with_config) = reload_rx.recv() => {
+                let before = service.config.rules.clone();
+                let events = service.reload(with_config);
+                if service.config.rules != before {
+                    _watcher = watch_rules(&service.config.rules, reload_sender(&_watcher));
+                }
+                service.deliver(&events);
+            }
+            _ = tick.tick() => {
+                if let Some(e) = service.check_source_down() {
+                    service.deliver(&[e]);
+                }
+            }
+        }
+    }
+    source_cancel.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), source).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `qoswatch once`: one cycle; with `dry_run`, prints what would be sent.
+pub async fn once(
+    config_path: PathBuf,
+    dry_run: bool,
+    options: RunOptions,
+) -> Result<bool, ServiceError> {
+    let mut service = Service::load(&config_path)?;
+    let mut events = Vec::new();
+    let mut ok = true;
+    let source_events = if let Some(dir) = service.config.replay.clone() {
+        let mut v = Vec::new();
+        for file in replay_files(&dir)? {
+            v.push(SourceEvent::Batch(read_batch(&file)?));
+        }
+        v
+    } else {
+        let zoom = service
+            .config
+            .zoom
+            .clone()
+            .ok_or_else(|| ServiceError::NoSource(config_path.clone()))?;
+        let client = std::sync::Arc::new(ZoomClient::new(&zoom, options.retry.clone())?);
+        Poller::new(client, service.config.poll.clone(), options.tuning.clone())
+            .poll_once()
+            .await
+    };
+    for e in source_events {
+        match e {
+            SourceEvent::Batch(b) => {
+                events.extend(service.handle_batch(b).into_iter().map(Event::Alert))
+            }
+            SourceEvent::Failed(msg) => {
+                tracing::error!("{msg}");
+                ok = false;
+            }
+            SourceEvent::Healthy | SourceEvent::Finished => {}
+        }
+    }
+    if dry_run {
+        service.notifiers.dry_run(&service.config, &events);
+    } else {
+        service.deliver(&events);
+    }
+    Ok(ok)
+}
+
+fn spawn_source(
+    config: &Config,
+    options: &RunOptions,
+    tx: mpsc::Sender<SourceEvent>,
+    cancel: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>, ServiceError> {
+    if let Some(dir) = config.replay.clone() {
+        let files = replay_files(&dir)?;
+        tracing::info!(files = files.len(), dir = %dir.display(), "replaying recorded samples");
+        return Ok(tokio::spawn(async move {
+            for file in files {
+                if cancel.is_cancelled() {
+                    return;
+                }
+                let event = match read_batch(&file) {
+                    Ok(b) => SourceEvent::Batch(b),
+                    Err(e) => SourceEvent::Failed(e.to_string()),
+                };
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(SourceEvent::Finished).await;
+        }));
+    }
+    let zoom = config
+        .zoom
+        .clone()
+        .ok_or_else(|| ServiceError::NoSource(config.path.clone()))?;
+    let client = std::sync::Arc::new(ZoomClient::new(&zoom, options.retry.clone())?);
+    let poller = Poller::new(client, config.poll.clone(), options.tuning.clone());
+    Ok(tokio::spawn(poller.run(tx, cancel)))
+}
+
+/// Watches rule files and directories; a change (debounced) asks for a reload.
+struct RuleWatcher {
+    _debouncer: Option<
+        notify_debouncer_full::Debouncer<
+            notify::RecommendedWatcher,
+            notify_debouncer_full::RecommendedCache,
+        >,
+    >,
+    tx: mpsc::Sender<bool>,
+}
+
+fn reload_sender(w: &RuleWatcher) -> mpsc::Sender<bool> {
+    w.tx.clone()
+}
+
+fn watch_rules(paths: &[PathBuf], tx: mpsc::Sender<bool>) -> RuleWatcher {
+    use notify::RecursiveMode;
+    let sender = tx.clone();
+    let debouncer = notify_debouncer_full::new_debouncer(
+        Duration::from_millis(300),
+        None,
+        move |result: notify_debouncer_full::DebounceEventResult| {
+            if let Ok(events) = result
+                && events.iter().any(|e| !e.kind.is_access())
+            {
+                let _ = sender.try_send(false);
+            }
+        },
+    );
+    let mut debouncer = match debouncer {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!("cannot watch rule files ({e}); reload with SIGHUP");
+            return RuleWatcher {
+                _debouncer: None,
+                tx,
+            };
+        }
+    };
+    for p in paths {
+        // Watch directories, and a file's directory: editors and Kubernetes
+        // ConfigMaps replace files by renaming.
+        let target = if p.is_dir() {
+            p.clone()
+        } else {
+            p.parent()
+                .map(|d| {
+                    if d.as_os_str().is_empty() {
+                        PathBuf::from(".")
+                    } else {
+                        d.to_owned()
+                    }
+                })
+                .unwrap_or_else(|| PathBuf::from("."))
+        };
+        if let Err(e) = debouncer.watch(&target, RecursiveMode::NonRecursive) {
+            tracing::warn!(path = %target.display(), "cannot watch for rule changes ({e}); reload with SIGHUP");
+        }
+    }
+    RuleWatcher {
+        _debouncer: Some(debouncer),
+        tx,
+    }
+}
+
+fn spawn_signal_handlers(cancel: CancellationToken, reload: mpsc::Sender<bool>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                _ = int.recv() => tracing::info!("SIGINT: stopping"),
+            }
+            c.cancel();
+        });
+        tokio::spawn(async move {
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading config and rules");
+                if reload.send(true).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = reload;
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            cancel.cancel();
+        });
+    }
+}

@@ -1,0 +1,714 @@
+//! The Zoom poller: live-meeting discovery and QoS polling on a cadence that
+//! follows Zoom's sample clock, within the daily API budget.
+//!
+//! Zoom stamps QoS samples on the minute and publishes each some seconds
+//! later. Polling faster re-reads old data and burns the daily cap, so by
+//! default each meeting is polled once per expected new sample: at its
+//! newest sample's time plus one sample period plus the learned publication
+//! delay. The delay is learned from what polls find: a poll that finds the
+//! expected sample lets the next one try a little earlier; one that does not
+//! is retried shortly after and moves the estimate to where the sample
+//! actually appeared. A fixed `interval` or a cron `schedule` replaces this
+//! cadence when configured. Whatever the cadence, when the planned requests
+//! would spend more than the budget left for the day, every period is
+//! stretched by the same factor: the budget always wins.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Cadence, PollConfig};
+use crate::qos::{MeetingInfo, Timestamp};
+use crate::source::{Batch, SourceEvent};
+use crate::zoom::api::QosResponse;
+use crate::zoom::client::{LiveMeeting, QosType, ZoomClient, ZoomError};
+
+/// Timing knobs; the defaults fit Zoom, tests shrink them.
+#[derive(Clone, Debug)]
+pub struct PollerTuning {
+    /// Time between two Zoom samples of a participant (60 s).
+    pub sample_period: f64,
+    /// First guess of how long after its time stamp a sample is published.
+    pub initial_delay: f64,
+    /// The learned delay never goes below this.
+    pub min_delay: f64,
+    /// How much earlier the next poll tries after an on-time hit.
+    pub probe_step: f64,
+    /// First retry after a poll that did not find the expected sample.
+    pub miss_retry: f64,
+    /// First backoff after a failed poll; doubles up to `max_backoff`.
+    pub failure_backoff: f64,
+    pub max_backoff: f64,
+    /// Polls in flight at once.
+    pub max_in_flight: usize,
+}
+
+impl Default for PollerTuning {
+    fn default() -> Self {
+        PollerTuning {
+            sample_period: 60.0,
+            initial_delay: 10.0,
+            min_delay: 1.0,
+            probe_step: 0.25,
+            miss_retry: 5.0,
+            failure_backoff: 5.0,
+            max_backoff: 60.0,
+            max_in_flight: 32,
+        }
+    }
+}
+
+/// Figures for logs and `/metrics`.
+#[derive(Debug, Default)]
+pub struct PollerStats {
+    /// The learned publication delay, in milliseconds.
+    pub delay_ms: AtomicU64,
+    /// The budget stretch factor, times 1000.
+    pub stretch_milli: AtomicU64,
+    /// Meetings being polled.
+    pub meetings: AtomicU64,
+    /// Polls completed.
+    pub polls: AtomicU64,
+    /// Polls that did not find the expected new sample.
+    pub misses: AtomicU64,
+}
+
+/// Learns Zoom's publication delay from what polls find.
+#[derive(Debug, Clone)]
+pub struct DelayLearner {
+    estimate: f64,
+    min: f64,
+    step: f64,
+}
+
+impl DelayLearner {
+    pub fn new(initial: f64, min: f64, step: f64) -> DelayLearner {
+        DelayLearner {
+            estimate: initial.max(min),
+            min,
+            step,
+        }
+    }
+
+    pub fn estimate(&self) -> f64 {
+        self.estimate
+    }
+
+    /// The planned poll found the expected sample: try a little earlier.
+    pub fn on_time(&mut self) {
+        self.estimate = (self.estimate - self.step).max(self.min);
+    }
+
+    /// A retry found the sample `after` seconds past its time stamp: the
+    /// delay is at most that, and more than the estimate that missed it.
+    pub fn late(&mut self, after: f64) {
+        if after.is_finite() {
+            self.estimate = after.max(self.min);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Discovered,
+    Target,
+}
+
+#[derive(Debug)]
+struct Tracked {
+    info: MeetingInfo,
+    /// What goes in the URL: the UUID, or the id as configured.
+    poll_id: String,
+    participant: Option<String>,
+    origin: Origin,
+    /// Wall-clock seconds of the next poll; infinite while in flight.
+    next_poll: f64,
+    newest: Option<Timestamp>,
+    /// The sample the next poll expects (default cadence).
+    expecting: Option<f64>,
+    misses: u32,
+    failures: u32,
+    requests_per_poll: u32,
+    seen: bool,
+}
+
+type PollResult = (String, f64, Result<(QosResponse, u32), ZoomError>);
+
+/// The poller; [`Poller::run`] drives it until cancelled.
+pub struct Poller {
+    client: Arc<ZoomClient>,
+    config: PollConfig,
+    tuning: PollerTuning,
+    tracked: BTreeMap<String, Tracked>,
+    learner: DelayLearner,
+    next_discovery: f64,
+    paused_until: f64,
+    stretch: f64,
+    next_stretch_check: f64,
+    pub stats: Arc<PollerStats>,
+}
+
+fn wall_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn meeting_info_for(target: &str) -> MeetingInfo {
+    let numeric = !target.is_empty() && target.bytes().all(|b| b.is_ascii_digit() || b == b' ');
+    let value: Arc<str> = Arc::from(target.replace(' ', "").as_str());
+    if numeric {
+        MeetingInfo {
+            id: Some(value),
+            ..MeetingInfo::default()
+        }
+    } else {
+        MeetingInfo {
+            uuid: Some(Arc::from(target)),
+            ..MeetingInfo::default()
+        }
+    }
+}
+
+impl Poller {
+    pub fn new(client: Arc<ZoomClient>, config: PollConfig, tuning: PollerTuning) -> Poller {
+        let learner = DelayLearner::new(tuning.initial_delay, tuning.min_delay, tuning.probe_step);
+        let now = wall_now();
+        let mut tracked = BTreeMap::new();
+        for t in &config.targets {
+            let key = match &t.participant {
+                Some(p) => format!("{}\u{0}{p}", t.meeting),
+                None => t.meeting.clone(),
+            };
+            tracked.insert(
+                key,
+                Tracked {
+                    info: meeting_info_for(&t.meeting),
+                    poll_id: t.meeting.clone(),
+                    participant: t.participant.clone(),
+                    origin: Origin::Target,
+                    next_poll: now,
+                    newest: None,
+                    expecting: None,
+                    misses: 0,
+                    failures: 0,
+                    requests_per_poll: 1,
+                    seen: true,
+                },
+            );
+        }
+        Poller {
+            client,
+            config,
+            tuning,
+            tracked,
+            learner,
+            next_discovery: now,
+            paused_until: now,
+            stretch: 1.0,
+            next_stretch_check: now,
+            stats: Arc::new(PollerStats::default()),
+        }
+    }
+
+    /// A sentence saying which cadence is in use.
+    pub fn describe_cadence(&self) -> String {
+        match &self.config.cadence {
+            Cadence::Auto => format!(
+                "one poll per meeting per new Zoom sample (every {}s, shortly after it lands; publication delay learned from the samples)",
+                self.tuning.sample_period
+            ),
+            Cadence::Interval(d) => {
+                format!("a fixed interval of {}", humantime::format_duration(*d))
+            }
+            Cadence::Schedule(c) => format!("the cron schedule `{}` (UTC)", c.pattern),
+        }
+    }
+
+    /// Polls until `cancel`; sends batches and health on `tx`.
+    pub async fn run(mut self, tx: mpsc::Sender<SourceEvent>, cancel: CancellationToken) {
+        tracing::info!("polling Zoom on {}", self.describe_cadence());
+        let mut inflight: JoinSet<PollResult> = JoinSet::new();
+        loop {
+            let now = wall_now();
+            self.check_stretch(now);
+            if self.config.discover && now >= self.next_discovery && now >= self.paused_until {
+                let found = tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    r = self.client.live_meetings() => r,
+                };
+                if !self.on_discovery(found, wall_now(), &tx).await {
+                    break;
+                }
+                continue;
+            }
+            if now >= self.paused_until {
+                for (key, t) in self.tracked.iter_mut() {
+                    if inflight.len() >= self.tuning.max_in_flight {
+                        break;
+                    }
+                    if t.next_poll <= now {
+                        t.next_poll = f64::INFINITY;
+                        let client = self.client.clone();
+                        let (key, id, participant) =
+                            (key.clone(), t.poll_id.clone(), t.participant.clone());
+                        inflight.spawn(async move {
+                            let started = wall_now();
+                            let result = match participant {
+                                Some(p) => client
+                                    .participant_qos(&id, &p, QosType::Live)
+                                    .await
+                                    .map(|r| (r, 1)),
+                                None => client.meeting_qos(&id, QosType::Live).await,
+                            };
+                            (key, started, result)
+                        });
+                    }
+                }
+            }
+            let mut wake = self
+                .tracked
+                .values()
+                .map(|t| t.next_poll)
+                .fold(f64::INFINITY, f64::min);
+            if self.config.discover {
+                wake = wake.min(self.next_discovery);
+            }
+            wake = wake.max(self.paused_until).min(now + 60.0);
+            let sleep = tokio::time::sleep(Duration::from_secs_f64((wake - now).max(0.0)));
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                Some(joined) = inflight.join_next(), if !inflight.is_empty() => {
+                    match joined {
+                        Ok((key, started, result)) => {
+                            if !self.on_poll(key, started, result, &tx).await {
+                                break;
+                            }
+                        }
+                        Err(e) => tracing::error!("a poll task failed: {e}"),
+                    }
+                }
+                _ = sleep => {}
+            }
+        }
+        inflight.abort_all();
+    }
+
+    /// One full cycle for `qoswatch once`: discovery (if enabled), then one
+    /// poll of every meeting. Returns the events in order.
+    pub async fn poll_once(mut self) -> Vec<SourceEvent> {
+        let (tx, mut rx) = mpsc::channel(1 << 16);
+        let now = wall_now();
+        if self.config.discover {
+            let found = self.client.live_meetings().await;
+            self.on_discovery(found, now, &tx).await;
+        }
+        let keys: Vec<String> = self.tracked.keys().cloned().collect();
+        let mut set = JoinSet::new();
+        for key in keys {
+            let t = &self.tracked[&key];
+            let client = self.client.clone();
+            let (id, participant) = (t.poll_id.clone(), t.participant.clone());
+            set.spawn(async move {
+                let started = wall_now();
+                let result = match participant {
+                    Some(p) => client
+                        .participant_qos(&id, &p, QosType::Live)
+                        .await
+                        .map(|r| (r, 1)),
+                    None => client.meeting_qos(&id, QosType::Live).await,
+                };
+                (key, started, result)
+            });
+        }
+        let mut results: Vec<PollResult> = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            if let Ok(r) = joined {
+                results.push(r);
+            }
+        }
+        results.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, started, result) in results {
+            self.on_poll(key, started, result, &tx).await;
+        }
+        drop(tx);
+        let mut events = Vec::new();
+        while let Some(e) = rx.recv().await {
+            events.push(e);
+        }
+        events
+    }
+
+    /// Handles a discovery result; false when the receiver is gone.
+    async fn on_discovery(
+        &mut self,
+        found: Result<Vec<LiveMeeting>, ZoomError>,
+        now: f64,
+        tx: &mpsc::Sender<SourceEvent>,
+    ) -> bool {
+        self.next_discovery = now + self.config.discover_interval.as_secs_f64() * self.stretch;
+        let meetings = match found {
+            Ok(m) => m,
+            Err(e) => {
+                self.on_error(&e, now);
+                return tx
+                    .send(SourceEvent::Failed(format!(
+                        "discovering live meetings: {e}"
+                    )))
+                    .await
+                    .is_ok();
+            }
+        };
+        if tx.send(SourceEvent::Healthy).await.is_err() {
+            return false;
+        }
+        for t in self.tracked.values_mut() {
+            t.seen = t.origin == Origin::Target;
+        }
+        for m in meetings {
+            let topic = m.topic.as_deref().map(Arc::from);
+            // A target given by id (or UUID) found again is the same meeting.
+            let merged = self.tracked.values_mut().find(|t| {
+                t.origin == Origin::Target
+                    && t.participant.is_none()
+                    && (t.poll_id == m.id || t.poll_id == m.uuid)
+            });
+            if let Some(t) = merged {
+                if !m.uuid.is_empty() {
+                    t.info.uuid = Some(Arc::from(m.uuid.as_str()));
+                }
+                if !m.id.is_empty() {
+                    t.info.id = Some(Arc::from(m.id.as_str()));
+                }
+                t.info.topic = topic;
+                continue;
+            }
+            let key = if m.uuid.is_empty() {
+                m.id.clone()
+            } else {
+                m.uuid.clone()
+            };
+            let entry = self.tracked.entry(key.clone()).or_insert_with(|| {
+                tracing::info!(meeting = %key, topic = m.topic.as_deref().unwrap_or(""), "found a live meeting");
+                Tracked {
+                    info: MeetingInfo::default(),
+                    poll_id: key.clone(),
+                    participant: None,
+                    origin: Origin::Discovered,
+                    next_poll: now,
+                    newest: None,
+                    expecting: None,
+                    misses: 0,
+                    failures: 0,
+                    requests_per_poll: m.participants.map_or(1, |p| p.div_ceil(10).max(1) as u32),
+                    seen: true,
+                }
+            });
+            entry.seen = true;
+            entry.info = MeetingInfo {
+                id: (!m.id.is_empty()).then(|| Arc::from(m.id.as_str())),
+                uuid: (!m.uuid.is_empty()).then(|| Arc::from(m.uuid.as_str())),
+                topic,
+            };
+        }
+        let gone: Vec<String> = self
+            .tracked
+            .iter()
+            .filter(|(_, t)| !t.seen)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in gone {
+            if let Some(t) = self.tracked.remove(&key) {
+                tracing::info!(meeting = %key, "meeting no longer live: it ended");
+                let ended = Batch {
+                    meeting: t.info,
+                    ended: true,
+                    at: Timestamp(now as i64),
+                    ..Batch::default()
+                };
+                if tx.send(SourceEvent::Batch(ended)).await.is_err() {
+                    return false;
+                }
+            }
+        }
+        self.stats
+            .meetings
+            .store(self.tracked.len() as u64, Ordering::Relaxed);
+        true
+    }
+
+    /// Handles a finished poll; false when the receiver is gone.
+    async fn on_poll(
+        &mut self,
+        key: String,
+        started: f64,
+        result: Result<(QosResponse, u32), ZoomError>,
+        tx: &mpsc::Sender<SourceEvent>,
+    ) -> bool {
+        let now = wall_now();
+        self.stats.polls.fetch_add(1, Ordering::Relaxed);
+        let period = self.tuning.sample_period;
+        let Some(t) = self.tracked.get_mut(&key) else {
+            return true;
+        };
+        match result {
+            Ok((response, requests)) => {
+                t.failures = 0;
+                t.requests_per_poll = requests.max(1);
+                let newest = response
+                    .participants
+                    .iter()
+                    .flat_map(|p| p.samples.iter().map(|s| s.at))
+                    .max();
+                let found_new = match (newest, t.newest) {
+                    (Some(n), Some(old)) => n > old,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                if found_new {
+                    t.newest = newest;
+                }
+                t.next_poll = match &self.config.cadence {
+                    Cadence::Auto => {
+                        let hit = found_new
+                            && t.expecting
+                                .is_none_or(|e| newest.is_some_and(|n| n.0 as f64 >= e));
+                        if let Some(expected) = t.expecting {
+                            if hit {
+                                if t.misses == 0 {
+                                    self.learner.on_time();
+                                } else {
+                                    self.learner.late(started - expected);
+                                }
+                                t.misses = 0;
+                            } else {
+                                t.misses += 1;
+                                self.stats.misses.fetch_add(1, Ordering::Relaxed);
+                                let next = if now - expected < 3.0 * period {
+                                    let factor =
+                                        f64::from(1u32 << t.misses.min(6).saturating_sub(1));
+                                    now + (self.tuning.miss_retry * factor).min(period)
+                                } else {
+                                    // No new sample for three periods: the meeting
+                                    // sends no data now; look once a period.
+                                    t.expecting = None;
+                                    t.misses = 0;
+                                    now + period * self.stretch
+                                };
+                                return send_batch(tx, t, response, now, next).await;
+                            }
+                        }
+                        match (found_new, t.newest) {
+                            (true, Some(n)) => {
+                                let expected = n.0 as f64 + period * self.stretch;
+                                t.expecting = Some(expected);
+                                (expected + self.learner.estimate()).max(now + 1.0)
+                            }
+                            _ => {
+                                t.expecting = None;
+                                now + period * self.stretch
+                            }
+                        }
+                    }
+                    Cadence::Interval(d) => started + d.as_secs_f64() * self.stretch,
+                    Cadence::Schedule(c) => next_cron(c, now, self.stretch),
+                };
+                self.stats
+                    .delay_ms
+                    .store((self.learner.estimate() * 1000.0) as u64, Ordering::Relaxed);
+                let next = t.next_poll;
+                send_batch(tx, t, response, now, next).await
+            }
+            Err(e) if e.is_meeting_gone() => {
+                tracing::info!(meeting = %key, "Zoom says the meeting is not live (404/3001): it ended");
+                let batch = Batch {
+                    meeting: t.info.clone(),
+                    ended: true,
+                    at: Timestamp(now as i64),
+                    ..Batch::default()
+                };
+                if t.origin == Origin::Discovered {
+                    self.tracked.remove(&key);
+                } else {
+                    // An explicit target may start again later.
+                    t.newest = None;
+                    t.expecting = None;
+                    t.next_poll = now + self.config.discover_interval.as_secs_f64();
+                }
+                tx.send(SourceEvent::Healthy).await.is_ok()
+                    && tx.send(SourceEvent::Batch(batch)).await.is_ok()
+            }
+            Err(e) => {
+                t.failures += 1;
+                let backoff = (self.tuning.failure_backoff
+                    * f64::from(1u32 << t.failures.min(10).saturating_sub(1)))
+                .min(self.tuning.max_backoff);
+                let jitter = rand::random_range(0.5..=1.0);
+                t.next_poll = now + backoff * jitter;
+                let msg = format!("polling meeting {key}: {e}");
+                self.on_error(&e, now);
+                tx.send(SourceEvent::Failed(msg)).await.is_ok()
+            }
+        }
+    }
+
+    fn on_error(&mut self, e: &ZoomError, now: f64) {
+        match e {
+            ZoomError::RateLimited { retry_after, .. } => {
+                self.paused_until = self
+                    .paused_until
+                    .max(now + retry_after.as_secs_f64().max(1.0));
+                tracing::warn!(
+                    "Zoom rate limit: pausing all calls for {:.0}s",
+                    self.paused_until - now
+                );
+            }
+            ZoomError::BudgetExhausted { renews_at, .. } => {
+                self.paused_until = self.paused_until.max(renews_at.0 as f64);
+                tracing::warn!("daily API budget spent: pausing until {renews_at}");
+            }
+            ZoomError::MissingScope { .. } | ZoomError::RequestToken { .. } => {
+                // Fixing these needs a person; do not hammer Zoom meanwhile.
+                self.paused_until = self.paused_until.max(now + 60.0);
+            }
+            _ => {}
+        }
+        if self.config.discover && now >= self.next_discovery {
+            self.next_discovery = now + self.tuning.failure_backoff;
+        }
+    }
+
+    /// Recomputes the budget stretch factor (at most every 10 s).
+    fn check_stretch(&mut self, now: f64) {
+        if now < self.next_stretch_check {
+            return;
+        }
+        self.next_stretch_check = now + 10.0;
+        let period = match &self.config.cadence {
+            Cadence::Auto => self.tuning.sample_period,
+            Cadence::Interval(d) => d.as_secs_f64(),
+            Cadence::Schedule(c) => (next_cron(c, now, 1.0) - now).max(1.0),
+        };
+        let mut planned: f64 = self
+            .tracked
+            .values()
+            .map(|t| f64::from(t.requests_per_poll) / period)
+            .sum();
+        if self.config.discover {
+            planned += 1.0 / self.config.discover_interval.as_secs_f64();
+        }
+        let left_today = 86_400.0 - now.rem_euclid(86_400.0);
+        let allowed = f64::from(self.client.budget_left()) / left_today.max(1.0);
+        let stretch = if allowed <= 0.0 {
+            1000.0
+        } else {
+            (planned / allowed).max(1.0)
+        };
+        let changed = (stretch - self.stretch).abs() / self.stretch > 0.1
+            || (stretch == 1.0) != (self.stretch == 1.0);
+        if changed {
+            if stretch > 1.0 {
+                tracing::warn!(
+                    stretch = format!("{stretch:.2}"),
+                    planned_per_min = format!("{:.1}", planned * 60.0),
+                    allowed_per_min = format!("{:.1}", allowed * 60.0),
+                    "the cadence would exceed the daily API budget ({} left today): polling {stretch:.2}x less often",
+                    self.client.budget_left()
+                );
+            } else {
+                tracing::info!(
+                    "the cadence fits the daily API budget again: polling at the full cadence"
+                );
+            }
+        }
+        self.stretch = stretch;
+        self.stats
+            .stretch_milli
+            .store((stretch * 1000.0) as u64, Ordering::Relaxed);
+    }
+}
+
+async fn send_batch(
+    tx: &mpsc::Sender<SourceEvent>,
+    t: &mut Tracked,
+    response: QosResponse,
+    now: f64,
+    next: f64,
+) -> bool {
+    t.next_poll = next;
+    for w in response.warnings.iter().take(5) {
+        tracing::warn!(meeting = %t.poll_id, "unreadable value, taken as no data: {w}");
+    }
+    let batch = Batch {
+        meeting: t.info.clone(),
+        participants: response.participants,
+        complete: t.participant.is_none(),
+        ended: false,
+        at: Timestamp(now as i64),
+    };
+    tx.send(SourceEvent::Healthy).await.is_ok() && tx.send(SourceEvent::Batch(batch)).await.is_ok()
+}
+
+/// The next cron occurrence after `now`, skipping occurrences to honour a
+/// budget stretch.
+fn next_cron(cron: &croner::Cron, now: f64, stretch: f64) -> f64 {
+    let at = |t: f64| chrono::DateTime::from_timestamp(t as i64, 0).unwrap_or_default();
+    let Ok(first) = cron.find_next_occurrence(&at(now), false) else {
+        return now + 3600.0;
+    };
+    let first_s = first.timestamp() as f64;
+    if stretch <= 1.0 {
+        return first_s;
+    }
+    let gap = first_s - now;
+    let min_at = now + gap * stretch;
+    cron.find_next_occurrence(&at(min_at), true)
+        .map_or(min_at, |t| t.timestamp() as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learner_probes_earlier_and_jumps_on_a_miss() {
+        let mut l = DelayLearner::new(10.0, 1.0, 0.25);
+        l.on_time();
+        l.on_time();
+        assert_eq!(l.estimate(), 9.5);
+        l.late(17.0);
+        assert_eq!(l.estimate(), 17.0);
+        for _ in 0..100 {
+            l.on_time();
+        }
+        assert_eq!(l.estimate(), 1.0);
+    }
+
+    #[test]
+    fn cron_stretch_skips_occurrences() {
+        let c: croner::Cron = "*/30 * * * * *".parse().unwrap();
+        let now = 1_700_000_000.0; // divisible by 10 and 20, not by 30*?
+        let n1 = next_cron(&c, now, 1.0);
+        assert!(n1 > now && n1 - now <= 30.0);
+        let n3 = next_cron(&c, now, 3.0);
+        assert!(n3 - now >= (n1 - now) * 3.0 - 1.0, "{n1} {n3}");
+    }
+
+    #[test]
+    fn targets_by_id_or_uuid() {
+        assert_eq!(
+            meeting_info_for("85746065432").id.as_deref(),
+            Some("85746065432")
+        );
+        assert_eq!(
+            meeting_info_for("/ajXp112QmuoKj4854875==").uuid.as_deref(),
+            Some("/ajXp112QmuoKj4854875==")
+        );
+    }
+}

@@ -1,0 +1,790 @@
+//! The Zoom Dashboard API client: Server-to-Server OAuth with a cached
+//! token, a client-side rate limit, the daily budget, and retries.
+//!
+//! Every call goes through [`ZoomClient::get`], which spends one unit of the
+//! daily budget per HTTP request (retries included: Zoom counts them too),
+//! waits for the rate limiter, renews the token once on 401, honours
+//! `Retry-After` on 429 and retries 5xx, timeouts and malformed bodies with
+//! exponential backoff and full jitter.
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Deserialize;
+
+use crate::config::{Secret, ZoomConfig, redact_url};
+use crate::qos::Timestamp;
+use crate::zoom::api::{ParseResponseError, QosResponse, parse_qos_response};
+
+/// Why a Zoom call failed (after its retries).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ZoomError {
+    #[error("requesting a Zoom access token from {url} failed: {message}")]
+    RequestToken { url: String, message: String },
+    #[error("{endpoint}: request failed: {message}")]
+    SendRequest {
+        endpoint: &'static str,
+        message: String,
+    },
+    #[error("{endpoint}: HTTP {status} (Zoom code {code:?}): {message}")]
+    Status {
+        endpoint: &'static str,
+        status: u16,
+        code: Option<i64>,
+        message: String,
+    },
+    #[error("{endpoint}: unreadable response: {message}")]
+    DecodeResponse {
+        endpoint: &'static str,
+        message: String,
+    },
+    #[error("{endpoint}: meeting {meeting} not found or not live (HTTP 404, code 3001)")]
+    MeetingNotFound {
+        endpoint: &'static str,
+        meeting: String,
+    },
+    #[error(
+        "{endpoint}: access denied ({message}); the app needs the scope {scope} (or dashboard_meetings:read:admin)"
+    )]
+    MissingScope {
+        endpoint: &'static str,
+        scope: &'static str,
+        message: String,
+    },
+    #[error("{endpoint}: rate limited by Zoom; retry after {retry_after:?}: {message}")]
+    RateLimited {
+        endpoint: &'static str,
+        retry_after: Duration,
+        message: String,
+    },
+    #[error("daily API budget of {budget} requests is spent; it renews at {renews_at}")]
+    BudgetExhausted { budget: u32, renews_at: Timestamp },
+}
+
+impl ZoomError {
+    /// Whether the meeting is gone (ended, or never live).
+    pub fn is_meeting_gone(&self) -> bool {
+        matches!(self, ZoomError::MeetingNotFound { .. })
+    }
+}
+
+/// Retry settings; tests use milliseconds.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Attempts per call, first included.
+    pub attempts: u32,
+    /// First backoff.
+    pub base: Duration,
+    /// Longest backoff, and the longest `Retry-After` waited inside a call.
+    pub max: Duration,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 3,
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The daily request budget, renewed at midnight UTC.
+#[derive(Debug)]
+pub struct Budget {
+    limit: u32,
+    day: i64,
+    spent: u32,
+}
+
+impl Budget {
+    pub fn new(limit: u32) -> Budget {
+        Budget {
+            limit,
+            day: i64::MIN,
+            spent: 0,
+        }
+    }
+
+    fn roll(&mut self, now: Timestamp) {
+        let day = now.0.div_euclid(86_400);
+        if day != self.day {
+            self.day = day;
+            self.spent = 0;
+        }
+    }
+
+    /// Spends one request; `Err(renewal time)` when none is left.
+    pub fn take(&mut self, now: Timestamp) -> Result<(), Timestamp> {
+        self.roll(now);
+        if self.spent >= self.limit {
+            return Err(Timestamp((self.day + 1) * 86_400));
+        }
+        self.spent += 1;
+        Ok(())
+    }
+
+    /// Requests left today.
+    pub fn left(&mut self, now: Timestamp) -> u32 {
+        self.roll(now);
+        self.limit - self.spent
+    }
+
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+}
+
+/// Request counts by endpoint and status, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    pub requests: Mutex<BTreeMap<(&'static str, String), u64>>,
+}
+
+impl ClientStats {
+    fn count(&self, endpoint: &'static str, status: &str) {
+        if let Ok(mut m) = self.requests.lock() {
+            *m.entry((endpoint, status.to_owned())).or_default() += 1;
+        }
+    }
+
+    /// Total requests sent.
+    pub fn total(&self) -> u64 {
+        self.requests.lock().map(|m| m.values().sum()).unwrap_or(0)
+    }
+}
+
+struct Token {
+    value: Secret,
+    renew_at: Instant,
+}
+
+/// A live meeting from discovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveMeeting {
+    pub uuid: String,
+    pub id: String,
+    pub topic: Option<String>,
+    pub participants: Option<u64>,
+}
+
+/// `type=live` or `type=past`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QosType {
+    Live,
+    Past,
+}
+
+impl QosType {
+    fn as_str(self) -> &'static str {
+        match self {
+            QosType::Live => "live",
+            QosType::Past => "past",
+        }
+    }
+}
+
+/// The Zoom client. Cheap to share behind an `Arc`.
+pub struct ZoomClient {
+    http: reqwest::Client,
+    api_base: String,
+    oauth_url: String,
+    account_id: String,
+    client_id: String,
+    client_secret: Secret,
+    token: tokio::sync::Mutex<Option<Token>>,
+    limiter: DefaultDirectRateLimiter,
+    budget: Mutex<Budget>,
+    retry: RetryPolicy,
+    pub stats: Arc<ClientStats>,
+}
+
+/// Characters left as they are in a path segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Encodes a meeting id or UUID for a path: twice when it starts with `/` or
+/// contains `//` (Zoom's rule), once otherwise.
+pub fn encode_meeting(id: &str) -> String {
+    let once = utf8_percent_encode(id, SEGMENT).to_string();
+    if id.starts_with('/') || id.contains("//") {
+        utf8_percent_encode(&once, SEGMENT).to_string()
+    } else {
+        once
+    }
+}
+
+/// Parses `Retry-After`: seconds, an HTTP date, or an RFC 3339 date.
+pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = v.parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Some(Duration::from_secs_f64(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v)
+        .or_else(|_| chrono::DateTime::parse_from_rfc3339(v))
+        .ok()?
+        .with_timezone(&chrono::Utc);
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+#[derive(Deserialize, Default)]
+struct ZoomErrorBody {
+    code: Option<i64>,
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct MeetingsPage {
+    #[serde(default)]
+    meetings: Vec<MeetingItem>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MeetingItem {
+    #[serde(default)]
+    uuid: Option<String>,
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(default)]
+    topic: Option<String>,
+    #[serde(default)]
+    participants: Option<u64>,
+}
+
+enum Attempt<T> {
+    Done(T),
+    Retry { wait: Duration, error: ZoomError },
+    Fail(ZoomError),
+}
+
+impl ZoomClient {
+    pub fn new(config: &ZoomConfig, retry: RetryPolicy) -> Result<ZoomClient, ZoomError> {
+        let http = reqwest::Client::builder()
+            .timeout(retry.timeout)
+            .connect_timeout(retry.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("qoswatch/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ZoomError::SendRequest {
+                endpoint: "client",
+                message: e.to_string(),
+            })?;
+        let rps = NonZeroU32::new(config.requests_per_second).unwrap_or(NonZeroU32::MIN);
+        Ok(ZoomClient {
+            http,
+            api_base: config.api_base.trim_end_matches('/').to_owned(),
+            oauth_url: config.oauth_url.clone(),
+            account_id: config.account_id.clone(),
+            client_id: config.client_id.clone(),
+            client_secret: config.client_secret.clone(),
+            token: tokio::sync::Mutex::new(None),
+            limiter: RateLimiter::direct(Quota::per_second(rps)),
+            budget: Mutex::new(Budget::new(config.daily_budget)),
+            retry,
+            stats: Arc::new(ClientStats::default()),
+        })
+    }
+
+    /// Requests left in today's budget.
+    pub fn budget_left(&self) -> u32 {
+        self.budget
+            .lock()
+            .map(|mut b| b.left(now_ts()))
+            .unwrap_or(0)
+    }
+
+    /// The daily budget.
+    pub fn budget_limit(&self) -> u32 {
+        self.budget.lock().map(|b| b.limit()).unwrap_or(0)
+    }
+
+    async fn access_token(&self, force: bool) -> Result<Secret, ZoomError> {
+        let mut slot = self.token.lock().await;
+        if !force
+            && let Some(t) = slot.as_ref()
+            && Instant::now() < t.renew_at
+        {
+            return Ok(t.value.clone());
+        }
+        let fail = |message: String| ZoomError::RequestToken {
+            url: redact_url(&self.oauth_url),
+            message,
+        };
+        let response = self
+            .http
+            .post(&self.oauth_url)
+            .basic_auth(&self.client_id, Some(self.client_secret.expose()))
+            .form(&[
+                ("grant_type", "account_credentials"),
+                ("account_id", self.account_id.as_str()),
+            ])
+            .send()
+            .await
+            .map_err(|e| fail(without_url(&e)))?;
+        let status = response.status();
+        self.stats.count("oauth", status.as_str());
+        let body = response.bytes().await.map_err(|e| fail(without_url(&e)))?;
+        if !status.is_success() {
+            let err: ZoomErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+            let reason = err
+                .message
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
+            return Err(fail(format!(
+                "HTTP {status}: {reason}; check account_id, client_id and client_secret"
+            )));
+        }
+        let t: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| fail(format!("unreadable token response: {e}")))?;
+        let life = Duration::from_secs(t.expires_in.unwrap_or(3600));
+        // Renew shortly before expiry: a minute early, or at 90% of a short life.
+        let margin = Duration::from_secs(60).min(life / 10);
+        let value = Secret::new(t.access_token);
+        *slot = Some(Token {
+            value: value.clone(),
+            renew_at: Instant::now() + life - margin,
+        });
+        Ok(value)
+    }
+
+    /// GETs `path` (below `api_base`) and parses the body with `parse`,
+    /// retrying as the module docs say.
+    pub async fn get<T>(
+        &self,
+        endpoint: &'static str,
+        path: &str,
+        query: &[(&str, String)],
+        parse: impl Fn(&[u8]) -> Result<T, String>,
+    ) -> Result<T, ZoomError> {
+        let url = format!("{}{}", self.api_base, path);
+        let mut renewed = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = self
+                .attempt(endpoint, &url, query, &parse, &mut renewed)
+                .await;
+            match outcome {
+                Attempt::Done(v) => return Ok(v),
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Retry { wait, error } => {
+                    if attempt >= self.retry.attempts {
+                        return Err(error);
+                    }
+                    tracing::warn!(
+                        endpoint,
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "Zoom call failed, retrying: {error}"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    async fn attempt<T>(
+        &self,
+        endpoint: &'static str,
+        url: &str,
+        query: &[(&str, String)],
+        parse: &impl Fn(&[u8]) -> Result<T, String>,
+        renewed: &mut bool,
+    ) -> Attempt<T> {
+        let token = match self.access_token(false).await {
+            Ok(t) => t,
+            Err(e) => {
+                return Attempt::Retry {
+                    wait: self.backoff(1),
+                    error: e,
+                };
+            }
+        };
+        let mut token = token;
+        loop {
+            if let Err(renews_at) = self.budget.lock().map_or(Ok(()), |mut b| b.take(now_ts())) {
+                return Attempt::Fail(ZoomError::BudgetExhausted {
+                    budget: self.budget_limit(),
+                    renews_at,
+                });
+            }
+            self.limiter.until_ready().await;
+            let sent = self
+                .http
+                .get(url)
+                .query(query)
+                .bearer_auth(token.expose())
+                .send()
+                .await;
+            let response = match sent {
+                Ok(r) => r,
+                Err(e) => {
+                    self.stats
+                        .count(endpoint, if e.is_timeout() { "timeout" } else { "error" });
+                    return Attempt::Retry {
+                        wait: self.backoff(1),
+                        error: ZoomError::SendRequest {
+                            endpoint,
+                            message: without_url(&e),
+                        },
+                    };
+                }
+            };
+            let status = response.status();
+            self.stats.count(endpoint, status.as_str());
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+            let body = match response.bytes().await {
+                Ok(b) => b,
+                Err(e) => {
+                    return Attempt::Retry {
+                        wait: self.backoff(1),
+                        error: ZoomError::SendRequest {
+                            endpoint,
+                            message: format!("reading the body: {}", without_url(&e)),
+                        },
+                    };
+                }
+            };
+            if status.is_success() {
+                return match parse(&body) {
+                    Ok(v) => Attempt::Done(v),
+                    Err(message) => Attempt::Retry {
+                        wait: self.backoff(1),
+                        error: ZoomError::DecodeResponse { endpoint, message },
+                    },
+                };
+            }
+            let err: ZoomErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+            let message = err
+                .message
+                .clone()
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
+            match status.as_u16() {
+                401 if !*renewed => {
+                    // Expired or revoked token (code 124): renew once, retry.
+                    *renewed = true;
+                    tracing::info!(
+                        endpoint,
+                        "Zoom rejected the access token ({message}); renewing it"
+                    );
+                    match self.access_token(true).await {
+                        Ok(t) => {
+                            token = t;
+                            continue;
+                        }
+                        Err(e) => return Attempt::Fail(e),
+                    }
+                }
+                404 => {
+                    return Attempt::Fail(ZoomError::MeetingNotFound {
+                        endpoint,
+                        meeting: meeting_of(url),
+                    });
+                }
+                403 => {
+                    return Attempt::Fail(ZoomError::MissingScope {
+                        endpoint,
+                        scope: scope_for(endpoint),
+                        message,
+                    });
+                }
+                400 if err.code == Some(4700) || err.code == Some(4711) => {
+                    return Attempt::Fail(ZoomError::MissingScope {
+                        endpoint,
+                        scope: scope_for(endpoint),
+                        message,
+                    });
+                }
+                429 => {
+                    let daily = message.to_ascii_lowercase().contains("daily");
+                    let wait = retry_after.unwrap_or_else(|| self.backoff(2));
+                    let error = ZoomError::RateLimited {
+                        endpoint,
+                        retry_after: wait,
+                        message,
+                    };
+                    if daily || wait > self.retry.max {
+                        return Attempt::Fail(error);
+                    }
+                    return Attempt::Retry { wait, error };
+                }
+                408 | 500..=599 => {
+                    let wait = retry_after
+                        .unwrap_or_else(|| self.backoff(1))
+                        .min(self.retry.max);
+                    return Attempt::Retry {
+                        wait,
+                        error: ZoomError::Status {
+                            endpoint,
+                            status: status.as_u16(),
+                            code: err.code,
+                            message,
+                        },
+                    };
+                }
+                s => {
+                    return Attempt::Fail(ZoomError::Status {
+                        endpoint,
+                        status: s,
+                        code: err.code,
+                        message,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Full-jitter exponential backoff for the given attempt (1-based).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let cap = self
+            .retry
+            .base
+            .saturating_mul(1 << attempt.min(16))
+            .min(self.retry.max);
+        let nanos = cap.as_nanos().min(u64::MAX as u128) as u64;
+        // Full jitter, but never less than half the base: no hot loops.
+        let floor = (self.retry.base / 2).as_nanos() as u64;
+        Duration::from_nanos(rand::random_range(floor.min(nanos)..=nanos.max(floor)))
+    }
+
+    /// Live meetings (discovery), all pages.
+    pub async fn live_meetings(&self) -> Result<Vec<LiveMeeting>, ZoomError> {
+        let today = chrono::Utc::now().date_naive();
+        let from = (today - chrono::Duration::days(1))
+            .format("%Y-%m-%d")
+            .to_string();
+        let to = today.format("%Y-%m-%d").to_string();
+        let mut out = Vec::new();
+        let mut token = String::new();
+        for _ in 0..1000 {
+            let mut query = vec![
+                ("type", "live".to_owned()),
+                ("from", from.clone()),
+                ("to", to.clone()),
+                ("page_size", "300".to_owned()),
+            ];
+            if !token.is_empty() {
+                query.push(("next_page_token", token.clone()));
+            }
+            let page: MeetingsPage = self
+                .get("list_meetings", "/metrics/meetings", &query, |b| {
+                    serde_json::from_slice(b).map_err(|e| e.to_string())
+                })
+                .await?;
+            for m in page.meetings {
+                let id = match m.id {
+                    Some(serde_json::Value::Number(n)) => n.to_string(),
+                    Some(serde_json::Value::String(s)) => s,
+                    _ => String::new(),
+                };
+                let uuid = m.uuid.unwrap_or_default();
+                if uuid.is_empty() && id.is_empty() {
+                    continue;
+                }
+                out.push(LiveMeeting {
+                    uuid,
+                    id,
+                    topic: m.topic,
+                    participants: m.participants,
+                });
+            }
+            match page.next_page_token.filter(|t| !t.is_empty()) {
+                Some(t) => token = t,
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// QoS of every participant of a meeting (bulk endpoint, `page_size=10`,
+    /// all pages merged). Returns the response and the number of requests.
+    pub async fn meeting_qos(
+        &self,
+        meeting: &str,
+        kind: QosType,
+    ) -> Result<(QosResponse, u32), ZoomError> {
+        let path = format!(
+            "/metrics/meetings/{}/participants/qos",
+            encode_meeting(meeting)
+        );
+        let mut merged = QosResponse::default();
+        let mut token = String::new();
+        let mut requests = 0;
+        for _ in 0..10_000 {
+            let mut query = vec![
+                ("type", kind.as_str().to_owned()),
+                ("page_size", "10".to_owned()),
+            ];
+            if !token.is_empty() {
+                query.push(("next_page_token", token.clone()));
+            }
+            requests += 1;
+            let page = self
+                .get("list_participants_qos", &path, &query, parse_body)
+                .await?;
+            merged.participants.extend(page.participants);
+            merged.warnings.extend(page.warnings);
+            match page.next_page_token {
+                Some(t) => token = t,
+                None => break,
+            }
+        }
+        Ok((merged, requests))
+    }
+
+    /// QoS of one participant (per-participant endpoint).
+    pub async fn participant_qos(
+        &self,
+        meeting: &str,
+        participant: &str,
+        kind: QosType,
+    ) -> Result<QosResponse, ZoomError> {
+        let path = format!(
+            "/metrics/meetings/{}/participants/{}/qos",
+            encode_meeting(meeting),
+            utf8_percent_encode(participant, SEGMENT)
+        );
+        self.get(
+            "participant_qos",
+            &path,
+            &[("type", kind.as_str().to_owned())],
+            parse_body,
+        )
+        .await
+    }
+}
+
+fn parse_body(b: &[u8]) -> Result<QosResponse, String> {
+    match parse_qos_response(b) {
+        Ok(r) => Ok(r),
+        // An empty list form has no participants key at all sometimes.
+        Err(ParseResponseError::UnknownShape)
+            if serde_json::from_slice::<serde_json::Value>(b)
+                .is_ok_and(|v| v.get("total_records").is_some()) =>
+        {
+            Ok(QosResponse::default())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn scope_for(endpoint: &str) -> &'static str {
+    match endpoint {
+        "list_meetings" => "dashboard:read:list_meetings:admin",
+        "participant_qos" => "dashboard:read:meeting_participant_qos:admin",
+        _ => "dashboard:read:list_meeting_participants_qos:admin",
+    }
+}
+
+fn meeting_of(url: &str) -> String {
+    url.split("/metrics/meetings/")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .map(|m| {
+            percent_encoding::percent_decode_str(m)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .map(|m| {
+            percent_encoding::percent_decode_str(&m)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// A reqwest error's text without its URL (which may hold ids worth hiding).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut msg = e.to_string();
+    if let Some(url) = e.url() {
+        msg = msg.replace(url.as_str(), &redact_url(url.as_str()));
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+fn now_ts() -> Timestamp {
+    Timestamp(chrono::Utc::now().timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_encode_once_or_twice() {
+        assert_eq!(
+            encode_meeting("/ajXp112QmuoKj4854875=="),
+            "%252FajXp112QmuoKj4854875%253D%253D"
+        );
+        assert_eq!(
+            encode_meeting("w7fUhDMLSo25Lfvu/3I+cw=="),
+            "w7fUhDMLSo25Lfvu%2F3I%2Bcw%3D%3D"
+        );
+        assert_eq!(encode_meeting("ab//cd"), "ab%252F%252Fcd");
+        assert_eq!(encode_meeting("85746065432"), "85746065432");
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 2026 00:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("2026-01-01T00:01:00Z", now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_retry_after("2025-01-01T00:01:00Z", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    #[test]
+    fn budget_renews_daily() {
+        let mut b = Budget::new(2);
+        let t = Timestamp(86_400 * 10 + 5);
+        assert!(b.take(t).is_ok());
+        assert!(b.take(t).is_ok());
+        assert_eq!(b.take(t), Err(Timestamp(86_400 * 11)));
+        assert_eq!(b.left(Timestamp(86_400 * 11)), 2);
+    }
+}
