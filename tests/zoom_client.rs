@@ -1,0 +1,307 @@
+//! The Zoom client against a wiremock Zoom: exact call counts for the token
+//! flow, pagination, UUID encoding, 429, 5xx, malformed bodies and the end
+//! of a meeting. Real time with millisecond settings.
+
+use std::time::{Duration, Instant};
+
+use qoswatch::config::{Secret, ZoomConfig};
+use qoswatch::zoom::client::{QosType, RetryPolicy, ZoomClient, ZoomError};
+use wiremock::matchers::{body_string_contains, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn config(server: &MockServer, budget: u32) -> ZoomConfig {
+    ZoomConfig {
+        account_id: "acc".into(),
+        client_id: "cid".into(),
+        client_secret: Secret::new("csecret"),
+        api_base: format!("{}/v2", server.uri()),
+        oauth_url: format!("{}/oauth/token", server.uri()),
+        requests_per_second: 1000,
+        daily_budget: budget,
+    }
+}
+
+fn fast() -> RetryPolicy {
+    RetryPolicy { attempts: 3, base: Duration::from_millis(20), max: Duration::from_secs(5), timeout: Duration::from_secs(2) }
+}
+
+async fn token(server: &MockServer, value: &str, expires_in: u64, times: u64) {
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(header("authorization", "Basic Y2lkOmNzZWNyZXQ="))
+        .and(body_string_contains("grant_type=account_credentials"))
+        .and(body_string_contains("account_id=acc"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": value, "token_type": "bearer", "expires_in": expires_in, "scope": "dashboard:read:admin"
+        })))
+        .expect(times)
+        .mount(server)
+        .await;
+}
+
+fn participant(user_id: &str, latency: &str) -> serde_json::Value {
+    serde_json::json!({
+        "user_id": user_id, "user_name": format!("user {user_id}"),
+        "user_qos": [{"date_time": "2026-03-02T15:00:00Z", "audio_input": {"latency": latency}}]
+    })
+}
+
+#[tokio::test]
+async fn token_is_cached_and_pages_are_followed() {
+    let server = MockServer::start().await;
+    token(&server, "tok-1", 3600, 1).await;
+    Mock::given(method("GET"))
+        .and(path("/v2/metrics/meetings/85746065432/participants/qos"))
+        .and(query_param("type", "live"))
+        .and(query_param("page_size", "10"))
+        .and(query_param("next_page_token", "page2"))
+        .and(header("authorization", "Bearer tok-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "page_size": 10, "total_records": 2, "next_page_token": "", "participants": [participant("2", "90 ms")]
+        })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/metrics/meetings/85746065432/participants/qos"))
+        .and(header("authorization", "Bearer tok-1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "page_size": 10, "total_records": 2, "next_page_token": "page2", "participants": [participant("1", "80 ms")]
+        })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    for _ in 0..2 {
+        let (r, requests) = client.meeting_qos("85746065432", QosType::Live).await.unwrap();
+        assert_eq!(requests, 2);
+        let ids: Vec<&str> = r.participants.iter().map(|p| &*p.info.user_id).collect();
+        assert_eq!(ids, ["1", "2"]);
+    }
+    assert_eq!(client.budget_left(), 96);
+}
+
+#[tokio::test]
+async fn uuids_are_double_encoded_in_the_path() {
+    let server = MockServer::start().await;
+    token(&server, "t", 3600, 1).await;
+    Mock::given(method("GET"))
+        .and(path("/v2/metrics/meetings/%252FajXp112QmuoKj4854875%253D%253D/participants/16778240/qos"))
+        .and(query_param("type", "past"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(participant("16778240", "100 ms")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/metrics/meetings/w7fUhDMLSo25Lfvu%2F3I%2Bcw%3D%3D/participants/qos"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let r = client.participant_qos("/ajXp112QmuoKj4854875==", "16778240", QosType::Past).await.unwrap();
+    assert_eq!(&*r.participants[0].info.user_id, "16778240");
+    client.meeting_qos("w7fUhDMLSo25Lfvu/3I+cw==", QosType::Live).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_expired_token_is_renewed_once_and_the_call_retried() {
+    let server = MockServer::start().await;
+    token(&server, "fresh", 3600, 2).await;
+    Mock::given(method("GET"))
+        .and(path("/v2/metrics/meetings/1/participants/qos"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({"code": 124, "message": "Access token is expired."})))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/metrics/meetings/1/participants/qos"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": [participant("1", "1 ms")]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let (r, _) = client.meeting_qos("1", QosType::Live).await.unwrap();
+    assert_eq!(r.participants.len(), 1);
+}
+
+#[tokio::test]
+async fn a_token_is_renewed_shortly_before_it_expires() {
+    let server = MockServer::start().await;
+    // expires_in 1 s: renewed at 90% of its life.
+    token(&server, "short", 1, 2).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": []})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    client.meeting_qos("1", QosType::Live).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(950)).await;
+    client.meeting_qos("1", QosType::Live).await.unwrap();
+}
+
+#[tokio::test]
+async fn rate_limit_429_honours_retry_after() {
+    let server = MockServer::start().await;
+    token(&server, "t", 3600, 1).await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("Retry-After", "1")
+                .set_body_json(serde_json::json!({"code": 429, "message": "You have reached the maximum per-second rate limit for this API."})),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let started = Instant::now();
+    client.meeting_qos("1", QosType::Live).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(1000), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn daily_limit_429_is_not_retried() {
+    let server = MockServer::start().await;
+    token(&server, "t", 3600, 1).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(429).set_body_json(serde_json::json!({"code": 429, "message": "You have reached the maximum daily rate limit for this API."})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let e = client.meeting_qos("1", QosType::Live).await.unwrap_err();
+    assert!(matches!(e, ZoomError::RateLimited { .. }), "{e}");
+}
+
+#[tokio::test]
+async fn server_errors_and_malformed_bodies_are_retried() {
+    let server = MockServer::start().await;
+    token(&server, "t", 3600, 1).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("{\"participants\": [{\"user_id\": \"1\", \"user_qos\": [{"))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": [participant("1", "5 ms")]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let (r, _) = client.meeting_qos("1", QosType::Live).await.unwrap();
+    assert_eq!(r.participants.len(), 1);
+}
+
+#[tokio::test]
+async fn persistent_failure_gives_up_after_the_attempts() {
+    let server = MockServer::start().await;
+    token(&server, "t", 3600, 1).await;
+    Mock::given(method("GET")).respond_with(ResponseTemplate::new(503)).expect(3).mount(&server).await;
+    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let e = client.meeting_qos("1", QosType::Live).await.unwrap_err();
+    assert!(matches!(e, ZoomError::Status { status: 503, .. }), "{e}");
+}
+
+#[tokio::test]
+async fn a_meeting_that_ended_is_not_found() {
+    let server = MockServer::start().await;
+    token(&server, "t", 3600, 1).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!({"code": 3001, "message": "Meeting does not exist: 1."})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let e = client.meeting_qos("1", QosType::Live).await.unwrap_err();
+    assert!(e.is_meeting_gone(), "{e}");
+}
+
+#[tokio::test]
+async fn a_missing_scope_names_the_scope() {
+    let server = MockServer::start().await;
+    token(&server, "t", 3600, 1).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({"code": 4700, "message": "Invalid access token, does not contain scopes."})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let e = client.meeting_qos("1", QosType::Live).await.unwrap_err().to_string();
+    assert!(e.contains("dashboard:read:list_meeting_participants_qos:admin"), "{e}");
+}
+
+#[tokio::test]
+async fn bad_credentials_are_a_clear_error_without_the_secret() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({"reason": "Invalid client_id or client_secret", "error": "invalid_client"})))
+        .mount(&server)
+        .await;
+    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let e = client.meeting_qos("1", QosType::Live).await.unwrap_err().to_string();
+    assert!(e.contains("access token") && e.contains("client_secret"), "{e}");
+    assert!(!e.contains("csecret"), "{e}");
+}
+
+#[tokio::test]
+async fn the_daily_budget_is_never_exceeded() {
+    let server = MockServer::start().await;
+    token(&server, "t", 3600, 1).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": []})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let client = ZoomClient::new(&config(&server, 2), fast()).unwrap();
+    client.meeting_qos("1", QosType::Live).await.unwrap();
+    client.meeting_qos("1", QosType::Live).await.unwrap();
+    let e = client.meeting_qos("1", QosType::Live).await.unwrap_err();
+    assert!(matches!(e, ZoomError::BudgetExhausted { .. }), "{e}");
+}
+
+#[tokio::test]
+async fn discovery_follows_pages() {
+    let server = MockServer::start().await;
+    token(&server, "t", 3600, 1).await;
+    Mock::given(method("GET"))
+        .and(path("/v2/metrics/meetings"))
+        .and(query_param("type", "live"))
+        .and(query_param("page_size", "300"))
+        .and(query_param("next_page_token", "p2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "next_page_token": "", "meetings": [{"uuid": "u2==", "id": 222, "topic": "Two", "participants": 25}]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/metrics/meetings"))
+        .and(query_param("type", "live"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "next_page_token": "p2", "meetings": [{"uuid": "/u1==", "id": 111, "topic": "One"}]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let m = client.live_meetings().await.unwrap();
+    assert_eq!(m.len(), 2);
+    assert_eq!((m[0].uuid.as_str(), m[0].id.as_str()), ("/u1==", "111"));
+    assert_eq!(m[1].participants, Some(25));
+}
