@@ -18,11 +18,17 @@ const PERIOD: f64 = 2.0;
 const PUBLISH_DELAY: f64 = 0.6;
 
 fn wall() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }
 
 fn stamp(t: f64) -> String {
-    chrono::DateTime::from_timestamp(t as i64, 0).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    chrono::DateTime::from_timestamp(t as i64, 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// A live meeting whose participants get a new sample every PERIOD seconds,
@@ -56,7 +62,10 @@ impl Respond for LiveMeeting {
 async fn oauth(server: &MockServer) {
     Mock::given(method("POST"))
         .and(path("/oauth/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"access_token": "tok", "expires_in": 3600})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"access_token": "tok", "expires_in": 3600})),
+        )
         .mount(server)
         .await;
 }
@@ -87,7 +96,12 @@ fn tuning() -> PollerTuning {
 }
 
 fn retry() -> RetryPolicy {
-    RetryPolicy { attempts: 2, base: Duration::from_millis(50), max: Duration::from_secs(3), timeout: Duration::from_secs(2) }
+    RetryPolicy {
+        attempts: 2,
+        base: Duration::from_millis(50),
+        max: Duration::from_secs(3),
+        timeout: Duration::from_secs(2),
+    }
 }
 
 async fn collect(mut rx: mpsc::Receiver<SourceEvent>, secs: f64) -> Vec<SourceEvent> {
@@ -106,14 +120,20 @@ async fn default_cadence_polls_once_per_new_sample() {
     let calls = Arc::new(AtomicUsize::new(0));
     Mock::given(method("GET"))
         .and(path("/v2/metrics/meetings/85746065432/participants/qos"))
-        .respond_with(LiveMeeting { calls: calls.clone(), latency: |_| 80 })
+        .respond_with(LiveMeeting {
+            calls: calls.clone(),
+            latency: |_| 80,
+        })
         .mount(&server)
         .await;
     let client = Arc::new(ZoomClient::new(&zoom(&server), retry()).unwrap());
     let config = PollConfig {
         cadence: Cadence::Auto,
         discover: false,
-        targets: vec![Target { meeting: "85746065432".into(), participant: None }],
+        targets: vec![Target {
+            meeting: "85746065432".into(),
+            participant: None,
+        }],
         ..PollConfig::default()
     };
     let poller = Poller::new(client, config, tuning());
@@ -125,17 +145,43 @@ async fn default_cadence_polls_once_per_new_sample() {
     let events = collect(rx, run_for).await;
     cancel.cancel();
     task.await.unwrap();
-    let batches: Vec<_> = events.iter().filter_map(|e| match e { SourceEvent::Batch(b) => Some(b), _ => None }).collect();
-    let newest: Vec<i64> = batches.iter().map(|b| b.participants[0].samples.iter().map(|s| s.at.0).max().unwrap()).collect();
-    let distinct = { let mut d = newest.clone(); d.dedup(); d.len() };
+    let batches: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            SourceEvent::Batch(b) => Some(b),
+            _ => None,
+        })
+        .collect();
+    let newest: Vec<i64> = batches
+        .iter()
+        .map(|b| {
+            b.participants[0]
+                .samples
+                .iter()
+                .map(|s| s.at.0)
+                .max()
+                .unwrap()
+        })
+        .collect();
+    let distinct = {
+        let mut d = newest.clone();
+        d.dedup();
+        d.len()
+    };
     let polls = calls.load(Ordering::SeqCst);
     let misses = stats.misses.load(Ordering::SeqCst) as usize;
     // About one sample per period: the first poll plus one per new sample.
-    assert!(distinct >= 7, "saw {distinct} distinct samples in {run_for}s: {newest:?}");
+    assert!(
+        distinct >= 7,
+        "saw {distinct} distinct samples in {run_for}s: {newest:?}"
+    );
     // Polls that found nothing new (re-reads) are rare: the learner probes
     // earlier a little at a time.
     assert_eq!(polls, batches.len());
-    assert!(polls - distinct <= 2, "{polls} polls for {distinct} new samples ({misses} misses): {newest:?}");
+    assert!(
+        polls - distinct <= 2,
+        "{polls} polls for {distinct} new samples ({misses} misses): {newest:?}"
+    );
     let delay_ms = stats.delay_ms.load(Ordering::SeqCst);
     assert!(delay_ms <= 1300, "learned delay {delay_ms} ms");
 }
@@ -164,7 +210,10 @@ async fn faults_mid_run_do_not_stop_polling() {
     }
     Mock::given(method("GET"))
         .and(path("/v2/metrics/meetings/1/participants/qos"))
-        .respond_with(LiveMeeting { calls: calls.clone(), latency: |_| 300 })
+        .respond_with(LiveMeeting {
+            calls: calls.clone(),
+            latency: |_| 300,
+        })
         .with_priority(2)
         .mount(&server)
         .await;
@@ -172,7 +221,10 @@ async fn faults_mid_run_do_not_stop_polling() {
     let config = PollConfig {
         cadence: Cadence::Interval(Duration::from_secs(1)),
         discover: false,
-        targets: vec![Target { meeting: "1".into(), participant: None }],
+        targets: vec![Target {
+            meeting: "1".into(),
+            participant: None,
+        }],
         ..PollConfig::default()
     };
     let (tx, rx) = mpsc::channel(64);
@@ -181,12 +233,24 @@ async fn faults_mid_run_do_not_stop_polling() {
     let events = collect(rx, 7.0).await;
     cancel.cancel();
     task.await.unwrap();
-    let failures = events.iter().filter(|e| matches!(e, SourceEvent::Failed(_))).count();
-    let batches = events.iter().filter(|e| matches!(e, SourceEvent::Batch(_))).count();
+    let failures = events
+        .iter()
+        .filter(|e| matches!(e, SourceEvent::Failed(_)))
+        .count();
+    let batches = events
+        .iter()
+        .filter(|e| matches!(e, SourceEvent::Batch(_)))
+        .count();
     assert!(failures >= 1, "{events:?}");
     assert!(batches >= 2, "polling went on after the faults: {events:?}");
     // No burst: five faults and about 7 one-second polls fit in well under 20 requests.
-    let total = server.received_requests().await.unwrap().iter().filter(|r| r.method == wiremock::http::Method::GET).count();
+    let total = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.method == wiremock::http::Method::GET)
+        .count();
     assert!(total <= 20, "{total} requests");
 }
 
@@ -199,18 +263,27 @@ async fn discovery_adds_and_ends_meetings_and_merges_targets() {
     impl Respond for Discovery {
         fn respond(&self, _: &Request) -> ResponseTemplate {
             let n = self.0.fetch_add(1, Ordering::SeqCst);
-            let mut meetings = vec![serde_json::json!({"uuid": "uuid-A==", "id": 111, "topic": "Target meeting"})];
+            let mut meetings =
+                vec![serde_json::json!({"uuid": "uuid-A==", "id": 111, "topic": "Target meeting"})];
             if n == 0 {
                 meetings.push(serde_json::json!({"uuid": "uuid-B==", "id": 222, "topic": "Short meeting", "participants": 3}));
             }
-            ResponseTemplate::new(200).set_body_json(serde_json::json!({"next_page_token": "", "meetings": meetings}))
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"next_page_token": "", "meetings": meetings}))
         }
     }
-    Mock::given(method("GET")).and(path("/v2/metrics/meetings")).respond_with(Discovery(discovery_calls.clone())).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/v2/metrics/meetings"))
+        .respond_with(Discovery(discovery_calls.clone()))
+        .mount(&server)
+        .await;
     let calls = Arc::new(AtomicUsize::new(0));
     Mock::given(method("GET"))
         .and(path_regex("^/v2/metrics/meetings/[^/]+/participants/qos$"))
-        .respond_with(LiveMeeting { calls: calls.clone(), latency: |_| 80 })
+        .respond_with(LiveMeeting {
+            calls: calls.clone(),
+            latency: |_| 80,
+        })
         .mount(&server)
         .await;
     let client = Arc::new(ZoomClient::new(&zoom(&server), retry()).unwrap());
@@ -218,7 +291,10 @@ async fn discovery_adds_and_ends_meetings_and_merges_targets() {
         cadence: Cadence::Interval(Duration::from_secs(1)),
         discover: true,
         discover_interval: Duration::from_secs(2),
-        targets: vec![Target { meeting: "111".into(), participant: None }],
+        targets: vec![Target {
+            meeting: "111".into(),
+            participant: None,
+        }],
         ..PollConfig::default()
     };
     let (tx, rx) = mpsc::channel(64);
@@ -227,15 +303,40 @@ async fn discovery_adds_and_ends_meetings_and_merges_targets() {
     let events = collect(rx, 3.5).await;
     cancel.cancel();
     task.await.unwrap();
-    let batches: Vec<_> = events.iter().filter_map(|e| match e { SourceEvent::Batch(b) => Some(b), _ => None }).collect();
+    let batches: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            SourceEvent::Batch(b) => Some(b),
+            _ => None,
+        })
+        .collect();
     // The target by id is one meeting with discovery's UUID and topic.
-    let a: Vec<_> = batches.iter().filter(|b| b.meeting.id.as_deref() == Some("111")).collect();
+    let a: Vec<_> = batches
+        .iter()
+        .filter(|b| b.meeting.id.as_deref() == Some("111"))
+        .collect();
     assert!(!a.is_empty());
-    assert!(a.iter().all(|b| b.meeting.uuid.as_deref() == Some("uuid-A==") && b.meeting.topic.as_deref() == Some("Target meeting")));
-    let requested: Vec<String> = server.received_requests().await.unwrap().iter().map(|r| r.url.path().to_owned()).collect();
-    assert!(!requested.iter().any(|p| p.contains("uuid-A")), "the merged target is polled once, by its id: {requested:?}");
+    assert!(
+        a.iter()
+            .all(|b| b.meeting.uuid.as_deref() == Some("uuid-A==")
+                && b.meeting.topic.as_deref() == Some("Target meeting"))
+    );
+    let requested: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.url.path().to_owned())
+        .collect();
+    assert!(
+        !requested.iter().any(|p| p.contains("uuid-A")),
+        "the merged target is polled once, by its id: {requested:?}"
+    );
     // Meeting B was discovered, polled, then ended when discovery lost it.
-    let b: Vec<_> = batches.iter().filter(|b| b.meeting.id.as_deref() == Some("222")).collect();
+    let b: Vec<_> = batches
+        .iter()
+        .filter(|b| b.meeting.id.as_deref() == Some("222"))
+        .collect();
     assert!(b.iter().any(|b| !b.ended && !b.participants.is_empty()));
     assert!(b.last().unwrap().ended, "{b:?}");
 }

@@ -22,7 +22,12 @@ fn config(server: &MockServer, budget: u32) -> ZoomConfig {
 }
 
 fn fast() -> RetryPolicy {
-    RetryPolicy { attempts: 3, base: Duration::from_millis(20), max: Duration::from_secs(5), timeout: Duration::from_secs(2) }
+    RetryPolicy {
+        attempts: 3,
+        base: Duration::from_millis(20),
+        max: Duration::from_secs(5),
+        timeout: Duration::from_secs(2),
+    }
 }
 
 async fn token(server: &MockServer, value: &str, expires_in: u64, times: u64) {
@@ -73,7 +78,10 @@ async fn token_is_cached_and_pages_are_followed() {
         .await;
     let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
     for _ in 0..2 {
-        let (r, requests) = client.meeting_qos("85746065432", QosType::Live).await.unwrap();
+        let (r, requests) = client
+            .meeting_qos("85746065432", QosType::Live)
+            .await
+            .unwrap();
         assert_eq!(requests, 2);
         let ids: Vec<&str> = r.participants.iter().map(|p| &*p.info.user_id).collect();
         assert_eq!(ids, ["1", "2"]);
@@ -86,22 +94,34 @@ async fn uuids_are_double_encoded_in_the_path() {
     let server = MockServer::start().await;
     token(&server, "t", 3600, 1).await;
     Mock::given(method("GET"))
-        .and(path("/v2/metrics/meetings/%252FajXp112QmuoKj4854875%253D%253D/participants/16778240/qos"))
+        .and(path(
+            "/v2/metrics/meetings/%252FajXp112QmuoKj4854875%253D%253D/participants/16778240/qos",
+        ))
         .and(query_param("type", "past"))
         .respond_with(ResponseTemplate::new(200).set_body_json(participant("16778240", "100 ms")))
         .expect(1)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .and(path("/v2/metrics/meetings/w7fUhDMLSo25Lfvu%2F3I%2Bcw%3D%3D/participants/qos"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": []})))
+        .and(path(
+            "/v2/metrics/meetings/w7fUhDMLSo25Lfvu%2F3I%2Bcw%3D%3D/participants/qos",
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": []})),
+        )
         .expect(1)
         .mount(&server)
         .await;
     let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
-    let r = client.participant_qos("/ajXp112QmuoKj4854875==", "16778240", QosType::Past).await.unwrap();
+    let r = client
+        .participant_qos("/ajXp112QmuoKj4854875==", "16778240", QosType::Past)
+        .await
+        .unwrap();
     assert_eq!(&*r.participants[0].info.user_id, "16778240");
-    client.meeting_qos("w7fUhDMLSo25Lfvu/3I+cw==", QosType::Live).await.unwrap();
+    client
+        .meeting_qos("w7fUhDMLSo25Lfvu/3I+cw==", QosType::Live)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -110,14 +130,21 @@ async fn an_expired_token_is_renewed_once_and_the_call_retried() {
     token(&server, "fresh", 3600, 2).await;
     Mock::given(method("GET"))
         .and(path("/v2/metrics/meetings/1/participants/qos"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({"code": 124, "message": "Access token is expired."})))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(
+                serde_json::json!({"code": 124, "message": "Access token is expired."}),
+            ),
+        )
         .up_to_n_times(1)
         .expect(1)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
         .and(path("/v2/metrics/meetings/1/participants/qos"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": [participant("1", "1 ms")]})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"participants": [participant("1", "1 ms")]})),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -132,7 +159,9 @@ async fn a_token_is_renewed_shortly_before_it_expires() {
     // expires_in 1 s: renewed at 90% of its life.
     token(&server, "short", 1, 2).await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": []})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": []})),
+        )
         .expect(2)
         .mount(&server)
         .await;
@@ -157,14 +186,20 @@ async fn rate_limit_429_honours_retry_after() {
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": []})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": []})),
+        )
         .expect(1)
         .mount(&server)
         .await;
     let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
     let started = Instant::now();
     client.meeting_qos("1", QosType::Live).await.unwrap();
-    assert!(started.elapsed() >= Duration::from_millis(1000), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -192,13 +227,19 @@ async fn server_errors_and_malformed_bodies_are_retried() {
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_string("{\"participants\": [{\"user_id\": \"1\", \"user_qos\": [{"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string("{\"participants\": [{\"user_id\": \"1\", \"user_qos\": [{"),
+        )
         .up_to_n_times(1)
         .expect(1)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": [participant("1", "5 ms")]})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"participants": [participant("1", "5 ms")]})),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -211,7 +252,11 @@ async fn server_errors_and_malformed_bodies_are_retried() {
 async fn persistent_failure_gives_up_after_the_attempts() {
     let server = MockServer::start().await;
     token(&server, "t", 3600, 1).await;
-    Mock::given(method("GET")).respond_with(ResponseTemplate::new(503)).expect(3).mount(&server).await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503))
+        .expect(3)
+        .mount(&server)
+        .await;
     let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
     let e = client.meeting_qos("1", QosType::Live).await.unwrap_err();
     assert!(matches!(e, ZoomError::Status { status: 503, .. }), "{e}");
@@ -222,7 +267,9 @@ async fn a_meeting_that_ended_is_not_found() {
     let server = MockServer::start().await;
     token(&server, "t", 3600, 1).await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!({"code": 3001, "message": "Meeting does not exist: 1."})))
+        .respond_with(ResponseTemplate::new(404).set_body_json(
+            serde_json::json!({"code": 3001, "message": "Meeting does not exist: 1."}),
+        ))
         .expect(1)
         .mount(&server)
         .await;
@@ -241,8 +288,15 @@ async fn a_missing_scope_names_the_scope() {
         .mount(&server)
         .await;
     let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
-    let e = client.meeting_qos("1", QosType::Live).await.unwrap_err().to_string();
-    assert!(e.contains("dashboard:read:list_meeting_participants_qos:admin"), "{e}");
+    let e = client
+        .meeting_qos("1", QosType::Live)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("dashboard:read:list_meeting_participants_qos:admin"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -254,8 +308,15 @@ async fn bad_credentials_are_a_clear_error_without_the_secret() {
         .mount(&server)
         .await;
     let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
-    let e = client.meeting_qos("1", QosType::Live).await.unwrap_err().to_string();
-    assert!(e.contains("access token") && e.contains("client_secret"), "{e}");
+    let e = client
+        .meeting_qos("1", QosType::Live)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("access token") && e.contains("client_secret"),
+        "{e}"
+    );
     assert!(!e.contains("csecret"), "{e}");
 }
 
@@ -264,7 +325,9 @@ async fn the_daily_budget_is_never_exceeded() {
     let server = MockServer::start().await;
     token(&server, "t", 3600, 1).await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": []})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": []})),
+        )
         .expect(2)
         .mount(&server)
         .await;
