@@ -340,3 +340,36 @@ async fn discovery_adds_and_ends_meetings_and_merges_targets() {
     assert!(b.iter().any(|b| !b.ended && !b.participants.is_empty()));
     assert!(b.last().unwrap().ended, "{b:?}");
 }
+
+#[tokio::test]
+async fn the_daily_budget_stretches_the_cadence() {
+    let server = MockServer::start().await;
+    oauth(&server).await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    Mock::given(method("GET"))
+        .and(path("/v2/metrics/meetings/1/participants/qos"))
+        .respond_with(LiveMeeting { calls: calls.clone(), latency: |_| 80 })
+        .mount(&server)
+        .await;
+    // 1,000 requests a day cannot pay for one poll a second.
+    let mut zoom = zoom(&server);
+    zoom.daily_budget = 1000;
+    let client = Arc::new(ZoomClient::new(&zoom, retry()).unwrap());
+    let config = PollConfig {
+        cadence: Cadence::Interval(Duration::from_secs(1)),
+        discover: false,
+        targets: vec![Target { meeting: "1".into(), participant: None }],
+        ..PollConfig::default()
+    };
+    let poller = Poller::new(client, config, tuning());
+    let stats = poller.stats.clone();
+    let (tx, rx) = mpsc::channel(64);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(poller.run(tx, cancel.clone()));
+    collect(rx, 4.0).await;
+    cancel.cancel();
+    task.await.unwrap();
+    let stretch = stats.stretch_milli.load(Ordering::SeqCst) as f64 / 1000.0;
+    assert!(stretch > 10.0, "stretch {stretch}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one poll, then the next one is stretched far out");
+}
