@@ -44,6 +44,8 @@ pub enum Reason {
     MeetingEnded,
     /// The rule was removed or changed by a reload.
     RuleChanged,
+    /// A `repeat_every` reminder of an alert still firing.
+    Reminder,
 }
 
 /// One alert transition.

@@ -30,6 +30,7 @@ pub fn reason_note(reason: Reason) -> &'static str {
         Reason::ParticipantLeft => " (participant left)",
         Reason::MeetingEnded => " (meeting ended)",
         Reason::RuleChanged => " (rule changed or removed)",
+        Reason::Reminder => " (still firing)",
     }
 }
 

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The load run of BENCHMARKS.md: one qoswatch process watching MEETINGS live
+# meetings x PARTICIPANTS participants from a local mock Zoom, default cadence.
+# Prints CPU time per poll cycle (one minute of Zoom samples), peak RSS and
+# Zoom QoS requests per participant per cycle.
+#   examples/load_run.sh [MEETINGS] [PARTICIPANTS] [MEASURE_SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MEETINGS=${1:-1000}
+PARTICIPANTS=${2:-10}
+MEASURE=${3:-180}
+PORT=18080
+cargo build --release --quiet --bin qoswatch --example load_mock
+work=$(mktemp -d)
+trap 'kill $mock $qw 2>/dev/null || true; rm -rf "$work"' EXIT
+./target/release/examples/load_mock $PORT "$MEETINGS" "$PARTICIPANTS" > "$work/mock.log" &
+mock=$!
+sleep 1
+cat > "$work/qoswatch.yaml" <<YAML
+zoom:
+  account_id: load
+  client_id: load
+  client_secret: load
+  api_base: http://127.0.0.1:$PORT/v2
+  oauth_url: http://127.0.0.1:$PORT/oauth/token
+  requests_per_second: 100      # raised for the load run (Business+ is 40/s)
+  daily_budget: 10000000        # raised for the load run (Business+ is 60,000)
+poll:
+  discover: true
+  discover_interval: 2m
+rules: [$PWD/rules/]
+notifiers:
+  out: { type: console }
+state_dir: $work/state
+YAML
+RUST_LOG=warn ./target/release/qoswatch run -c "$work/qoswatch.yaml" > "$work/alerts.log" 2> "$work/qoswatch.log" &
+qw=$!
+ticks=$(getconf CLK_TCK)
+cpu() { awk '{print $14 + $15}' "/proc/$qw/stat"; }
+qos() { grep -o 'qos [0-9]*' "$work/mock.log" | tail -1 | awk '{print $2}'; }
+echo "warming up 90 s (discovery, first sight of $((MEETINGS * PARTICIPANTS)) participants)..."
+sleep 90
+c0=$(cpu); q0=$(qos); t0=$(date +%s)
+sleep "$MEASURE"
+sleep $(( 30 - MEASURE % 30 ))   # let the mock print its counter
+c1=$(cpu); q1=$(qos); t1=$(date +%s)
+rss=$(awk '/VmHWM/ {print $2}' "/proc/$qw/status")
+secs=$((t1 - t0))
+cycles=$(awk -v s="$secs" 'BEGIN {print s / 60}')
+echo "measured $secs s = $cycles cycles of one Zoom sample each"
+awk -v c=$((c1 - c0)) -v t="$ticks" -v n="$cycles" 'BEGIN {printf "CPU time per poll cycle: %.0f ms\n", c / t / n * 1000}'
+echo "peak RSS: $((rss / 1024)) MB"
+awk -v q=$((q1 - q0)) -v p=$((MEETINGS * PARTICIPANTS)) -v n="$cycles" 'BEGIN {printf "QoS requests per participant per cycle: %.3f (%d requests)\n", q / p / n, q}'
+echo "alert lines printed: $(wc -l < "$work/alerts.log"); warnings and errors logged: $(wc -l < "$work/qoswatch.log")"
+head -5 "$work/qoswatch.log"

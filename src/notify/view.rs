@@ -1,0 +1,178 @@
+//! What a notifier shows of one event: every string already formatted, the
+//! `summary` template rendered, nothing escaped yet (escaping belongs to each
+//! channel).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::lifecycle::fingerprint;
+use crate::alert::{Event, Reason, State};
+use crate::notify::format;
+use crate::rules::{RuleSet, template};
+
+/// One alert as people see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertView {
+    pub rule: String,
+    pub description: Option<String>,
+    pub severity: String,
+    /// `firing` or `resolved`.
+    pub state: String,
+    /// A reminder of an alert still firing.
+    #[serde(default)]
+    pub reminder: bool,
+    /// Why it resolved when not by its conditions ("participant left").
+    pub reason: Option<String>,
+    /// The rendered summary line.
+    pub summary: String,
+    pub metric: Option<String>,
+    /// The value with its unit (`260 ms`).
+    pub value: Option<String>,
+    pub threshold: Option<String>,
+    /// RFC 3339 times.
+    pub at: String,
+    pub since: String,
+    /// How long it fired (resolved), e.g. `4m`.
+    pub duration: Option<String>,
+    pub meeting: Option<String>,
+    pub topic: Option<String>,
+    pub participant: Option<String>,
+    pub user_name: Option<String>,
+    pub device: Option<String>,
+    pub network_type: Option<String>,
+    pub location: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub runbook: Option<String>,
+    pub fingerprint: String,
+}
+
+impl AlertView {
+    pub fn is_firing(&self) -> bool {
+        self.state == "firing"
+    }
+
+    /// The participant's name, or id.
+    pub fn who(&self) -> Option<&str> {
+        self.user_name.as_deref().or(self.participant.as_deref())
+    }
+
+    /// Meeting as "topic (id)".
+    pub fn meeting_text(&self) -> Option<String> {
+        match (&self.topic, &self.meeting) {
+            (Some(t), Some(m)) => Some(format!("{t} ({m})")),
+            (None, Some(m)) => Some(m.clone()),
+            (Some(t), None) => Some(t.clone()),
+            (None, None) => None,
+        }
+    }
+}
+
+/// Builds the view of an event, rendering the rule's summary template.
+pub fn view(event: &Event, rules: &RuleSet) -> AlertView {
+    match event {
+        Event::System(s) => AlertView {
+            rule: s.name.to_owned(),
+            description: Some("an alert about qoswatch itself".into()),
+            severity: s.severity.as_str().to_owned(),
+            state: s.state.as_str().to_owned(),
+            reminder: false,
+            reason: None,
+            summary: s.message.clone(),
+            metric: None,
+            value: None,
+            threshold: None,
+            at: s.at.to_rfc3339(),
+            since: s.since.to_rfc3339(),
+            duration: (s.state == State::Resolved).then(|| format::secs(s.at.since(s.since))),
+            meeting: None,
+            topic: None,
+            participant: None,
+            user_name: None,
+            device: None,
+            network_type: None,
+            location: None,
+            labels: BTreeMap::new(),
+            runbook: None,
+            fingerprint: fingerprint(s.name, None, ""),
+        },
+        Event::Alert(t) => {
+            let rule = rules.get(&t.rule);
+            let value = format::value(t.value, t.unit);
+            let threshold = format::value(t.threshold, t.unit);
+            let labels = rule.map(|r| r.labels.clone()).unwrap_or_default();
+            let attr = |n: &str| t.participant.attribute(n).map(str::to_owned);
+            let mut ctx: BTreeMap<&str, minijinja::Value> = BTreeMap::new();
+            ctx.insert("rule", t.rule.to_string().into());
+            ctx.insert("description", rule.and_then(|r| r.description.clone()).into());
+            ctx.insert("severity", t.severity.as_str().into());
+            ctx.insert("state", t.state.as_str().into());
+            ctx.insert("metric", t.metric.path().into());
+            ctx.insert("value", minijinja::Value::from(t.value));
+            ctx.insert("unit", t.unit.as_str().into());
+            ctx.insert("threshold", minijinja::Value::from(t.threshold));
+            ctx.insert("at", t.at.to_rfc3339().into());
+            ctx.insert("since", t.since.to_rfc3339().into());
+            ctx.insert("meeting", t.meeting.key().map(|k| k.to_string()).into());
+            ctx.insert("topic", t.meeting.topic.as_deref().map(str::to_owned).into());
+            ctx.insert("participant", t.participant.user_id.to_string().into());
+            ctx.insert("labels", minijinja::Value::from_serialize(&labels));
+            for name in crate::qos::ATTRIBUTE_NAMES {
+                ctx.insert(name, attr(name).into());
+            }
+            let summary = rule
+                .and_then(|r| r.summary.as_deref())
+                .and_then(|src| {
+                    let env = template::environment();
+                    env.render_str(src, &ctx).map_err(|e| tracing::warn!(rule = %t.rule, "summary template failed: {e}")).ok()
+                })
+                .unwrap_or_else(|| {
+                    let who = attr("user_name").unwrap_or_else(|| t.participant.user_id.to_string());
+                    match t.state {
+                        State::Firing => format!("{who}: {} {value} (threshold {threshold})", t.metric),
+                        State::Resolved => format!("{who}: {} back to {value}", t.metric),
+                    }
+                });
+            AlertView {
+                rule: t.rule.to_string(),
+                description: rule.and_then(|r| r.description.clone()),
+                severity: t.severity.as_str().to_owned(),
+                state: t.state.as_str().to_owned(),
+                reminder: t.reason == Reason::Reminder,
+                reason: match t.reason {
+                    Reason::ParticipantLeft => Some("participant left".into()),
+                    Reason::MeetingEnded => Some("meeting ended".into()),
+                    Reason::RuleChanged => Some("rule changed or removed".into()),
+                    _ => None,
+                },
+                summary,
+                metric: Some(t.metric.path()),
+                value: Some(value),
+                threshold: Some(threshold),
+                at: t.at.to_rfc3339(),
+                since: t.since.to_rfc3339(),
+                duration: (t.state == State::Resolved).then(|| format::secs(t.duration_secs())),
+                meeting: t.meeting.key().map(|k| k.to_string()),
+                topic: t.meeting.topic.as_deref().map(str::to_owned),
+                participant: Some(t.participant.user_id.to_string()),
+                user_name: attr("user_name"),
+                device: attr("device"),
+                network_type: attr("network_type"),
+                location: attr("location"),
+                labels,
+                runbook: rule.and_then(|r| r.runbook.clone()),
+                fingerprint: t.fingerprint(),
+            }
+        }
+    }
+}
+
+/// Cuts `s` to at most `max` characters (not bytes), ending with `…` when cut.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
