@@ -4,7 +4,7 @@
 //!
 //!     cargo run --release --example load_mock -- 18080 1000 10
 //!
-//! It counts requests by endpoint and prints the counts every 30 s.
+//! It counts requests by endpoint and prints the counts every 5 s.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,8 +33,13 @@ impl Respond for Discovery {
         let meetings: Vec<serde_json::Value> = (start..end)
             .map(|i| serde_json::json!({"uuid": format!("m{i}=="), "id": 80_000_000_000u64 + i as u64, "topic": format!("Meeting {i}"), "participants": 10}))
             .collect();
-        let next = if end < self.meetings { (page + 1).to_string() } else { String::new() };
-        ResponseTemplate::new(200).set_body_json(serde_json::json!({"next_page_token": next, "meetings": meetings}))
+        let next = if end < self.meetings {
+            (page + 1).to_string()
+        } else {
+            String::new()
+        };
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"next_page_token": next, "meetings": meetings}))
     }
 }
 
@@ -44,13 +49,22 @@ struct Qos {
 }
 
 fn stamp(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    chrono::DateTime::from_timestamp(t, 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 impl Respond for Qos {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let meeting: usize = req.url.path().split('/').nth(4).and_then(|m| m.trim_start_matches('m').split('%').next()?.parse().ok()).unwrap_or(0);
+        let meeting: usize = req
+            .url
+            .path()
+            .split('/')
+            .nth(4)
+            .and_then(|m| m.trim_start_matches('m').split('%').next()?.parse().ok())
+            .unwrap_or(0);
         let now = chrono::Utc::now().timestamp();
         let newest = (now - DELAY).div_euclid(60) * 60;
         let participants: Vec<serde_json::Value> = (0..self.participants)
@@ -89,18 +103,38 @@ async fn main() {
     let (disc, qos) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     Mock::given(method("POST"))
         .and(path("/oauth/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"access_token": "load", "expires_in": 3600})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"access_token": "load", "expires_in": 3600})),
+        )
         .mount(&server)
         .await;
-    Mock::given(method("GET")).and(path("/v2/metrics/meetings")).respond_with(Discovery { meetings, calls: disc.clone() }).mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/v2/metrics/meetings"))
+        .respond_with(Discovery {
+            meetings,
+            calls: disc.clone(),
+        })
+        .mount(&server)
+        .await;
     Mock::given(method("GET"))
         .and(path_regex("^/v2/metrics/meetings/[^/]+/participants/qos$"))
-        .respond_with(Qos { participants, calls: qos.clone() })
+        .respond_with(Qos {
+            participants,
+            calls: qos.clone(),
+        })
         .mount(&server)
         .await;
-    println!("mock Zoom on {} with {meetings} meetings x {participants} participants", server.uri());
+    println!(
+        "mock Zoom on {} with {meetings} meetings x {participants} participants",
+        server.uri()
+    );
     loop {
-        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
-        println!("requests: discovery {} qos {}", disc.load(Ordering::Relaxed), qos.load(Ordering::Relaxed));
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        println!(
+            "requests: discovery {} qos {}",
+            disc.load(Ordering::Relaxed),
+            qos.load(Ordering::Relaxed)
+        );
     }
 }

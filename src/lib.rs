@@ -28,3 +28,14 @@ pub mod service;
 pub mod source;
 pub mod yaml;
 pub mod zoom;
+
+/// Cuts `s` to at most `max` characters, ending with `…` when cut; for
+/// echoing untrusted input in messages.
+pub fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}

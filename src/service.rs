@@ -546,19 +546,32 @@ mod tests {
     use std::sync::Arc;
 
     fn service(rules: &str, extra: &str) -> Service {
-        let config = Config::from_str(Path::new("q.yaml"), &format!("replay: x/\n{extra}"), EnvMode::Strict, &|_| None).unwrap();
+        let config = Config::from_str(
+            Path::new("q.yaml"),
+            &format!("replay: x/\n{extra}"),
+            EnvMode::Strict,
+            &|_| None,
+        )
+        .unwrap();
         let rules = crate::rules::load_str(Path::new("r.yaml"), rules).unwrap();
         Service::new(config, rules)
     }
 
     fn meeting() -> MeetingInfo {
-        MeetingInfo { id: Some(Arc::from("1")), uuid: Some(Arc::from("u==")), topic: Some(Arc::from("Sync")) }
+        MeetingInfo {
+            id: Some(Arc::from("1")),
+            uuid: Some(Arc::from("u==")),
+            topic: Some(Arc::from("Sync")),
+        }
     }
 
     fn person(user: &str, latencies: &[(i64, f64)]) -> ParticipantSamples {
         let metric = Metric::from_path("audio_input.latency").unwrap();
         ParticipantSamples {
-            info: ParticipantInfo { user_id: Arc::from(user), ..ParticipantInfo::default() },
+            info: ParticipantInfo {
+                user_id: Arc::from(user),
+                ..ParticipantInfo::default()
+            },
             samples: latencies
                 .iter()
                 .map(|(t, v)| {
@@ -571,7 +584,13 @@ mod tests {
     }
 
     fn batch(participants: Vec<ParticipantSamples>, at: i64) -> Batch {
-        Batch { meeting: meeting(), participants, complete: true, ended: false, at: Timestamp(at) }
+        Batch {
+            meeting: meeting(),
+            participants,
+            complete: true,
+            ended: false,
+            at: Timestamp(at),
+        }
     }
 
     const RULE: &str = "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n";
@@ -580,26 +599,69 @@ mod tests {
     fn first_sight_announces_only_the_current_state() {
         let mut s = service(RULE, "");
         // History: fired and resolved twice, firing at the newest sample.
-        let out = s.handle_batch(batch(vec![person("a", &[(0, 200.0), (60, 10.0), (120, 200.0), (180, 10.0), (240, 300.0)]), person("b", &[(0, 300.0), (60, 10.0)])], 250));
+        let out = s.handle_batch(batch(
+            vec![
+                person(
+                    "a",
+                    &[
+                        (0, 200.0),
+                        (60, 10.0),
+                        (120, 200.0),
+                        (180, 10.0),
+                        (240, 300.0),
+                    ],
+                ),
+                person("b", &[(0, 300.0), (60, 10.0)]),
+            ],
+            250,
+        ));
         assert_eq!(out.len(), 1, "{out:#?}");
-        assert_eq!((&*out[0].participant.user_id, out[0].reason, out[0].value), ("a", Reason::FirstSight, 300.0));
+        assert_eq!(
+            (&*out[0].participant.user_id, out[0].reason, out[0].value),
+            ("a", Reason::FirstSight, 300.0)
+        );
         // The next poll repeats old samples and adds one: normal transitions.
-        let out = s.handle_batch(batch(vec![person("a", &[(180, 10.0), (240, 300.0), (300, 20.0)]), person("b", &[(60, 10.0), (120, 10.0)])], 310));
+        let out = s.handle_batch(batch(
+            vec![
+                person("a", &[(180, 10.0), (240, 300.0), (300, 20.0)]),
+                person("b", &[(60, 10.0), (120, 10.0)]),
+            ],
+            310,
+        ));
         assert_eq!(out.len(), 1);
-        assert_eq!((out[0].state, out[0].reason), (State::Resolved, Reason::Condition));
+        assert_eq!(
+            (out[0].state, out[0].reason),
+            (State::Resolved, Reason::Condition)
+        );
     }
 
     #[test]
     fn departures_and_meeting_end_resolve_with_a_reason() {
         let mut s = service(RULE, "");
-        s.handle_batch(batch(vec![person("a", &[(0, 200.0)]), person("b", &[(0, 200.0)]), person("c", &[(0, 200.0)])], 10));
+        s.handle_batch(batch(
+            vec![
+                person("a", &[(0, 200.0)]),
+                person("b", &[(0, 200.0)]),
+                person("c", &[(0, 200.0)]),
+            ],
+            10,
+        ));
         // b is gone from the roster; c has a leave_time after its last sample.
         let mut c = person("c", &[(60, 200.0)]);
         c.info.leave_time = Some(Timestamp(90));
         let out = s.handle_batch(batch(vec![person("a", &[(60, 200.0)]), c], 100));
-        let mut got: Vec<(String, Reason)> = out.iter().map(|t| (t.participant.user_id.to_string(), t.reason)).collect();
+        let mut got: Vec<(String, Reason)> = out
+            .iter()
+            .map(|t| (t.participant.user_id.to_string(), t.reason))
+            .collect();
         got.sort_by(|x, y| x.0.cmp(&y.0));
-        assert_eq!(got, [("b".to_owned(), Reason::ParticipantLeft), ("c".to_owned(), Reason::ParticipantLeft)]);
+        assert_eq!(
+            got,
+            [
+                ("b".to_owned(), Reason::ParticipantLeft),
+                ("c".to_owned(), Reason::ParticipantLeft)
+            ]
+        );
         // A page of a per-participant target is not the roster.
         let mut partial = batch(vec![], 110);
         partial.complete = false;
@@ -608,7 +670,10 @@ mod tests {
         ended.ended = true;
         let out = s.handle_batch(ended);
         assert_eq!(out.len(), 1);
-        assert_eq!((&*out[0].participant.user_id, out[0].reason, out[0].at), ("a", Reason::MeetingEnded, Timestamp(200)));
+        assert_eq!(
+            (&*out[0].participant.user_id, out[0].reason, out[0].at),
+            ("a", Reason::MeetingEnded, Timestamp(200))
+        );
         assert!(s.engine().active().is_empty());
     }
 
@@ -616,8 +681,13 @@ mod tests {
     fn source_down_raises_after_the_threshold_and_resolves_once() {
         let mut s = service(RULE, "poll:\n  source_down_after: 0s\n");
         let events = s.on_health(false, Some("polling meeting 1: HTTP 500".into()));
-        assert!(matches!(&events[..], [Event::System(a)] if a.name == SOURCE_DOWN && a.state == State::Firing && a.message.contains("HTTP 500")));
-        assert!(s.on_health(false, Some("again".into())).is_empty(), "raised once");
+        assert!(
+            matches!(&events[..], [Event::System(a)] if a.name == SOURCE_DOWN && a.state == State::Firing && a.message.contains("HTTP 500"))
+        );
+        assert!(
+            s.on_health(false, Some("again".into())).is_empty(),
+            "raised once"
+        );
         let events = s.on_health(true, None);
         assert!(matches!(&events[..], [Event::System(a)] if a.state == State::Resolved));
         assert!(s.on_health(true, None).is_empty());

@@ -172,11 +172,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Node, Diagnostic> {
                     col: 1,
                     byte: None,
                 });
-            let message = e.without_snippet().to_string();
-            let message = match message.rfind(" at line ") {
-                Some(i) => message[..i].to_owned(),
-                None => message,
-            };
+            let message = clean_message(&e.without_snippet().to_string());
             Err(Diagnostic::new(
                 path,
                 pos,
@@ -184,6 +180,29 @@ pub fn parse(path: &Path, source: &str) -> Result<Node, Diagnostic> {
             ))
         }
     }
+}
+
+/// The parser's message without its position (we print ours) and without
+/// advice meant for programmers using the library.
+fn clean_message(message: &str) -> String {
+    let mut m = match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    for advice in [
+        ", set DuplicateKeyPolicy in Options if acceptable",
+        "; use from_str_multiple",
+        ", use from_str_multiple",
+    ] {
+        if let Some(i) = m.find(advice) {
+            m = &m[..i];
+        }
+    }
+    let m = m.trim_end_matches(['.', ';', ',', ' ']);
+    if m.contains("multiple documents") || m.contains("MultipleDocuments") {
+        return "more than one YAML document (`---`) in the file; keep one".to_owned();
+    }
+    m.to_owned()
 }
 
 fn convert(node: Spanned<RawNode>, source: &str) -> Node {

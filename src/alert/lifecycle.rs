@@ -123,7 +123,8 @@ enum Phase {
     },
 }
 
-type Key = (Option<Arc<str>>, Arc<str>);
+/// Participants by meeting key, then by user_id: a meeting's roster is one lookup.
+type Roster = HashMap<Option<Arc<str>>, HashMap<Arc<str>, ParticipantState>>;
 
 struct ParticipantState {
     meeting: MeetingInfo,
@@ -151,7 +152,7 @@ pub struct ActiveAlert {
 pub struct Engine {
     rules: Vec<Rule>,
     names: Vec<Arc<str>>,
-    participants: HashMap<Key, ParticipantState>,
+    participants: Roster,
 }
 
 impl Engine {
@@ -214,8 +215,11 @@ impl Engine {
     ) {
         let mut silent = Vec::new();
         self.observe_all(meeting, participant, &mut silent);
-        let key = key_of(meeting, &participant.info);
-        let Some(state) = self.participants.get(&key) else {
+        let Some(state) = self
+            .participants
+            .get(&meeting.key().cloned())
+            .and_then(|m| m.get(&participant.info.user_id))
+        else {
             return;
         };
         let at = state.last_at.unwrap_or_default();
@@ -237,7 +241,8 @@ impl Engine {
     /// Whether the engine has seen this participant.
     pub fn knows(&self, meeting: &MeetingInfo, participant: &ParticipantInfo) -> bool {
         self.participants
-            .contains_key(&key_of(meeting, participant))
+            .get(&meeting.key().cloned())
+            .is_some_and(|m| m.contains_key(&participant.user_id))
     }
 
     /// Resolves a participant's firing alerts (it left) and forgets it.
@@ -248,8 +253,15 @@ impl Engine {
         at: Timestamp,
         out: &mut Vec<Transition>,
     ) {
-        let key: Key = (meeting.key().cloned(), Arc::from(user_id));
-        if let Some(state) = self.participants.remove(&key) {
+        let mk = meeting.key().cloned();
+        let Some(roster) = self.participants.get_mut(&mk) else {
+            return;
+        };
+        let removed = roster.remove(user_id);
+        if roster.is_empty() {
+            self.participants.remove(&mk);
+        }
+        if let Some(state) = removed {
             self.resolve_all(&state, at, Reason::ParticipantLeft, out);
         }
     }
@@ -261,28 +273,22 @@ impl Engine {
         at: Timestamp,
         out: &mut Vec<Transition>,
     ) {
-        let mk = meeting.key().cloned();
-        let keys: Vec<Key> = self
-            .participants
-            .keys()
-            .filter(|(m, _)| *m == mk)
-            .cloned()
-            .collect();
-        for key in keys {
-            if let Some(state) = self.participants.remove(&key) {
-                self.resolve_all(&state, at, Reason::MeetingEnded, out);
-            }
+        let Some(roster) = self.participants.remove(&meeting.key().cloned()) else {
+            return;
+        };
+        let mut states: Vec<&ParticipantState> = roster.values().collect();
+        states.sort_by(|a, b| a.info.user_id.cmp(&b.info.user_id));
+        for state in states {
+            self.resolve_all(state, at, Reason::MeetingEnded, out);
         }
     }
 
     /// Participants known in a meeting, by user_id.
     pub fn participants_of(&self, meeting: &MeetingInfo) -> Vec<Arc<str>> {
-        let mk = meeting.key().cloned();
         self.participants
-            .keys()
-            .filter(|(m, _)| *m == mk)
-            .map(|(_, u)| u.clone())
-            .collect()
+            .get(&meeting.key().cloned())
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Replaces the rule set (a reload). Alerts of rules whose name and
@@ -301,7 +307,7 @@ impl Engine {
                 })
             })
             .collect();
-        for state in self.participants.values() {
+        for state in self.participants.values().flat_map(HashMap::values) {
             for (i, phase) in state.phases.iter().enumerate() {
                 if let Phase::Firing { since, last, .. } = phase
                     && !mapping.contains(&Some(i))
@@ -322,7 +328,7 @@ impl Engine {
             .iter()
             .map(|r| Arc::from(r.name.as_str()))
             .collect();
-        for state in self.participants.values_mut() {
+        for state in self.participants.values_mut().flat_map(HashMap::values_mut) {
             state.phases = mapping
                 .iter()
                 .map(|m| m.map_or(Phase::Inactive, |old| state.phases[old]))
@@ -335,7 +341,7 @@ impl Engine {
     /// Every firing alert.
     pub fn active(&self) -> Vec<ActiveAlert> {
         let mut out = Vec::new();
-        for state in self.participants.values() {
+        for state in self.participants.values().flat_map(HashMap::values) {
             for (i, phase) in state.phases.iter().enumerate() {
                 if let Phase::Firing { since, last, .. } = phase {
                     out.push(ActiveAlert {
@@ -408,19 +414,21 @@ impl Engine {
     }
 
     fn state_for<'s>(
-        participants: &'s mut HashMap<Key, ParticipantState>,
+        participants: &'s mut Roster,
         rules: &[Rule],
         meeting: &MeetingInfo,
         participant: &ParticipantInfo,
     ) -> &'s mut ParticipantState {
-        let key = key_of(meeting, participant);
-        let state = participants.entry(key).or_insert_with(|| ParticipantState {
-            meeting: meeting.clone(),
-            info: participant.clone(),
-            last_at: None,
-            applies: applicability(rules, meeting, participant),
-            phases: vec![Phase::Inactive; rules.len()],
-        });
+        let roster = participants.entry(meeting.key().cloned()).or_default();
+        let state = roster
+            .entry(participant.user_id.clone())
+            .or_insert_with(|| ParticipantState {
+                meeting: meeting.clone(),
+                info: participant.clone(),
+                last_at: None,
+                applies: applicability(rules, meeting, participant),
+                phases: vec![Phase::Inactive; rules.len()],
+            });
         // Attributes can arrive later (a topic from discovery, a name).
         if state.info.attributes != participant.attributes || state.meeting != *meeting {
             state.info.attributes = participant.attributes.clone();
@@ -429,10 +437,6 @@ impl Engine {
         }
         state
     }
-}
-
-fn key_of(meeting: &MeetingInfo, participant: &ParticipantInfo) -> Key {
-    (meeting.key().cloned(), participant.user_id.clone())
 }
 
 fn applicability(

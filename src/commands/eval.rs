@@ -89,7 +89,9 @@ pub fn run(
                         message,
                     } => writeln!(
                         err,
-                        "{name}:{line}:{column}: error: invalid QoS response: {message}"
+                        "{name}:{}:{}: error: invalid QoS response: {message}",
+                        (*line).max(1),
+                        (*column).max(1)
                     )?,
                     other => writeln!(err, "{name}:1:1: error: {other}")?,
                 }

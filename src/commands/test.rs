@@ -112,17 +112,26 @@ fn load_test_file(path: &Path) -> Result<(RuleSet, Vec<Case>), Vec<Diagnostic>> 
             Value::Seq(items) => {
                 for item in items {
                     if let Some(s) = errs.string(item, "rule_files") {
-                        rule_paths.push(base.join(s));
+                        rule_paths.push((base.join(s), item.pos));
                     }
                 }
             }
-            Value::Str(s) => rule_paths.push(base.join(s)),
+            Value::Str(s) => rule_paths.push((base.join(s), n.pos)),
             _ => errs.at(n.pos, "`rule_files` must be a list of paths"),
         },
     }
     let tests = top.get("tests");
     errs.unknown_keys(&top, "a rule test file", &["rule_files", "tests"]);
-    let rules = if rule_paths.is_empty() {
+    for (p, pos) in &rule_paths {
+        if !p.exists() {
+            errs.at(
+                *pos,
+                format!("rule file or directory {} does not exist", p.display()),
+            );
+        }
+    }
+    let rule_paths: Vec<PathBuf> = rule_paths.into_iter().map(|(p, _)| p).collect();
+    let rules = if rule_paths.is_empty() || !errs.diags.is_empty() {
         None
     } else {
         match load_paths(&rule_paths) {
@@ -236,8 +245,9 @@ fn parse_case(node: &Node, rules: Option<&RuleSet>, errs: &mut Errs<'_>) -> Opti
             value: Value::Seq(items),
             ..
         }) => {
+            let step = i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
             for (i, item) in items.iter().enumerate() {
-                let at = start.plus_secs(interval.as_secs() as i64 * i as i64);
+                let at = start.plus_secs(step.saturating_mul(i as i64));
                 samples.push(parse_sample(item, at, errs));
             }
         }

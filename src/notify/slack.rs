@@ -16,7 +16,9 @@ const MAX_FIELDS: usize = 10;
 /// Escapes `&`, `<` and `>` (in that order), so `<!channel>` pings nobody
 /// and `<https://x|label>` plants no link.
 pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn color(views: &[AlertView]) -> &'static str {
@@ -24,11 +26,13 @@ fn color(views: &[AlertView]) -> &'static str {
         return "good";
     }
     let firing = views.iter().filter(|v| v.is_firing());
-    match firing.map(|v| v.severity.as_str()).max_by_key(|s| match *s {
-        "critical" => 2,
-        "warning" => 1,
-        _ => 0,
-    }) {
+    match firing
+        .map(|v| v.severity.as_str())
+        .max_by_key(|s| match *s {
+            "critical" => 2,
+            "warning" => 1,
+            _ => 0,
+        }) {
         Some("critical") => "danger",
         Some("warning") => "warning",
         _ => "#439FE0",
@@ -59,7 +63,9 @@ pub fn title(views: &[AlertView]) -> String {
             if resolved > 0 {
                 parts.push(format!("{resolved} resolved"));
             }
-            let place = views[0].meeting_text().map_or(String::new(), |m| format!(" · {m}"));
+            let place = views[0]
+                .meeting_text()
+                .map_or(String::new(), |m| format!(" · {m}"));
             format!("{} alerts ({}){place}", views.len(), parts.join(", "))
         }
     }
@@ -80,7 +86,10 @@ fn fields(v: &AlertView) -> Vec<Value> {
         f.push(("Meeting", m));
     }
     if let (Some(metric), Some(value)) = (&v.metric, &v.value) {
-        let t = v.threshold.as_ref().map_or(String::new(), |t| format!(" (threshold {t})"));
+        let t = v
+            .threshold
+            .as_ref()
+            .map_or(String::new(), |t| format!(" (threshold {t})"));
         let label = if v.is_firing() { "" } else { "recovered to " };
         f.push(("Metric", format!("{metric}: {label}{value}{t}")));
     }
@@ -89,7 +98,11 @@ fn fields(v: &AlertView) -> Vec<Value> {
         Some(d) => f.push(("Duration", format!("{d} (since {})", v.since))),
         None => f.push(("Since", v.since.clone())),
     }
-    let where_: Vec<&str> = [&v.device, &v.network_type, &v.location].into_iter().flatten().map(String::as_str).collect();
+    let where_: Vec<&str> = [&v.device, &v.network_type, &v.location]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
     if !where_.is_empty() {
         f.push(("Device / network / location", where_.join(" · ")));
     }
@@ -107,7 +120,9 @@ fn alert_blocks(v: &AlertView) -> Vec<Value> {
     if let Some(d) = &v.description {
         text.push_str(&format!("\n{}", escape(d)));
     }
-    let mut context = vec![json!({"type": "mrkdwn", "text": format!("fingerprint `{}` · at {}", escape(&v.fingerprint), escape(&v.at))})];
+    let mut context = vec![
+        json!({"type": "mrkdwn", "text": format!("fingerprint `{}` · at {}", escape(&v.fingerprint), escape(&v.at))}),
+    ];
     if let Some(url) = &v.runbook {
         context.insert(0, json!({"type": "mrkdwn", "text": truncate(&format!("<{}|Runbook>", escape(url).replace('|', "%7C")), MAX_TEXT)}));
     }
@@ -124,7 +139,9 @@ pub fn payload(views: &[AlertView], group_limit: usize) -> Value {
     // "and N more" line take two more.
     let max_listed = group_limit.max(1).min((MAX_BLOCKS - 2) / 3);
     let listed = &views[..views.len().min(max_listed)];
-    let mut blocks = vec![json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&escape(&title), MAX_HEADER), "emoji": true}})];
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&escape(&title), MAX_HEADER), "emoji": true}}),
+    ];
     for (i, v) in listed.iter().enumerate() {
         if i > 0 {
             blocks.push(json!({"type": "divider"}));

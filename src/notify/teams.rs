@@ -14,7 +14,10 @@ pub const MAX_BYTES: usize = 20_000;
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if matches!(c, '\\' | '*' | '_' | '[' | ']' | '(' | ')' | '`' | '~' | '#' | '<' | '>' | '|') {
+        if matches!(
+            c,
+            '\\' | '*' | '_' | '[' | ']' | '(' | ')' | '`' | '~' | '#' | '<' | '>' | '|'
+        ) {
             out.push('\\');
         }
         out.push(c);
@@ -25,9 +28,15 @@ pub fn escape(s: &str) -> String {
 fn color(views: &[AlertView]) -> &'static str {
     if views.iter().all(|v| !v.is_firing()) {
         "Good"
-    } else if views.iter().any(|v| v.is_firing() && v.severity == "critical") {
+    } else if views
+        .iter()
+        .any(|v| v.is_firing() && v.severity == "critical")
+    {
         "Attention"
-    } else if views.iter().any(|v| v.is_firing() && v.severity == "warning") {
+    } else if views
+        .iter()
+        .any(|v| v.is_firing() && v.severity == "warning")
+    {
         "Warning"
     } else {
         "Accent"
@@ -43,7 +52,10 @@ fn facts(v: &AlertView) -> Vec<(&'static str, String)> {
         f.push(("Meeting", m));
     }
     if let (Some(metric), Some(value)) = (&v.metric, &v.value) {
-        let t = v.threshold.as_ref().map_or(String::new(), |t| format!(" (threshold {t})"));
+        let t = v
+            .threshold
+            .as_ref()
+            .map_or(String::new(), |t| format!(" (threshold {t})"));
         f.push(("Metric", format!("{metric}: {value}{t}")));
     }
     f.push(("Rule", format!("{} ({})", v.rule, v.severity)));
@@ -51,7 +63,11 @@ fn facts(v: &AlertView) -> Vec<(&'static str, String)> {
         Some(d) => f.push(("Duration", format!("{d} (since {})", v.since))),
         None => f.push(("Since", v.since.clone())),
     }
-    let where_: Vec<&str> = [&v.device, &v.network_type, &v.location].into_iter().flatten().map(String::as_str).collect();
+    let where_: Vec<&str> = [&v.device, &v.network_type, &v.location]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
     if !where_.is_empty() {
         f.push(("Device / network / location", where_.join(" · ")));
     }
@@ -76,11 +92,20 @@ fn card(views: &[AlertView], listed: usize) -> Value {
         json!({"weight": "Bolder", "size": "Medium", "color": color(views)}),
     )];
     for v in &views[..listed] {
-        let mut items = vec![text_block(truncate(&escape(&v.summary), 2000), json!({"weight": "Bolder"}))];
+        let mut items = vec![text_block(
+            truncate(&escape(&v.summary), 2000),
+            json!({"weight": "Bolder"}),
+        )];
         if let Some(d) = &v.description {
-            items.push(text_block(truncate(&escape(d), 2000), json!({"isSubtle": true})));
+            items.push(text_block(
+                truncate(&escape(d), 2000),
+                json!({"isSubtle": true}),
+            ));
         }
-        let facts: Vec<Value> = facts(v).into_iter().map(|(t, val)| json!({"title": t, "value": truncate(&escape(&val), 1000)})).collect();
+        let facts: Vec<Value> = facts(v)
+            .into_iter()
+            .map(|(t, val)| json!({"title": t, "value": truncate(&escape(&val), 1000)}))
+            .collect();
         items.push(json!({"type": "FactSet", "facts": facts}));
         if let Some(url) = &v.runbook
             && url::Url::parse(url).is_ok()
@@ -91,7 +116,10 @@ fn card(views: &[AlertView], listed: usize) -> Value {
     }
     let more = views.len() - listed;
     if more > 0 {
-        body.push(text_block(format!("and {more} more"), json!({"isSubtle": true})));
+        body.push(text_block(
+            format!("and {more} more"),
+            json!({"isSubtle": true}),
+        ));
     }
     json!({
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",

@@ -104,7 +104,10 @@ pub fn view(event: &Event, rules: &RuleSet) -> AlertView {
             let attr = |n: &str| t.participant.attribute(n).map(str::to_owned);
             let mut ctx: BTreeMap<&str, minijinja::Value> = BTreeMap::new();
             ctx.insert("rule", t.rule.to_string().into());
-            ctx.insert("description", rule.and_then(|r| r.description.clone()).into());
+            ctx.insert(
+                "description",
+                rule.and_then(|r| r.description.clone()).into(),
+            );
             ctx.insert("severity", t.severity.as_str().into());
             ctx.insert("state", t.state.as_str().into());
             ctx.insert("metric", t.metric.path().into());
@@ -114,7 +117,10 @@ pub fn view(event: &Event, rules: &RuleSet) -> AlertView {
             ctx.insert("at", t.at.to_rfc3339().into());
             ctx.insert("since", t.since.to_rfc3339().into());
             ctx.insert("meeting", t.meeting.key().map(|k| k.to_string()).into());
-            ctx.insert("topic", t.meeting.topic.as_deref().map(str::to_owned).into());
+            ctx.insert(
+                "topic",
+                t.meeting.topic.as_deref().map(str::to_owned).into(),
+            );
             ctx.insert("participant", t.participant.user_id.to_string().into());
             ctx.insert("labels", minijinja::Value::from_serialize(&labels));
             for name in crate::qos::ATTRIBUTE_NAMES {
@@ -124,12 +130,17 @@ pub fn view(event: &Event, rules: &RuleSet) -> AlertView {
                 .and_then(|r| r.summary.as_deref())
                 .and_then(|src| {
                     let env = template::environment();
-                    env.render_str(src, &ctx).map_err(|e| tracing::warn!(rule = %t.rule, "summary template failed: {e}")).ok()
+                    env.render_str(src, &ctx)
+                        .map_err(|e| tracing::warn!(rule = %t.rule, "summary template failed: {e}"))
+                        .ok()
                 })
                 .unwrap_or_else(|| {
-                    let who = attr("user_name").unwrap_or_else(|| t.participant.user_id.to_string());
+                    let who =
+                        attr("user_name").unwrap_or_else(|| t.participant.user_id.to_string());
                     match t.state {
-                        State::Firing => format!("{who}: {} {value} (threshold {threshold})", t.metric),
+                        State::Firing => {
+                            format!("{who}: {} {value} (threshold {threshold})", t.metric)
+                        }
                         State::Resolved => format!("{who}: {} back to {value}", t.metric),
                     }
                 });
@@ -169,10 +180,5 @@ pub fn view(event: &Event, rules: &RuleSet) -> AlertView {
 
 /// Cuts `s` to at most `max` characters (not bytes), ending with `…` when cut.
 pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_owned();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
+    crate::shorten(s, max)
 }

@@ -16,7 +16,13 @@ fn labels(v: &AlertView) -> BTreeMap<String, String> {
     let mut l = v.labels.clone();
     l.insert("alertname".into(), v.rule.clone());
     l.insert("severity".into(), v.severity.clone());
-    for (k, val) in [("meeting", &v.meeting), ("topic", &v.topic), ("participant", &v.participant), ("user_name", &v.user_name), ("metric", &v.metric)] {
+    for (k, val) in [
+        ("meeting", &v.meeting),
+        ("topic", &v.topic),
+        ("participant", &v.participant),
+        ("user_name", &v.user_name),
+        ("metric", &v.metric),
+    ] {
         if let Some(val) = val {
             l.insert(k.into(), val.clone());
         }
@@ -27,7 +33,13 @@ fn labels(v: &AlertView) -> BTreeMap<String, String> {
 fn annotations(v: &AlertView) -> BTreeMap<String, String> {
     let mut a = BTreeMap::new();
     a.insert("summary".to_owned(), v.summary.clone());
-    for (k, val) in [("description", &v.description), ("runbook_url", &v.runbook), ("value", &v.value), ("threshold", &v.threshold), ("reason", &v.reason)] {
+    for (k, val) in [
+        ("description", &v.description),
+        ("runbook_url", &v.runbook),
+        ("value", &v.value),
+        ("threshold", &v.threshold),
+        ("reason", &v.reason),
+    ] {
         if let Some(val) = val {
             a.insert(k.to_owned(), val.clone());
         }
@@ -35,9 +47,13 @@ fn annotations(v: &AlertView) -> BTreeMap<String, String> {
     a
 }
 
-fn common<'a>(maps: impl Iterator<Item = BTreeMap<String, String>> + 'a) -> BTreeMap<String, String> {
+fn common<'a>(
+    maps: impl Iterator<Item = BTreeMap<String, String>> + 'a,
+) -> BTreeMap<String, String> {
     let mut iter = maps;
-    let Some(mut common) = iter.next() else { return BTreeMap::new() };
+    let Some(mut common) = iter.next() else {
+        return BTreeMap::new();
+    };
     for m in iter {
         common.retain(|k, v| m.get(k) == Some(v));
     }
@@ -47,8 +63,15 @@ fn common<'a>(maps: impl Iterator<Item = BTreeMap<String, String>> + 'a) -> BTre
 /// The body for a group of alerts, at most `group_limit` listed.
 pub fn payload(views: &[AlertView], group_limit: usize, receiver: &str) -> Value {
     let listed = &views[..views.len().min(group_limit.max(1))];
-    let status = if views.iter().any(AlertView::is_firing) { "firing" } else { "resolved" };
-    let meeting = views.first().and_then(|v| v.meeting.clone()).unwrap_or_default();
+    let status = if views.iter().any(AlertView::is_firing) {
+        "firing"
+    } else {
+        "resolved"
+    };
+    let meeting = views
+        .first()
+        .and_then(|v| v.meeting.clone())
+        .unwrap_or_default();
     let alerts: Vec<Value> = listed
         .iter()
         .map(|v| {
@@ -79,7 +102,8 @@ pub fn payload(views: &[AlertView], group_limit: usize, receiver: &str) -> Value
 
 /// `sha256=HEX` of HMAC-SHA256(secret, body), for `X-Qoswatch-Signature`.
 pub fn signature(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(body);
     let bytes = mac.finalize().into_bytes();
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();

@@ -115,25 +115,25 @@ fn unit_factor(unit: Unit, unit_text: &str) -> Option<f64> {
 /// sends Wi-Fi signal levels as plain numbers).
 pub fn parse_quantity(text: &str, unit: Unit, unit_required: bool) -> Result<f64, ParseValueError> {
     let trimmed = text.trim();
-    let (number, rest) =
-        split_number(trimmed).ok_or_else(|| ParseValueError::NotANumber(trimmed.to_owned()))?;
+    let (number, rest) = split_number(trimmed)
+        .ok_or_else(|| ParseValueError::NotANumber(crate::shorten(trimmed, 40)))?;
     let factor = if rest.is_empty() {
         if unit_required && unit != Unit::Px {
             return Err(ParseValueError::MissingUnit(
-                trimmed.to_owned(),
+                crate::shorten(trimmed, 40),
                 unit.accepted(),
             ));
         }
         1.0
     } else {
         unit_factor(unit, rest).ok_or_else(|| ParseValueError::WrongUnit {
-            found: rest.to_owned(),
+            found: crate::shorten(rest, 20),
             expected: unit,
             accepted: unit.accepted(),
         })?
     };
     if number < 0.0 && unit != Unit::Dbm {
-        return Err(ParseValueError::Negative(trimmed.to_owned()));
+        return Err(ParseValueError::Negative(crate::shorten(trimmed, 40)));
     }
     Ok(number * factor)
 }
@@ -142,7 +142,7 @@ pub fn parse_quantity(text: &str, unit: Unit, unit_required: bool) -> Result<f64
 /// `"0*0"` is Zoom's way of saying no video: `Ok(None)`.
 pub fn parse_resolution(text: &str) -> Result<Option<(f64, f64)>, ParseValueError> {
     let trimmed = text.trim();
-    let bad = || ParseValueError::BadResolution(trimmed.to_owned());
+    let bad = || ParseValueError::BadResolution(crate::shorten(trimmed, 40));
     let (w, h) = trimmed.split_once(['*', 'x', 'X', '×']).ok_or_else(bad)?;
     let parse = |s: &str| -> Result<f64, ParseValueError> {
         let s = s.trim();

@@ -165,6 +165,7 @@ impl Condition {
         let mut p = Parser {
             tokens,
             i: 0,
+            depth: 0,
             comparisons: Vec::new(),
             end: source.chars().count(),
         };
@@ -430,9 +431,15 @@ fn lex(source: &str) -> Result<Vec<Token>, ExprError> {
 
 // ---- parser -----------------------------------------------------------------
 
+/// Nesting (parentheses and `not`) deeper than this is refused.
+const MAX_DEPTH: usize = 32;
+/// Comparisons per condition; more is refused (evaluation recurses).
+const MAX_COMPARISONS: usize = 64;
+
 struct Parser {
     tokens: Vec<Token>,
     i: usize,
+    depth: usize,
     comparisons: Vec<Comparison>,
     /// Character length of the source, for "unexpected end" errors.
     end: usize,
@@ -468,6 +475,24 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Result<Expr, ExprError> {
+        if matches!(self.peek(), Some(TokenKind::Not | TokenKind::LParen)) {
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err(ExprError {
+                    offset: self.offset(),
+                    message: format!(
+                        "condition nested too deeply (more than {MAX_DEPTH} levels of `not` and parentheses)"
+                    ),
+                });
+            }
+            let result = self.unary_inner();
+            self.depth -= 1;
+            return result;
+        }
+        self.unary_inner()
+    }
+
+    fn unary_inner(&mut self) -> Result<Expr, ExprError> {
         match self.peek() {
             Some(TokenKind::Not) => {
                 self.i += 1;
@@ -570,6 +595,14 @@ impl Parser {
             },
         })?;
         self.i += 1;
+        if self.comparisons.len() >= MAX_COMPARISONS {
+            return Err(ExprError {
+                offset: metric_at,
+                message: format!(
+                    "condition too long: more than {MAX_COMPARISONS} comparisons; split it into several rules"
+                ),
+            });
+        }
         self.comparisons.push(Comparison {
             metric_text,
             metrics,
@@ -581,24 +614,35 @@ impl Parser {
     }
 }
 
-/// Glob match with `*` only.
+/// Glob match with `*` only, in linear time (greedy with backtracking to
+/// the last star: no exponential blow-up on `***…`).
 fn glob(pattern: &str, text: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == text,
-        Some((prefix, rest)) => {
-            let Some(text) = text.strip_prefix(prefix) else {
-                return false;
-            };
-            if rest.is_empty() {
-                return true;
-            }
-            (0..=text.len()).any(|i| text.is_char_boundary(i) && glob(rest, &text[i..]))
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if pi < p.len() && p[pi] == t[ti] {
+            pi += 1;
+            ti += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
         }
     }
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// The concrete metrics a metric path covers, in stream order.
 pub fn resolve_metric(text: &str) -> Result<Vec<Metric>, String> {
+    if text.chars().count() > 200 {
+        return Err(format!("unknown metric `{}`", crate::shorten(text, 60)));
+    }
     let Some((head, tail)) = text.split_once('.') else {
         let hint = match suggest(text, &["and", "or", "not"]) {
             Some(k) if text.eq_ignore_ascii_case(k) => {
@@ -750,6 +794,16 @@ mod tests {
         assert_eq!(names("audio_*.latency").len(), 6);
         assert_eq!(names("*.latency").len(), 18);
         assert_eq!(names("*.frame_rate").len(), 12);
+        assert_eq!(
+            names("a*_*i*t.latency"),
+            ["audio_input.latency", "as_input.latency"]
+        );
+        assert!(glob("*", ""));
+        assert!(!glob("a*b", "ac"));
+        // No exponential blow-up.
+        let started = std::time::Instant::now();
+        assert!(resolve_metric("****************************z.latency").is_err());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]
@@ -830,6 +884,43 @@ mod tests {
             .0,
             True
         );
+    }
+
+    #[test]
+    fn deep_or_long_conditions_are_refused_not_crashing() {
+        let deep = format!(
+            "{}audio_input.latency > 1ms{}",
+            "(".repeat(10_000),
+            ")".repeat(10_000)
+        );
+        assert!(
+            Condition::parse(&deep)
+                .unwrap_err()
+                .message
+                .contains("nested too deeply")
+        );
+        let nots = format!("{}audio_input.latency > 1ms", "not ".repeat(100_000));
+        assert!(
+            Condition::parse(&nots)
+                .unwrap_err()
+                .message
+                .contains("nested too deeply")
+        );
+        let long = vec!["audio_input.latency > 1ms"; 100_000].join(" and ");
+        assert!(
+            Condition::parse(&long)
+                .unwrap_err()
+                .message
+                .contains("too long")
+        );
+        let ok = vec!["audio_input.latency > 1ms"; 64].join(" or ");
+        assert!(Condition::parse(&ok).is_ok());
+        let nested_ok = format!(
+            "{}audio_input.latency > 1ms{}",
+            "(".repeat(32),
+            ")".repeat(32)
+        );
+        assert!(Condition::parse(&nested_ok).is_ok());
     }
 
     #[test]

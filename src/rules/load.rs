@@ -64,11 +64,19 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<RuleSet, Diagnostics> {
     let mut diags = Vec::new();
     let mut rules = Vec::new();
     let mut names = Vec::new();
+    let mut seen_files: Vec<PathBuf> = Vec::new();
     for path in paths {
         match rule_files(path.as_ref()) {
             Err(d) => diags.push(d),
             Ok(files) => {
                 for file in files {
+                    // The same file named twice (a directory and one of its
+                    // files) is loaded once.
+                    let canonical = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+                    if seen_files.contains(&canonical) {
+                        continue;
+                    }
+                    seen_files.push(canonical);
                     match std::fs::read(&file) {
                         Err(e) => diags.push(Diagnostic::new(
                             &file,

@@ -13,7 +13,8 @@
 //! would spend more than the budget left for the day, every period is
 //! stretched by the same factor: the budget always wins.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -145,6 +146,9 @@ pub struct Poller {
     config: PollConfig,
     tuning: PollerTuning,
     tracked: BTreeMap<String, Tracked>,
+    /// Due polls by time (milliseconds), lazily deleted: an entry whose time
+    /// no longer matches its meeting's `next_poll` is stale.
+    due: BinaryHeap<Reverse<(i64, String)>>,
     learner: DelayLearner,
     next_discovery: f64,
     paused_until: f64,
@@ -158,6 +162,14 @@ fn wall_now() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+fn millis(t: f64) -> i64 {
+    if t.is_finite() {
+        (t * 1000.0) as i64
+    } else {
+        i64::MAX
+    }
 }
 
 fn meeting_info_for(target: &str) -> MeetingInfo {
@@ -203,11 +215,16 @@ impl Poller {
                 },
             );
         }
+        let due = tracked
+            .iter()
+            .map(|(k, t)| Reverse((millis(t.next_poll), k.clone())))
+            .collect();
         Poller {
             client,
             config,
             tuning,
             tracked,
+            due,
             learner,
             next_discovery: now,
             paused_until: now,
@@ -249,34 +266,42 @@ impl Poller {
                 continue;
             }
             if now >= self.paused_until {
-                for (key, t) in self.tracked.iter_mut() {
-                    if inflight.len() >= self.tuning.max_in_flight {
+                while inflight.len() < self.tuning.max_in_flight {
+                    let Some(Reverse((at, _))) = self.due.peek() else {
+                        break;
+                    };
+                    if *at > millis(now) {
                         break;
                     }
-                    if t.next_poll <= now {
-                        t.next_poll = f64::INFINITY;
-                        let client = self.client.clone();
-                        let (key, id, participant) =
-                            (key.clone(), t.poll_id.clone(), t.participant.clone());
-                        inflight.spawn(async move {
-                            let started = wall_now();
-                            let result = match participant {
-                                Some(p) => client
-                                    .participant_qos(&id, &p, QosType::Live)
-                                    .await
-                                    .map(|r| (r, 1)),
-                                None => client.meeting_qos(&id, QosType::Live).await,
-                            };
-                            (key, started, result)
-                        });
+                    let Some(Reverse((at, key))) = self.due.pop() else {
+                        break;
+                    };
+                    let Some(t) = self.tracked.get_mut(&key) else {
+                        continue;
+                    };
+                    if millis(t.next_poll) != at {
+                        continue; // a stale entry
                     }
+                    t.next_poll = f64::INFINITY;
+                    let client = self.client.clone();
+                    let (id, participant) = (t.poll_id.clone(), t.participant.clone());
+                    inflight.spawn(async move {
+                        let started = wall_now();
+                        let result = match participant {
+                            Some(p) => client
+                                .participant_qos(&id, &p, QosType::Live)
+                                .await
+                                .map(|r| (r, 1)),
+                            None => client.meeting_qos(&id, QosType::Live).await,
+                        };
+                        (key, started, result)
+                    });
                 }
             }
             let mut wake = self
-                .tracked
-                .values()
-                .map(|t| t.next_poll)
-                .fold(f64::INFINITY, f64::min);
+                .due
+                .peek()
+                .map_or(f64::INFINITY, |Reverse((at, _))| *at as f64 / 1000.0);
             if self.config.discover {
                 wake = wake.min(self.next_discovery);
             }
@@ -287,9 +312,10 @@ impl Poller {
                 Some(joined) = inflight.join_next(), if !inflight.is_empty() => {
                     match joined {
                         Ok((key, started, result)) => {
-                            if !self.on_poll(key, started, result, &tx).await {
+                            if !self.on_poll(key.clone(), started, result, &tx).await {
                                 break;
                             }
+                            self.push_due(&key);
                         }
                         Err(e) => tracing::error!("a poll task failed: {e}"),
                     }
@@ -343,6 +369,16 @@ impl Poller {
             events.push(e);
         }
         events
+    }
+
+    /// Queues the meeting's next poll.
+    fn push_due(&mut self, key: &str) {
+        if let Some(t) = self.tracked.get(key)
+            && t.next_poll.is_finite()
+        {
+            self.due
+                .push(Reverse((millis(t.next_poll), key.to_owned())));
+        }
     }
 
     /// Handles a discovery result; false when the receiver is gone.
@@ -440,6 +476,15 @@ impl Poller {
         self.stats
             .meetings
             .store(self.tracked.len() as u64, Ordering::Relaxed);
+        let keys: Vec<String> = self
+            .tracked
+            .iter()
+            .filter(|(_, t)| t.next_poll.is_finite())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in keys {
+            self.push_due(&key);
+        }
         true
     }
 

@@ -115,9 +115,20 @@ pub fn parse_qos_response(body: &[u8]) -> Result<QosResponse, ParseResponseError
     };
     match (raw.participants, raw.user_qos.is_some()) {
         (Some(list), _) => {
-            for p in list {
-                if let Some(p) = convert_participant(p, &mut out.warnings) {
-                    out.participants.push(p);
+            for item in list {
+                match item.0 {
+                    Some(p) => {
+                        if let Some(p) = convert_participant(p, &mut out.warnings) {
+                            out.participants.push(p);
+                        }
+                    }
+                    None => out.warnings.push(ValueWarning {
+                        participant: "?".into(),
+                        date_time: None,
+                        field: "participants[]".into(),
+                        value: String::new(),
+                        reason: "not a participant object: skipped".into(),
+                    }),
                 }
             }
         }
@@ -187,7 +198,17 @@ fn convert_participant(
         *slot = value.as_text().filter(|s| !s.is_empty()).map(Arc::from);
     }
     let mut samples = Vec::new();
-    for raw_sample in raw.user_qos.unwrap_or_default() {
+    for item in raw.user_qos.unwrap_or_default() {
+        let Some(raw_sample) = item.0 else {
+            warnings.push(ValueWarning {
+                participant: user_id.to_owned(),
+                date_time: None,
+                field: "user_qos[]".into(),
+                value: String::new(),
+                reason: "not a sample object: skipped".into(),
+            });
+            continue;
+        };
         if let Some(s) = convert_sample(raw_sample, user_id, warnings) {
             samples.push(s);
         }
@@ -344,14 +365,7 @@ impl Ctx<'_, '_> {
 }
 
 fn shorten(s: &str) -> String {
-    const MAX: usize = 64;
-    if s.chars().count() <= MAX {
-        s.to_owned()
-    } else {
-        let mut out: String = s.chars().take(MAX).collect();
-        out.push('…');
-        out
-    }
+    crate::shorten(s, 64)
 }
 
 // ---- wire types -------------------------------------------------------------
@@ -360,8 +374,8 @@ fn shorten(s: &str) -> String {
 /// whose `participants` holds the participants.
 #[derive(Deserialize, Default)]
 struct RawParticipant<'a> {
-    #[serde(borrow, default)]
-    participants: Option<Vec<RawParticipant<'a>>>,
+    #[serde(borrow, default, deserialize_with = "lenient_list")]
+    participants: Option<Vec<Item<RawParticipant<'a>>>>,
     #[serde(borrow, default)]
     next_page_token: Text<'a>,
     #[serde(borrow, default)]
@@ -405,7 +419,7 @@ struct RawParticipant<'a> {
     #[serde(borrow, default)]
     leave_time: Text<'a>,
     #[serde(borrow, default, deserialize_with = "lenient_list")]
-    user_qos: Option<Vec<RawSample<'a>>>,
+    user_qos: Option<Vec<Item<RawSample<'a>>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -713,7 +727,16 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
     }
 }
 
-/// `user_qos` as a list; anything else reads as an empty list.
+/// A list item that should be an object; anything else reads as `None`.
+struct Item<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Item<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Lenient::<T>::deserialize(d).map(|l| Item(l.0))
+    }
+}
+
+/// A list (`participants`, `user_qos`); anything else reads as an empty list.
 fn lenient_list<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
 where
     D: Deserializer<'de>,
@@ -900,6 +923,17 @@ mod tests {
             Err(ParseResponseError::UnknownShape)
         ));
         assert!(parse_qos_response(b"[1,2]").is_err());
+        // Odd items are skipped, not fatal for the whole response.
+        let r = parse_qos_response(br#"{"participants": [null, 3, "x", {"user_id": "1", "user_qos": [null, {"date_time": "2022-03-01T10:16:00Z"}]}]}"#).unwrap();
+        assert_eq!(r.participants.len(), 1);
+        assert_eq!(r.participants[0].samples.len(), 1);
+        assert_eq!(r.warnings.len(), 4);
+        assert!(
+            parse_qos_response(br#"{"participants": ""}"#)
+                .unwrap()
+                .participants
+                .is_empty()
+        );
         assert!(parse_qos_response(b"").is_err());
     }
 }
