@@ -426,6 +426,7 @@ fn parse_config(path: &Path, root: &Node, errs: &mut Errs<'_>) -> Config {
         value: Value::Map(Vec::new()),
         pos: root.pos,
         text_pos: None,
+        char_pos: None,
     };
     let root = if root.value == Value::Null {
         &empty

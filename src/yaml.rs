@@ -106,6 +106,10 @@ pub struct Node {
     /// of the first character of the text, so that a column inside the
     /// string (an expression error) maps to the file.
     pub text_pos: Option<Pos>,
+    /// For other string scalars (block scalars, folded lines, escapes): the
+    /// file position of each character of the value, found by aligning the
+    /// value with the source.
+    pub char_pos: Option<std::sync::Arc<[Pos]>>,
 }
 
 impl Node {
@@ -136,9 +140,10 @@ impl Node {
     /// The position of character `index` inside this string scalar, when it
     /// can be known exactly; the scalar's own position otherwise.
     pub fn pos_in_text(&self, index: usize) -> Pos {
-        match self.text_pos {
-            Some(p) => p.right(index),
-            None => self.pos,
+        match (&self.text_pos, &self.char_pos) {
+            (Some(p), _) => p.right(index),
+            (None, Some(map)) => map.get(index).or(map.last()).copied().unwrap_or(self.pos),
+            (None, None) => self.pos,
         }
     }
 }
@@ -158,6 +163,7 @@ pub fn parse(path: &Path, source: &str) -> Result<Node, Diagnostic> {
                 byte: Some(0),
             },
             text_pos: None,
+            char_pos: None,
         }),
         Err(e) => {
             let pos = e
@@ -214,6 +220,7 @@ fn convert(node: Spanned<RawNode>, source: &str) -> Node {
         byte,
     };
     let mut text_pos = None;
+    let mut char_pos = None;
     let value = match node.value {
         RawNode::Null => Value::Null,
         RawNode::Bool(b) => Value::Bool(b),
@@ -221,6 +228,9 @@ fn convert(node: Spanned<RawNode>, source: &str) -> Node {
         RawNode::Float(f) => Value::Float(f),
         RawNode::Str(s) => {
             text_pos = byte.and_then(|b| text_position(source, b, pos, &s));
+            if text_pos.is_none() {
+                char_pos = byte.and_then(|b| align(source, b, pos, &s)).map(Into::into);
+            }
             Value::Str(s)
         }
         RawNode::Seq(items) => Value::Seq(items.into_iter().map(|n| convert(n, source)).collect()),
@@ -235,7 +245,84 @@ fn convert(node: Spanned<RawNode>, source: &str) -> Node {
         value,
         pos,
         text_pos,
+        char_pos,
     }
+}
+
+/// Maps each character of a scalar's value to its place in the source, for
+/// block scalars, folded lines and escapes: each value character is matched
+/// to the next equal source character (any whitespace for whitespace),
+/// skipping indentation, indicators and escape backslashes.
+fn align(source: &str, byte: usize, start: Pos, value: &str) -> Option<Vec<Pos>> {
+    const MAX_SKIP: usize = 64;
+    let rest = source.get(byte..)?;
+    let mut src = rest.chars().peekable();
+    let (mut line, mut col) = (start.line, start.col);
+    let mut advance = |c: char, line: &mut u32, col: &mut u32| {
+        if c == '\n' {
+            *line += 1;
+            *col = 1;
+        } else {
+            *col += 1;
+        }
+    };
+    // Block scalar header (`|`, `>-`, ...): the text starts on the next line.
+    if matches!(src.peek(), Some('|' | '>')) {
+        for c in src.by_ref() {
+            advance(c, &mut line, &mut col);
+            if c == '\n' {
+                break;
+            }
+        }
+    }
+    let double_quoted = src.peek() == Some(&'"');
+    let mut out = Vec::with_capacity(value.chars().count());
+    for v in value.chars() {
+        let mut skipped = 0;
+        loop {
+            if double_quoted && src.peek() == Some(&'\\') && skipped == 0 {
+                // An escape sequence stands for one value character.
+                out.push(Pos { line, col, byte: None });
+                src.next();
+                advance('\\', &mut line, &mut col);
+                let len = match src.peek() {
+                    Some('x') => 3,
+                    Some('u') => 5,
+                    Some('U') => 9,
+                    _ => 1,
+                };
+                for _ in 0..len {
+                    if let Some(c) = src.next() {
+                        advance(c, &mut line, &mut col);
+                    }
+                }
+                break;
+            }
+            let c = *src.peek()?;
+            let matches = if v.is_whitespace() {
+                c.is_whitespace()
+            } else {
+                c == v
+            };
+            if matches {
+                out.push(Pos {
+                    line,
+                    col,
+                    byte: None,
+                });
+                src.next();
+                advance(c, &mut line, &mut col);
+                break;
+            }
+            skipped += 1;
+            if skipped > MAX_SKIP {
+                return None;
+            }
+            src.next();
+            advance(c, &mut line, &mut col);
+        }
+    }
+    Some(out)
 }
 
 /// Where the text of a one-line string scalar starts, if the source holds it
@@ -441,6 +528,27 @@ mod tests {
         // YAML 1.2: `yes` is a string, `n`/`y` are keys, not booleans.
         assert_eq!(m.get("y").unwrap().value, Value::Str("yes".into()));
         assert_eq!(m.unknown().count(), 0);
+    }
+
+    #[test]
+    fn positions_inside_multiline_and_escaped_strings() {
+        let src =
+            "a: >-\n  one two\n  three\nb: |\n  x\n  yz\nc: first\n  second\nd: \"t\\tab end\"\n";
+        let root = parse(Path::new("f.yaml"), src).unwrap();
+        let mut m = MapReader::new(&root, "t").unwrap();
+        let a = m.get("a").unwrap();
+        assert_eq!(a.value, Value::Str("one two three".into()));
+        let p = a.pos_in_text(8); // "three"
+        assert_eq!((p.line, p.col), (3, 3));
+        let b = m.get("b").unwrap();
+        let p = b.pos_in_text(3); // "z"
+        assert_eq!((p.line, p.col), (6, 4));
+        let c = m.get("c").unwrap();
+        let p = c.pos_in_text(6); // "second"
+        assert_eq!((p.line, p.col), (8, 3));
+        let d = m.get("d").unwrap();
+        let p = d.pos_in_text(5); // "end"
+        assert_eq!((p.line, p.col), (9, 11));
     }
 
     #[test]

@@ -94,7 +94,7 @@ fn broken_rule_files_point_at_the_problem() {
         (
             "template",
             "rules:\n  - name: a\n    when: audio_input.latency > 1ms\n    summary: \"{{ user_name }} {{ latency }}\"\n",
-            "4:14: error: in `summary`: unknown template variable `latency`",
+            "4:34: error: in `summary`: unknown template variable `latency`",
         ),
         (
             "empty-when",

@@ -348,7 +348,10 @@ async fn the_daily_budget_stretches_the_cadence() {
     let calls = Arc::new(AtomicUsize::new(0));
     Mock::given(method("GET"))
         .and(path("/v2/metrics/meetings/1/participants/qos"))
-        .respond_with(LiveMeeting { calls: calls.clone(), latency: |_| 80 })
+        .respond_with(LiveMeeting {
+            calls: calls.clone(),
+            latency: |_| 80,
+        })
         .mount(&server)
         .await;
     // 1,000 requests a day cannot pay for one poll a second.
@@ -358,7 +361,10 @@ async fn the_daily_budget_stretches_the_cadence() {
     let config = PollConfig {
         cadence: Cadence::Interval(Duration::from_secs(1)),
         discover: false,
-        targets: vec![Target { meeting: "1".into(), participant: None }],
+        targets: vec![Target {
+            meeting: "1".into(),
+            participant: None,
+        }],
         ..PollConfig::default()
     };
     let poller = Poller::new(client, config, tuning());
@@ -371,5 +377,9 @@ async fn the_daily_budget_stretches_the_cadence() {
     task.await.unwrap();
     let stretch = stats.stretch_milli.load(Ordering::SeqCst) as f64 / 1000.0;
     assert!(stretch > 10.0, "stretch {stretch}");
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "one poll, then the next one is stretched far out");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "one poll, then the next one is stretched far out"
+    );
 }

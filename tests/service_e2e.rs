@@ -284,22 +284,49 @@ async fn once_dry_run_prints_what_would_be_sent() {
     .unwrap();
     let out = String::from_utf8_lossy(&output.stdout);
     // The first GET answers 500 and is retried within the call.
-    assert_eq!(output.status.code(), Some(0), "{out}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(out.contains("would notify out:") && out.contains("FIRING") && out.contains("latency-high"), "{out}");
-    assert!(!dir.path().join("state").exists(), "a dry run writes nothing");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{out}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        out.contains("would notify out:") && out.contains("FIRING") && out.contains("latency-high"),
+        "{out}"
+    );
+    assert!(
+        !dir.path().join("state").exists(),
+        "a dry run writes nothing"
+    );
 }
 
 #[test]
 fn run_without_credentials_names_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("q.yaml");
-    std::fs::write(&p, "zoom:\n  account_id: a\n  client_id: b\n  client_secret: ${QOSWATCH_TEST_UNSET_SECRET}\n").unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_qoswatch")).args(["run", "-c", p.to_str().unwrap()]).output().unwrap();
+    std::fs::write(
+        &p,
+        "zoom:\n  account_id: a\n  client_id: b\n  client_secret: ${QOSWATCH_TEST_UNSET_SECRET}\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_qoswatch"))
+        .args(["run", "-c", p.to_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("q.yaml:4:18: error: environment variable `QOSWATCH_TEST_UNSET_SECRET` is not set"), "{err}");
+    assert!(
+        err.contains(
+            "q.yaml:4:18: error: environment variable `QOSWATCH_TEST_UNSET_SECRET` is not set"
+        ),
+        "{err}"
+    );
     // check does not need the variable.
-    let o = Command::new(env!("CARGO_BIN_EXE_qoswatch")).args(["check", "-c", p.to_str().unwrap()]).current_dir(dir.path()).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_qoswatch"))
+        .args(["check", "-c", p.to_str().unwrap()])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("cannot read rules"), "{out}");
 }

@@ -418,15 +418,8 @@ fn parse_rule(node: &Node, errs: &mut Errs<'_>) -> (Option<Rule>, Option<(String
         .unwrap_or_default();
     let summary = m.get("summary").and_then(|n| {
         let s = errs.string(n, "summary")?;
-        if let Err((msg, line)) = template::check(&s) {
-            let pos = match line {
-                Some(l) if l > 1 => yaml::Pos {
-                    line: n.pos.line + l as u32 - 1,
-                    col: 1,
-                    byte: None,
-                },
-                _ => n.pos,
-            };
+        if let Err((msg, index)) = template::check(&s) {
+            let pos = index.map_or(n.pos, |i| n.pos_in_text(i));
             errs.at(pos, format!("in `summary`: {msg}"));
         }
         Some(s)
@@ -678,7 +671,7 @@ rules:
             "r.yaml:5:11: error: bad rule name `Two`",
             "r.yaml:7:10: error: bad duration `2 minutes please`",
             "r.yaml:10:25: error: in `match.user_name`: bad regular expression",
-            "r.yaml:11:14: error: in `summary`: unknown template variable `nope`",
+            "r.yaml:11:18: error: in `summary`: unknown template variable `nope`",
             "r.yaml:12:11: error: duplicate rule name `one`: already defined at r.yaml:2",
         ];
         assert_eq!(errs.len(), expect.len(), "{errs:#?}");

@@ -28,7 +28,7 @@ pub fn environment() -> minijinja::Environment<'static> {
 }
 
 /// Checks a template's syntax and variables. The error is a message and the
-/// 1-based line inside the template, when known.
+/// character index in the template where the problem is, when known.
 pub fn check(source: &str) -> Result<(), (String, Option<usize>)> {
     let env = environment();
     let template = env.template_from_str(source).map_err(|e| {
@@ -46,6 +46,7 @@ pub fn check(source: &str) -> Result<(), (String, Option<usize>)> {
     if unknown.is_empty() {
         Ok(())
     } else {
+        let at = find_variable(source, &unknown[0]);
         Err((
             format!(
                 "unknown template variable{} {}; known: {}, labels.NAME and the participant attributes",
@@ -57,9 +58,38 @@ pub fn check(source: &str) -> Result<(), (String, Option<usize>)> {
                     .join(", "),
                 VARIABLES.join(", ")
             ),
-            None,
+            at,
         ))
     }
+}
+
+/// Character index of the start of 1-based `line`.
+fn line_start(source: &str, line: usize) -> usize {
+    source
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(|l| l.chars().count())
+        .sum()
+}
+
+/// Character index of the first use of variable `name` inside `{{ }}` or
+/// `{% %}`, as a whole word.
+fn find_variable(source: &str, name: &str) -> Option<usize> {
+    let bytes = source.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut from = 0;
+    while let Some(i) = source[from..].find(name).map(|i| i + from) {
+        let end = i + name.len();
+        let before_ok = i == 0 || !is_word(bytes[i - 1]) && bytes[i - 1] != b'.';
+        let after_ok = end >= bytes.len() || !is_word(bytes[end]);
+        let inside = source[..i].rfind("{{").max(source[..i].rfind("{%"))
+            > source[..i].rfind("}}").max(source[..i].rfind("%}"));
+        if before_ok && after_ok && inside {
+            return Some(source[..i].chars().count());
+        }
+        from = end;
+    }
+    None
 }
 
 fn is_allowed(name: &str) -> bool {
