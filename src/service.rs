@@ -12,8 +12,16 @@ use tokio_util::sync::CancellationToken;
 use crate::alert::system::{CONFIG_INVALID, SOURCE_DOWN, SystemAlertState};
 use crate::alert::{Engine, Event, Transition};
 use crate::config::{Config, EnvMode, NotifierKind};
-use crate::notify::console::Console;
+use std::sync::Arc;
+
+use crate::alert::lifecycle::Snapshot;
+use crate::notify::delivery::{
+    DeliveryTuning, Outbox, OutboxError, Sender, run_worker, write_atomic,
+};
 use crate::notify::format::event_line;
+use crate::notify::router::route;
+use crate::notify::view::{AlertView, view};
+use crate::notify::{slack, teams, webhook};
 use crate::qos::Timestamp;
 use crate::rules::{RuleSet, load_paths};
 use crate::source::poller::{Poller, PollerTuning};
@@ -38,6 +46,8 @@ pub enum ServiceError {
     #[error("watching rule files: {0}")]
     WatchRules(String),
     #[error("{0}")]
+    Outbox(#[from] OutboxError),
+    #[error("{0}")]
     Io(#[from] std::io::Error),
 }
 
@@ -46,78 +56,160 @@ pub enum ServiceError {
 pub struct RunOptions {
     pub tuning: PollerTuning,
     pub retry: RetryPolicy,
+    pub delivery: DeliveryTuning,
 }
 
 fn now_ts() -> Timestamp {
     Timestamp(chrono::Utc::now().timestamp())
 }
 
-/// Where events go. (Slack, Teams and webhook delivery come with the outbox.)
-struct Notifiers {
-    consoles: usize,
-    console: Console,
+/// Where events go: routing, grouping, payloads, and the outbox.
+struct Hub {
+    routes: Vec<crate::config::RouteConfig>,
+    notifiers: std::collections::BTreeMap<String, crate::config::NotifierConfig>,
+    names: Vec<String>,
+    outbox: Option<Arc<Outbox>>,
+    dry_run: bool,
 }
 
-impl Notifiers {
-    fn from_config(config: &Config) -> Notifiers {
-        let mut consoles = 0;
-        for n in config.notifiers.values() {
-            match &n.kind {
-                NotifierKind::Console => consoles += 1,
-                other => tracing::warn!(
-                    notifier = %n.name,
-                    "notifier type {} is not delivered by this version; its events are logged",
-                    match other {
-                        NotifierKind::Slack { .. } => "slack",
-                        NotifierKind::Teams { .. } => "teams",
-                        _ => "webhook",
-                    }
-                ),
-            }
+impl Hub {
+    fn new(config: &Config, outbox: Option<Arc<Outbox>>, dry_run: bool) -> Hub {
+        let mut notifiers = config.notifiers.clone();
+        if notifiers.is_empty() {
+            tracing::info!("no notifiers configured: alerts go to the console");
+            notifiers.insert(
+                "console".into(),
+                crate::config::NotifierConfig {
+                    name: "console".into(),
+                    kind: NotifierKind::Console,
+                    max_age: Duration::from_secs(3600),
+                },
+            );
         }
-        if config.notifiers.is_empty() {
-            consoles = 1;
-        }
-        Notifiers {
-            consoles,
-            console: Console,
+        let names = notifiers.keys().cloned().collect();
+        Hub {
+            routes: config.routes.clone(),
+            notifiers,
+            names,
+            outbox,
+            dry_run,
         }
     }
 
-    fn deliver(&self, events: &[Event]) {
+    /// Routes, groups (one message per notifier for the events given, which
+    /// come from one poll of one meeting), renders and enqueues.
+    fn dispatch(&self, events: &[Event], rules: &[crate::rules::Rule]) {
         if events.is_empty() {
             return;
         }
-        if self.consoles > 0 {
-            if let Err(e) = self.console.send(events) {
-                tracing::error!("writing to the console failed: {e}");
+        let views: Vec<AlertView> = events.iter().map(|e| view(e, rules)).collect();
+        let mut groups: std::collections::BTreeMap<&str, (usize, Vec<usize>)> =
+            std::collections::BTreeMap::new();
+        for (i, v) in views.iter().enumerate() {
+            for (name, limit) in route(&self.routes, &self.names, v) {
+                groups.entry(name).or_insert((limit, Vec::new())).1.push(i);
             }
-        } else {
-            for e in events {
-                tracing::info!("alert: {}", event_line(e));
+        }
+        for (name, (limit, idx)) in groups {
+            let Some(cfg) = self.notifiers.get(name) else {
+                continue;
+            };
+            let group: Vec<AlertView> = idx.iter().map(|i| views[*i].clone()).collect();
+            let body = match &cfg.kind {
+                NotifierKind::Console => {
+                    let lines: Vec<String> = idx.iter().map(|i| event_line(&events[*i])).collect();
+                    let text = lines.join("\n");
+                    if self.dry_run {
+                        println!("--- {name} (console)\n{text}");
+                    } else if let Err(e) = writeln_stdout(&text) {
+                        tracing::error!("writing to the console failed: {e}");
+                    }
+                    continue;
+                }
+                NotifierKind::Slack { .. } => slack::payload(&group, limit),
+                NotifierKind::Teams {
+                    message_card: false,
+                    ..
+                } => teams::payload(&group, limit),
+                NotifierKind::Teams {
+                    message_card: true, ..
+                } => teams::message_card(&group, limit),
+                NotifierKind::Webhook { .. } => webhook::payload(&group, limit, name),
+            };
+            let summary = slack::title(&group);
+            if self.dry_run {
+                println!(
+                    "--- {name} ({})\n{}",
+                    kind_name(&cfg.kind),
+                    serde_json::to_string_pretty(&body).unwrap_or_default()
+                );
+                continue;
+            }
+            let keys: Vec<String> = group
+                .iter()
+                .map(|v| {
+                    let extra = if v.reminder {
+                        format!("|reminder@{}", v.at)
+                    } else {
+                        String::new()
+                    };
+                    format!("{name}|{}|{}|{}{extra}", v.fingerprint, v.state, v.since)
+                })
+                .collect();
+            if let Some(outbox) = &self.outbox {
+                match outbox.enqueue(name, body.to_string(), keys, summary) {
+                    Ok(true) => {}
+                    Ok(false) => tracing::debug!(
+                        notifier = name,
+                        "already sent or queued before a restart; not queued again"
+                    ),
+                    Err(e) => tracing::error!(notifier = name, "cannot queue a notification: {e}"),
+                }
             }
         }
     }
+}
 
-    fn dry_run(&self, config: &Config, events: &[Event]) {
-        let names: Vec<&str> = if config.notifiers.is_empty() {
-            vec!["console"]
-        } else {
-            config.notifiers.keys().map(String::as_str).collect()
-        };
-        for name in names {
-            for e in events {
-                println!("would notify {name}: {}", event_line(e));
-            }
-        }
+fn writeln_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    writeln!(out, "{text}")?;
+    out.flush()
+}
+
+fn kind_name(kind: &NotifierKind) -> &'static str {
+    match kind {
+        NotifierKind::Slack { .. } => "slack",
+        NotifierKind::Teams {
+            message_card: false,
+            ..
+        } => "teams",
+        NotifierKind::Teams {
+            message_card: true, ..
+        } => "teams messagecard",
+        NotifierKind::Webhook { .. } => "webhook",
+        NotifierKind::Console => "console",
     }
+}
+
+/// What `state_dir/alerts.json` holds.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct SavedState {
+    version: u32,
+    engine: Snapshot,
+    /// When each firing alert was last notified (unix seconds), for reminders.
+    notified: std::collections::BTreeMap<String, i64>,
 }
 
 /// The running state of the service.
 pub struct Service {
     config: Config,
     engine: Engine,
-    notifiers: Notifiers,
+    hub: Hub,
+    /// When each firing alert was last notified (unix seconds), for `repeat_every`.
+    notified: std::collections::BTreeMap<String, i64>,
+    dirty: bool,
     source_down: SystemAlertState,
     config_invalid: SystemAlertState,
     failing_since: Option<Instant>,
@@ -135,11 +227,13 @@ impl Service {
     }
 
     pub fn new(config: Config, rules: RuleSet) -> Service {
-        let notifiers = Notifiers::from_config(&config);
+        let hub = Hub::new(&config, None, false);
         Service {
             config,
             engine: Engine::new(rules),
-            notifiers,
+            hub,
+            notified: std::collections::BTreeMap::new(),
+            dirty: false,
             source_down: SystemAlertState::default(),
             config_invalid: SystemAlertState::default(),
             failing_since: None,
@@ -154,6 +248,7 @@ impl Service {
 
     /// Applies one batch to the engine; returns the transitions.
     pub fn handle_batch(&mut self, batch: Batch) -> Vec<Transition> {
+        self.dirty = true;
         let mut out = Vec::new();
         let meeting = &batch.meeting;
         if batch.ended {
@@ -238,7 +333,13 @@ impl Service {
             match Config::load(&self.config.path, EnvMode::Strict) {
                 Ok(new) => {
                     paths = new.rules.clone();
-                    self.notifiers = Notifiers::from_config(&new);
+                    if new.notifiers.keys().eq(self.config.notifiers.keys()) {
+                        self.hub.routes = new.routes.clone();
+                    } else {
+                        tracing::warn!(
+                            "notifiers changed: routes and notifiers take effect after a restart"
+                        );
+                    }
                     self.config = Config {
                         poll: self.config.poll.clone(),
                         zoom: self.config.zoom.clone(),
@@ -294,8 +395,149 @@ impl Service {
             .collect()
     }
 
-    fn deliver(&self, events: &[Event]) {
-        self.notifiers.deliver(events);
+    /// Routes, groups and queues events (one call = one group per notifier).
+    pub fn deliver(&mut self, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        let now = chrono::Utc::now().timestamp();
+        for e in events {
+            if let Event::Alert(t) = e {
+                match t.state {
+                    crate::alert::State::Firing => {
+                        self.notified.insert(t.fingerprint(), now);
+                    }
+                    crate::alert::State::Resolved => {
+                        self.notified.remove(&t.fingerprint());
+                    }
+                }
+            }
+        }
+        self.dirty = true;
+        self.hub.dispatch(events, self.engine.rules());
+    }
+
+    /// `repeat_every` reminders due at `now` (wall clock).
+    fn reminders(&mut self, now: i64) -> Vec<Event> {
+        let mut out = Vec::new();
+        for a in self.engine.active() {
+            let Some(rule) = self.engine.rules().iter().find(|r| *r.name == *a.rule) else {
+                continue;
+            };
+            let Some(every) = rule.repeat_every else {
+                continue;
+            };
+            let fp = crate::alert::lifecycle::fingerprint(
+                &a.rule,
+                a.meeting.key().map(|k| &**k),
+                &a.participant.user_id,
+            );
+            let last = *self.notified.entry(fp).or_insert(now);
+            if now - last >= every.as_secs() as i64 {
+                out.push(Event::Alert(Transition {
+                    state: crate::alert::State::Firing,
+                    reason: crate::alert::Reason::Reminder,
+                    rule: a.rule.clone(),
+                    severity: a.severity,
+                    meeting: a.meeting.clone(),
+                    participant: a.participant.clone(),
+                    at: Timestamp(now),
+                    since: a.since,
+                    metric: a.metric,
+                    value: a.value,
+                    threshold: a.threshold,
+                    unit: a.metric.unit(),
+                }));
+            }
+        }
+        out
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.config.state_dir.join("alerts.json")
+    }
+
+    /// Loads persisted alert state, if any.
+    fn load_state(&mut self) {
+        let path = self.state_path();
+        let Ok(bytes) = std::fs::read(&path) else {
+            return;
+        };
+        match serde_json::from_slice::<SavedState>(&bytes) {
+            Ok(saved) => {
+                let n = saved.engine.participants.len();
+                self.engine.restore(saved.engine);
+                self.notified = saved.notified;
+                tracing::info!(
+                    participants = n,
+                    firing = self.engine.active().len(),
+                    "restored alert state"
+                );
+            }
+            Err(e) => {
+                tracing::error!(file = %path.display(), "unreadable alert state, starting fresh: {e}")
+            }
+        }
+    }
+
+    /// Persists alert state atomically.
+    fn save_state(&mut self) {
+        let saved = SavedState {
+            version: 1,
+            engine: self.engine.snapshot(),
+            notified: self.notified.clone(),
+        };
+        let path = self.state_path();
+        let result = std::fs::create_dir_all(&self.config.state_dir).and_then(|_| {
+            write_atomic(
+                &path,
+                &serde_json::to_vec(&saved).expect("state serialises"),
+            )
+        });
+        match result {
+            Ok(()) => self.dirty = false,
+            Err(e) => tracing::error!(file = %path.display(), "cannot save alert state: {e}"),
+        }
+    }
+}
+
+/// Opens the outbox and starts a delivery worker per remote notifier.
+fn start_delivery(
+    service: &mut Service,
+    options: &RunOptions,
+    cancel: &CancellationToken,
+) -> Result<(Arc<Outbox>, Vec<tokio::task::JoinHandle<()>>), ServiceError> {
+    std::fs::create_dir_all(&service.config.state_dir)?;
+    let outbox = Arc::new(Outbox::open(&service.config.state_dir)?);
+    service.hub.outbox = Some(outbox.clone());
+    let mut workers = Vec::new();
+    for n in service.hub.notifiers.values() {
+        if matches!(n.kind, NotifierKind::Console) {
+            continue;
+        }
+        let sender = Sender::new(n.clone(), &options.delivery);
+        workers.push(tokio::spawn(run_worker(
+            outbox.clone(),
+            sender,
+            options.delivery.clone(),
+            cancel.clone(),
+        )));
+    }
+    Ok((outbox, workers))
+}
+
+/// Waits up to `limit` for the outbox to empty.
+async fn flush(outbox: &Outbox, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while outbox.pending() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let left = outbox.pending();
+    if left > 0 {
+        tracing::warn!(
+            pending = left,
+            "stopping with undelivered messages; they are kept in the outbox and sent after the restart"
+        );
     }
 }
 
@@ -306,15 +548,24 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> Result<(), ServiceError> {
     let mut service = Service::load(&config_path)?;
+    let workers_cancel = CancellationToken::new();
+    let (outbox, workers) = start_delivery(&mut service, &options, &workers_cancel)?;
+    // A replay is a recording played from its start: it neither resumes nor
+    // leaves alert state.
+    let keep_state = service.config.replay.is_none();
+    if keep_state {
+        service.load_state();
+    }
     let (tx, mut rx) = mpsc::channel::<SourceEvent>(256);
     let source_cancel = cancel.child_token();
     let source = spawn_source(&service.config, &options, tx, source_cancel.clone())?;
 
     let (reload_tx, mut reload_rx) = mpsc::channel::<bool>(8);
-    let mut _watcher = watch_rules(&service.config.rules, reload_tx.clone());
+    let mut watcher = watch_rules(&service.config.rules, reload_tx.clone());
     spawn_signal_handlers(cancel.clone(), reload_tx);
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut last_save = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -335,31 +586,58 @@ pub async fn run(
                 let before = service.config.rules.clone();
                 let events = service.reload(with_config);
                 if service.config.rules != before {
-                    _watcher = watch_rules(&service.config.rules, reload_sender(&_watcher));
+                    watcher = watch_rules(&service.config.rules, reload_sender(&watcher));
                 }
                 service.deliver(&events);
             }
             _ = tick.tick() => {
-                if let Some(e) = service.check_source_down() {
-                    service.deliver(&[e]);
+                let mut events: Vec<Event> = service.check_source_down().into_iter().collect();
+                events.extend(service.reminders(chrono::Utc::now().timestamp()));
+                for e in events {
+                    service.deliver(std::slice::from_ref(&e));
+                }
+                if keep_state && service.dirty && last_save.elapsed() >= Duration::from_secs(2) {
+                    service.save_state();
+                    last_save = tokio::time::Instant::now();
                 }
             }
         }
     }
     source_cancel.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(10), source).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), source).await;
+    if keep_state {
+        service.save_state();
+    }
+    // Flush deliveries for up to 10 s; what is left stays in the outbox.
+    flush(&outbox, Duration::from_secs(10)).await;
+    workers_cancel.cancel();
+    for w in workers {
+        let _ = w.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
 
-/// `qoswatch once`: one cycle; with `dry_run`, prints what would be sent.
+/// `qoswatch once`: one cycle; with `dry_run`, prints the payloads that would
+/// be posted and writes nothing.
 pub async fn once(
     config_path: PathBuf,
     dry_run: bool,
     options: RunOptions,
 ) -> Result<bool, ServiceError> {
     let mut service = Service::load(&config_path)?;
-    let mut events = Vec::new();
+    let workers_cancel = CancellationToken::new();
+    let delivery = if dry_run {
+        service.hub.dry_run = true;
+        if service.state_path().exists() {
+            service.load_state();
+        }
+        None
+    } else {
+        let d = start_delivery(&mut service, &options, &workers_cancel)?;
+        service.load_state();
+        Some(d)
+    };
     let mut ok = true;
     let source_events = if let Some(dir) = service.config.replay.clone() {
         let mut v = Vec::new();
@@ -381,7 +659,12 @@ pub async fn once(
     for e in source_events {
         match e {
             SourceEvent::Batch(b) => {
-                events.extend(service.handle_batch(b).into_iter().map(Event::Alert))
+                let events: Vec<Event> = service
+                    .handle_batch(b)
+                    .into_iter()
+                    .map(Event::Alert)
+                    .collect();
+                service.deliver(&events);
             }
             SourceEvent::Failed(msg) => {
                 tracing::error!("{msg}");
@@ -390,10 +673,14 @@ pub async fn once(
             SourceEvent::Healthy | SourceEvent::Finished => {}
         }
     }
-    if dry_run {
-        service.notifiers.dry_run(&service.config, &events);
-    } else {
-        service.deliver(&events);
+    if let Some((outbox, workers)) = delivery {
+        service.save_state();
+        flush(&outbox, Duration::from_secs(10)).await;
+        ok &= outbox.pending() == 0;
+        workers_cancel.cancel();
+        for w in workers {
+            let _ = w.await;
+        }
     }
     Ok(ok)
 }

@@ -258,7 +258,7 @@ fn align(source: &str, byte: usize, start: Pos, value: &str) -> Option<Vec<Pos>>
     let rest = source.get(byte..)?;
     let mut src = rest.chars().peekable();
     let (mut line, mut col) = (start.line, start.col);
-    let mut advance = |c: char, line: &mut u32, col: &mut u32| {
+    let advance = |c: char, line: &mut u32, col: &mut u32| {
         if c == '\n' {
             *line += 1;
             *col = 1;
@@ -282,7 +282,11 @@ fn align(source: &str, byte: usize, start: Pos, value: &str) -> Option<Vec<Pos>>
         loop {
             if double_quoted && src.peek() == Some(&'\\') && skipped == 0 {
                 // An escape sequence stands for one value character.
-                out.push(Pos { line, col, byte: None });
+                out.push(Pos {
+                    line,
+                    col,
+                    byte: None,
+                });
                 src.next();
                 advance('\\', &mut line, &mut col);
                 let len = match src.peek() {

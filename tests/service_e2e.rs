@@ -291,7 +291,7 @@ async fn once_dry_run_prints_what_would_be_sent() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        out.contains("would notify out:") && out.contains("FIRING") && out.contains("latency-high"),
+        out.contains("--- out (console)") && out.contains("FIRING") && out.contains("latency-high"),
         "{out}"
     );
     assert!(

@@ -2,7 +2,9 @@
 //! router that picks notifiers and the persisted outbox that delivers.
 
 pub mod console;
+pub mod delivery;
 pub mod format;
+pub mod router;
 pub mod slack;
 pub mod teams;
 pub mod view;

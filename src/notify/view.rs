@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::alert::lifecycle::fingerprint;
 use crate::alert::{Event, Reason, State};
 use crate::notify::format;
-use crate::rules::{RuleSet, template};
+use crate::rules::{Rule, template};
 
 /// One alert as people see it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -69,7 +69,7 @@ impl AlertView {
 }
 
 /// Builds the view of an event, rendering the rule's summary template.
-pub fn view(event: &Event, rules: &RuleSet) -> AlertView {
+pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
     match event {
         Event::System(s) => AlertView {
             rule: s.name.to_owned(),
@@ -97,7 +97,7 @@ pub fn view(event: &Event, rules: &RuleSet) -> AlertView {
             fingerprint: fingerprint(s.name, None, ""),
         },
         Event::Alert(t) => {
-            let rule = rules.get(&t.rule);
+            let rule = rules.iter().find(|r| *r.name == *t.rule);
             let value = format::value(t.value, t.unit);
             let threshold = format::value(t.threshold, t.unit);
             let labels = rule.map(|r| r.labels.clone()).unwrap_or_default();

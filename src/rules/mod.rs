@@ -84,7 +84,8 @@ pub enum Pattern {
 }
 
 impl Pattern {
-    fn matches(&self, text: &str) -> bool {
+    /// Whether `text` matches.
+    pub fn matches(&self, text: &str) -> bool {
         match self {
             Pattern::Exact(s) => s == text,
             Pattern::Regex(r) => r.is_match(text),

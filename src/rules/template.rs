@@ -34,7 +34,7 @@ pub fn check(source: &str) -> Result<(), (String, Option<usize>)> {
     let template = env.template_from_str(source).map_err(|e| {
         (
             format!("invalid template: {}", e.detail().unwrap_or(&e.to_string())),
-            e.line(),
+            e.line().map(|l| line_start(source, l)),
         )
     })?;
     let mut unknown: Vec<String> = template

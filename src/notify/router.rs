@@ -1,0 +1,89 @@
+//! Routing (SPEC section 3): which notifiers get an alert, first match wins
+//! unless `continue: true`; no routes at all means every notifier.
+
+use crate::config::RouteConfig;
+use crate::notify::view::AlertView;
+
+/// Where one alert goes: notifier names with the route's `group_limit`.
+pub fn route<'a>(
+    routes: &'a [RouteConfig],
+    all_notifiers: &'a [String],
+    view: &AlertView,
+) -> Vec<(&'a str, usize)> {
+    if routes.is_empty() {
+        return all_notifiers.iter().map(|n| (n.as_str(), 10)).collect();
+    }
+    let mut out: Vec<(&str, usize)> = Vec::new();
+    for r in routes {
+        let matches = r.matchers.iter().all(|(key, patterns)| {
+            let value = match key.as_str() {
+                "severity" => Some(view.severity.as_str()),
+                "rule" | "alertname" => Some(view.rule.as_str()),
+                label => view.labels.get(label).map(String::as_str),
+            };
+            value.is_some_and(|v| patterns.iter().any(|p| p.matches(v)))
+        });
+        if !matches {
+            continue;
+        }
+        for n in &r.notify {
+            if !out.iter().any(|(name, _)| name == n) {
+                out.push((n.as_str(), r.group_limit));
+            }
+        }
+        if !r.continue_matching {
+            break;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Config, EnvMode};
+    use std::path::Path;
+
+    fn view(severity: &str, rule: &str, team: Option<&str>) -> AlertView {
+        let mut v: AlertView = serde_json::from_value(serde_json::json!({
+            "rule": rule, "description": null, "severity": severity, "state": "firing", "reason": null,
+            "summary": "s", "metric": null, "value": null, "threshold": null, "at": "", "since": "", "duration": null,
+            "meeting": null, "topic": null, "participant": null, "user_name": null, "device": null,
+            "network_type": null, "location": null, "labels": {}, "runbook": null, "fingerprint": "f"
+        }))
+        .unwrap();
+        if let Some(t) = team {
+            v.labels.insert("team".into(), t.into());
+        }
+        v
+    }
+
+    #[test]
+    fn first_match_wins_unless_continue() {
+        let c = Config::from_str(
+            Path::new("q.yaml"),
+            "replay: x\nnotifiers:\n  a: { type: console }\n  b: { type: console }\n  c: { type: console }\nroutes:\n  - match: { severity: critical }\n    notify: [a, b]\n    continue: true\n  - match: { team: \"~^net\" }\n    notify: [c]\n    group_limit: 3\n  - notify: [a]\n",
+            EnvMode::Strict,
+            &|_| None,
+        )
+        .unwrap();
+        let all: Vec<String> = c.notifiers.keys().cloned().collect();
+        assert_eq!(
+            route(&c.routes, &all, &view("critical", "x", None)),
+            [("a", 10), ("b", 10)]
+        );
+        assert_eq!(
+            route(&c.routes, &all, &view("critical", "x", Some("netops"))),
+            [("a", 10), ("b", 10), ("c", 3)]
+        );
+        assert_eq!(
+            route(&c.routes, &all, &view("warning", "x", Some("netops"))),
+            [("c", 3)]
+        );
+        assert_eq!(
+            route(&c.routes, &all, &view("warning", "x", None)),
+            [("a", 10)]
+        );
+        assert_eq!(route(&[], &all, &view("info", "x", None)).len(), 3);
+    }
+}
