@@ -111,9 +111,9 @@ pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
             ctx.insert("severity", t.severity.as_str().into());
             ctx.insert("state", t.state.as_str().into());
             ctx.insert("metric", t.metric.path().into());
-            ctx.insert("value", minijinja::Value::from(t.value));
+            ctx.insert("value", number(t.value));
             ctx.insert("unit", t.unit.as_str().into());
-            ctx.insert("threshold", minijinja::Value::from(t.threshold));
+            ctx.insert("threshold", number(t.threshold));
             ctx.insert("at", t.at.to_rfc3339().into());
             ctx.insert("since", t.since.to_rfc3339().into());
             ctx.insert("meeting", t.meeting.key().map(|k| k.to_string()).into());
@@ -175,6 +175,15 @@ pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
                 fingerprint: t.fingerprint(),
             }
         }
+    }
+}
+
+/// A number for templates: whole numbers print without `.0`.
+fn number(v: f64) -> minijinja::Value {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        minijinja::Value::from(v as i64)
+    } else {
+        minijinja::Value::from(v)
     }
 }
 
