@@ -79,37 +79,50 @@ pub struct PollerStats {
     pub misses: AtomicU64,
 }
 
-/// Learns Zoom's publication delay from what polls find.
+/// Learns Zoom's publication delay from what polls find. One learner serves
+/// every meeting (the delay is Zoom's, not a meeting's), so it moves at most
+/// once per sample time stamp: a thousand meetings finding the same sample
+/// on time count as one probe, not a thousand.
 #[derive(Debug, Clone)]
 pub struct DelayLearner {
     estimate: f64,
     min: f64,
     step: f64,
+    /// The sample time stamp the estimate last moved for.
+    moved_for: f64,
 }
 
 impl DelayLearner {
     pub fn new(initial: f64, min: f64, step: f64) -> DelayLearner {
-        DelayLearner {
-            estimate: initial.max(min),
-            min,
-            step,
-        }
+        DelayLearner { estimate: initial.max(min), min, step, moved_for: f64::NEG_INFINITY }
     }
 
     pub fn estimate(&self) -> f64 {
         self.estimate
     }
 
-    /// The planned poll found the expected sample: try a little earlier.
-    pub fn on_time(&mut self) {
-        self.estimate = (self.estimate - self.step).max(self.min);
+    /// A planned poll found the sample stamped `sample` on time: try a
+    /// little earlier next time.
+    pub fn on_time(&mut self, sample: f64) {
+        if sample > self.moved_for {
+            self.moved_for = sample;
+            self.estimate = (self.estimate - self.step).max(self.min);
+        }
     }
 
-    /// A retry found the sample `after` seconds past its time stamp: the
-    /// delay is at most that, and more than the estimate that missed it.
-    pub fn late(&mut self, after: f64) {
-        if after.is_finite() {
+    /// A retry found the sample stamped `sample` `after` seconds past its
+    /// stamp: the delay is at most that (and more than the estimate that
+    /// missed it). Of several meetings retrying for the same sample, the
+    /// earliest find is the tightest bound.
+    pub fn late(&mut self, sample: f64, after: f64) {
+        if !after.is_finite() {
+            return;
+        }
+        if sample > self.moved_for {
+            self.moved_for = sample;
             self.estimate = after.max(self.min);
+        } else {
+            self.estimate = self.estimate.min(after.max(self.min));
         }
     }
 }
@@ -527,9 +540,9 @@ impl Poller {
                         if let Some(expected) = t.expecting {
                             if hit {
                                 if t.misses == 0 {
-                                    self.learner.on_time();
+                                    self.learner.on_time(expected);
                                 } else {
-                                    self.learner.late(started - expected);
+                                    self.learner.late(expected, started - expected);
                                 }
                                 t.misses = 0;
                             } else {
@@ -724,13 +737,15 @@ mod tests {
     #[test]
     fn learner_probes_earlier_and_jumps_on_a_miss() {
         let mut l = DelayLearner::new(10.0, 1.0, 0.25);
-        l.on_time();
-        l.on_time();
+        l.on_time(60.0);
+        l.on_time(60.0); // another meeting, same sample: no second step
+        l.on_time(120.0);
         assert_eq!(l.estimate(), 9.5);
-        l.late(17.0);
+        l.late(180.0, 17.0);
+        l.late(180.0, 21.0); // another meeting's retry found it later: keep the tighter bound
         assert_eq!(l.estimate(), 17.0);
-        for _ in 0..100 {
-            l.on_time();
+        for i in 0..100 {
+            l.on_time(240.0 + 60.0 * i as f64);
         }
         assert_eq!(l.estimate(), 1.0);
     }
