@@ -23,49 +23,96 @@ fn rules() -> Vec<Rule> {
 }
 
 fn transition(rule: &str, state: State, user: &str, name: &str, value: f64) -> Transition {
-    let mut participant = ParticipantInfo { user_id: Arc::from(user), ..ParticipantInfo::default() };
+    let mut participant = ParticipantInfo {
+        user_id: Arc::from(user),
+        ..ParticipantInfo::default()
+    };
     participant.set_attribute("user_name", Some(Arc::from(name)));
     participant.set_attribute("device", Some(Arc::from("Mac")));
     participant.set_attribute("network_type", Some(Arc::from("Wifi")));
     participant.set_attribute("location", Some(Arc::from("San Jose (US)")));
-    let metric = if rule.starts_with("audio") { "audio_output.latency" } else { "video_input.avg_loss" };
+    let metric = if rule.starts_with("audio") {
+        "audio_output.latency"
+    } else {
+        "video_input.avg_loss"
+    };
     let metric = Metric::from_path(metric).unwrap();
     Transition {
         state,
         reason: Reason::Condition,
         rule: Arc::from(rule),
-        severity: if rule.starts_with("audio") { Severity::Critical } else { Severity::Warning },
-        meeting: MeetingInfo { id: Some(Arc::from("85746065432")), uuid: None, topic: Some(Arc::from("Weekly sync")) },
+        severity: if rule.starts_with("audio") {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        },
+        meeting: MeetingInfo {
+            id: Some(Arc::from("85746065432")),
+            uuid: None,
+            topic: Some(Arc::from("Weekly sync")),
+        },
         participant,
         at: Timestamp(T0 + if state == State::Firing { 300 } else { 540 }),
         since: Timestamp(T0 + 300),
         metric,
         value,
-        threshold: if rule.starts_with("audio") { 150.0 } else { 2.0 },
+        threshold: if rule.starts_with("audio") {
+            150.0
+        } else {
+            2.0
+        },
         unit: metric.unit(),
     }
 }
 
 fn views(ts: Vec<Transition>) -> Vec<AlertView> {
     let rules = rules();
-    ts.into_iter().map(|t| view(&Event::Alert(t), &rules)).collect()
+    ts.into_iter()
+        .map(|t| view(&Event::Alert(t), &rules))
+        .collect()
 }
 
 fn firing() -> Vec<AlertView> {
-    views(vec![transition("audio-latency-high", State::Firing, "16778240", "Alice Ng", 260.0)])
+    views(vec![transition(
+        "audio-latency-high",
+        State::Firing,
+        "16778240",
+        "Alice Ng",
+        260.0,
+    )])
 }
 
 fn resolved() -> Vec<AlertView> {
-    views(vec![transition("audio-latency-high", State::Resolved, "16778240", "Alice Ng", 76.0)])
+    views(vec![transition(
+        "audio-latency-high",
+        State::Resolved,
+        "16778240",
+        "Alice Ng",
+        76.0,
+    )])
 }
 
 fn grouped(n: usize) -> Vec<AlertView> {
     views(
         (0..n)
             .map(|i| {
-                let rule = if i % 2 == 0 { "audio-latency-high" } else { "video-loss-high" };
-                let state = if i % 3 == 2 { State::Resolved } else { State::Firing };
-                transition(rule, state, &format!("{}", 16_778_240 + i), &format!("Participant {i}"), 200.0 + i as f64)
+                let rule = if i % 2 == 0 {
+                    "audio-latency-high"
+                } else {
+                    "video-loss-high"
+                };
+                let state = if i % 3 == 2 {
+                    State::Resolved
+                } else {
+                    State::Firing
+                };
+                transition(
+                    rule,
+                    state,
+                    &format!("{}", 16_778_240 + i),
+                    &format!("Participant {i}"),
+                    200.0 + i as f64,
+                )
             })
             .collect(),
     )
@@ -83,7 +130,10 @@ fn teams_payloads() {
     insta::assert_json_snapshot!("teams_firing", teams::payload(&firing(), 10));
     insta::assert_json_snapshot!("teams_resolved", teams::payload(&resolved(), 10));
     insta::assert_json_snapshot!("teams_grouped_and_more", teams::payload(&grouped(5), 3));
-    insta::assert_json_snapshot!("teams_messagecard_firing", teams::message_card(&firing(), 10));
+    insta::assert_json_snapshot!(
+        "teams_messagecard_firing",
+        teams::message_card(&firing(), 10)
+    );
 }
 
 #[test]
@@ -105,7 +155,13 @@ const HOSTILE: &str = "<!channel> & <@U123>";
 
 #[test]
 fn hostile_names_are_escaped_in_every_slack_string() {
-    let mut ts = vec![transition("audio-latency-high", State::Firing, "1", HOSTILE, 300.0)];
+    let mut ts = vec![transition(
+        "audio-latency-high",
+        State::Firing,
+        "1",
+        HOSTILE,
+        300.0,
+    )];
     ts[0].meeting.topic = Some(Arc::from("<https://evil.example|click> & <!here>"));
     let payload = slack::payload(&views(ts), 10);
     let mut all = Vec::new();
@@ -120,7 +176,16 @@ fn hostile_names_are_escaped_in_every_slack_string() {
     assert!(seen, "the escaped name appears: {payload:#}");
     // Slack's limits hold even for absurd names.
     let long = "x".repeat(5000);
-    let payload = slack::payload(&views(vec![transition("audio-latency-high", State::Firing, "1", &long, 300.0)]), 10);
+    let payload = slack::payload(
+        &views(vec![transition(
+            "audio-latency-high",
+            State::Firing,
+            "1",
+            &long,
+            300.0,
+        )]),
+        10,
+    );
     let mut all = Vec::new();
     strings(&payload, &mut all);
     assert!(all.iter().all(|s| s.chars().count() <= 3000));
@@ -143,20 +208,41 @@ fn slack_groups_stay_within_fifty_blocks() {
 
 #[test]
 fn teams_cards_stay_under_20_kb_and_escape_markdown() {
-    let mut ts: Vec<Transition> = (0..60).map(|i| transition("audio-latency-high", State::Firing, &i.to_string(), &"[click](https://evil.example) **bold** ".repeat(20), 300.0)).collect();
-    ts[0].participant.set_attribute("user_name", Some(Arc::from("[x](https://evil.example)")));
+    let mut ts: Vec<Transition> = (0..60)
+        .map(|i| {
+            transition(
+                "audio-latency-high",
+                State::Firing,
+                &i.to_string(),
+                &"[click](https://evil.example) **bold** ".repeat(20),
+                300.0,
+            )
+        })
+        .collect();
+    ts[0]
+        .participant
+        .set_attribute("user_name", Some(Arc::from("[x](https://evil.example)")));
     let payload = teams::payload(&views(ts), 60);
-    assert!(payload.to_string().len() <= teams::MAX_BYTES, "{}", payload.to_string().len());
+    assert!(
+        payload.to_string().len() <= teams::MAX_BYTES,
+        "{}",
+        payload.to_string().len()
+    );
     let text = payload.to_string();
     assert!(!text.contains("[x](https://evil.example)"), "link planted");
     assert!(text.contains("more"));
     let card = &payload["attachments"][0]["content"];
     assert_eq!(card["version"], "1.4");
-    assert_eq!(payload["attachments"][0]["contentUrl"], serde_json::Value::Null);
+    assert_eq!(
+        payload["attachments"][0]["contentUrl"],
+        serde_json::Value::Null
+    );
     fn wraps(v: &serde_json::Value) -> bool {
         match v {
             serde_json::Value::Object(o) => {
-                (o.get("type") != Some(&serde_json::json!("TextBlock")) || o.get("wrap") == Some(&serde_json::json!(true))) && o.values().all(wraps)
+                (o.get("type") != Some(&serde_json::json!("TextBlock"))
+                    || o.get("wrap") == Some(&serde_json::json!(true)))
+                    && o.values().all(wraps)
             }
             serde_json::Value::Array(a) => a.iter().all(wraps),
             _ => true,
@@ -169,17 +255,41 @@ fn teams_cards_stay_under_20_kb_and_escape_markdown() {
 #[test]
 fn teams_cards_parse_in_microsofts_adaptivecards_library() {
     let strict = std::env::var("QOSWATCH_STRICT").is_ok_and(|v| v == "1");
-    let dir = std::env::var("QOSWATCH_ADAPTIVECARDS_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/target/npm/node_modules").to_owned());
-    let have_node = std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    let have_lib = Path::new(&dir).join("adaptivecards/dist/adaptivecards.js").exists();
+    let dir = std::env::var("QOSWATCH_ADAPTIVECARDS_DIR").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/npm/node_modules").to_owned()
+    });
+    let have_node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let have_lib = Path::new(&dir)
+        .join("adaptivecards/dist/adaptivecards.js")
+        .exists();
     if !(have_node && have_lib) {
-        assert!(!strict, "QOSWATCH_STRICT=1 but node or the adaptivecards package is missing (dir {dir})");
-        eprintln!("notice: skipping the adaptivecards check: node or {dir}/adaptivecards missing (npm install --prefix target/npm adaptivecards@3)");
+        assert!(
+            !strict,
+            "QOSWATCH_STRICT=1 but node or the adaptivecards package is missing (dir {dir})"
+        );
+        eprintln!(
+            "notice: skipping the adaptivecards check: node or {dir}/adaptivecards missing (npm install --prefix target/npm adaptivecards@3)"
+        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let mut hostile = vec![transition("audio-latency-high", State::Firing, "1", HOSTILE, 300.0)];
-    hostile.push(transition("video-loss-high", State::Resolved, "2", "Bob", 0.5));
+    let mut hostile = vec![transition(
+        "audio-latency-high",
+        State::Firing,
+        "1",
+        HOSTILE,
+        300.0,
+    )];
+    hostile.push(transition(
+        "video-loss-high",
+        State::Resolved,
+        "2",
+        "Bob",
+        0.5,
+    ));
     for (name, payload) in [
         ("firing", teams::payload(&firing(), 10)),
         ("resolved", teams::payload(&resolved(), 10)),
@@ -189,11 +299,19 @@ fn teams_cards_parse_in_microsofts_adaptivecards_library() {
         let file = tmp.path().join(format!("{name}.json"));
         std::fs::write(&file, payload.to_string()).unwrap();
         let out = std::process::Command::new("node")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/validate-adaptive-card.js"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/validate-adaptive-card.js"
+            ))
             .arg(&file)
             .env("QOSWATCH_ADAPTIVECARDS_DIR", &dir)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{name}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{name}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
