@@ -209,7 +209,10 @@ pub struct Service {
     hub: Hub,
     /// When each firing alert was last notified (unix seconds), for `repeat_every`.
     notified: std::collections::BTreeMap<String, i64>,
+    /// Engine state changed since the last save.
     dirty: bool,
+    /// An alert changed state since the last save: save soon.
+    urgent: bool,
     source_down: SystemAlertState,
     config_invalid: SystemAlertState,
     failing_since: Option<Instant>,
@@ -234,6 +237,7 @@ impl Service {
             hub,
             notified: std::collections::BTreeMap::new(),
             dirty: false,
+            urgent: false,
             source_down: SystemAlertState::default(),
             config_invalid: SystemAlertState::default(),
             failing_since: None,
@@ -282,6 +286,7 @@ impl Service {
             }
         }
         crate::commands::eval::sort_transitions(&mut out);
+        self.urgent |= !out.is_empty();
         out
     }
 
@@ -414,12 +419,16 @@ impl Service {
             }
         }
         self.dirty = true;
+        self.urgent = true;
         self.hub.dispatch(events, self.engine.rules());
     }
 
     /// `repeat_every` reminders due at `now` (wall clock).
     fn reminders(&mut self, now: i64) -> Vec<Event> {
         let mut out = Vec::new();
+        if !self.engine.rules().iter().any(|r| r.repeat_every.is_some()) {
+            return out;
+        }
         for a in self.engine.active() {
             let Some(rule) = self.engine.rules().iter().find(|r| *r.name == *a.rule) else {
                 continue;
@@ -495,7 +504,10 @@ impl Service {
             )
         });
         match result {
-            Ok(()) => self.dirty = false,
+            Ok(()) => {
+                self.dirty = false;
+                self.urgent = false;
+            }
             Err(e) => tracing::error!(file = %path.display(), "cannot save alert state: {e}"),
         }
     }
@@ -566,6 +578,7 @@ pub async fn run(
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut last_save = tokio::time::Instant::now();
+    let mut ticks: u64 = 0;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -592,11 +605,18 @@ pub async fn run(
             }
             _ = tick.tick() => {
                 let mut events: Vec<Event> = service.check_source_down().into_iter().collect();
-                events.extend(service.reminders(chrono::Utc::now().timestamp()));
+                ticks += 1;
+                if ticks % 10 == 0 {
+                    events.extend(service.reminders(chrono::Utc::now().timestamp()));
+                }
                 for e in events {
                     service.deliver(std::slice::from_ref(&e));
                 }
-                if keep_state && service.dirty && last_save.elapsed() >= Duration::from_secs(2) {
+                // Transitions are saved within seconds; the rest of the state
+                // (sample times, pending counts) once a minute: the outbox's
+                // keys make a re-evaluation after a crash harmless.
+                let due = if service.urgent { Duration::from_secs(2) } else { Duration::from_secs(60) };
+                if keep_state && service.dirty && last_save.elapsed() >= due {
                     service.save_state();
                     last_save = tokio::time::Instant::now();
                 }
