@@ -137,7 +137,7 @@ pub fn payload(views: &[AlertView], group_limit: usize) -> Value {
     let title = title(views);
     // Each listed alert takes two blocks and a divider; the header and the
     // "and N more" line take two more.
-    let max_listed = group_limit.max(1).min((MAX_BLOCKS - 2) / 3);
+    let max_listed = group_limit.clamp(1, (MAX_BLOCKS - 2) / 3);
     let listed = &views[..views.len().min(max_listed)];
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&escape(&title), MAX_HEADER), "emoji": true}}),
