@@ -32,6 +32,8 @@ rules: [$PWD/rules/]
 notifiers:
   out: { type: console }
 state_dir: $work/state
+http:
+  listen: 127.0.0.1:0
 YAML
 RUST_LOG=warn ./target/release/qoswatch run -c "$work/qoswatch.yaml" > "$work/alerts.log" 2> "$work/qoswatch.log" &
 qw=$!

@@ -13,6 +13,7 @@
 //! - [`source`]: where samples come from: the Zoom poller and replay.
 //! - [`notify`]: notifiers (console, Slack, Teams, webhook) and formatting.
 //! - [`commands`]: `check`, `eval` and `test`.
+//! - [`http`]: /healthz, /readyz, /metrics and /api/alerts.
 //! - [`service`]: `run` and `once`: sources to engine to notifiers, reload, shutdown.
 //! - [`config`]: the service config.
 //! - [`cli`]: command-line definitions.
@@ -21,6 +22,7 @@ pub mod alert;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod http;
 pub mod notify;
 pub mod qos;
 pub mod rules;

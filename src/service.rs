@@ -15,6 +15,7 @@ use crate::config::{Config, EnvMode, NotifierKind};
 use std::sync::Arc;
 
 use crate::alert::lifecycle::Snapshot;
+use crate::http::{ApiAlert, HttpState, Metrics, Status};
 use crate::notify::delivery::{
     DeliveryTuning, Outbox, OutboxError, Sender, run_worker, write_atomic,
 };
@@ -47,6 +48,11 @@ pub enum ServiceError {
     WatchRules(String),
     #[error("{0}")]
     Outbox(#[from] OutboxError),
+    #[error("cannot listen on {addr} (http.listen): {source}")]
+    BindHttp {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -213,6 +219,8 @@ pub struct Service {
     dirty: bool,
     /// An alert changed state since the last save: save soon.
     urgent: bool,
+    /// The HTTP endpoints' shared state, when serving.
+    http: Option<Arc<HttpState>>,
     source_down: SystemAlertState,
     config_invalid: SystemAlertState,
     failing_since: Option<Instant>,
@@ -238,6 +246,7 @@ impl Service {
             notified: std::collections::BTreeMap::new(),
             dirty: false,
             urgent: false,
+            http: None,
             source_down: SystemAlertState::default(),
             config_invalid: SystemAlertState::default(),
             failing_since: None,
@@ -293,6 +302,12 @@ impl Service {
     /// Source health; raises or resolves `qoswatch-source-down`.
     fn on_health(&mut self, ok: bool, error: Option<String>) -> Vec<Event> {
         let mut events = Vec::new();
+        if let Some(h) = &self.http {
+            h.metrics.source_up.set(i64::from(ok));
+            if ok && let Ok(mut st) = h.status.lock() {
+                st.last_source_ok = Some(Instant::now());
+            }
+        }
         if ok {
             self.failing_since = None;
             if let Some(e) =
@@ -363,6 +378,11 @@ impl Service {
                 let mut out = Vec::new();
                 self.engine.replace_rules(rules, now, &mut out);
                 tracing::info!(rules = n, "reloaded rules");
+                if let Some(h) = &self.http {
+                    h.metrics.reload_success.set(1);
+                    h.metrics.reload_time.set(now.0 as f64);
+                    h.metrics.rules_loaded.set(n as i64);
+                }
                 events.extend(out.into_iter().map(Event::Alert));
                 if let Some(e) = self.config_invalid.clear(
                     CONFIG_INVALID,
@@ -421,6 +441,54 @@ impl Service {
         self.dirty = true;
         self.urgent = true;
         self.hub.dispatch(events, self.engine.rules());
+    }
+
+    /// Publishes the firing alerts to `/api/alerts` and `/metrics`.
+    fn publish_status(&self) {
+        let Some(h) = &self.http else { return };
+        let active = self.engine.active();
+        let mut by_rule: std::collections::BTreeMap<(String, &'static str), i64> =
+            std::collections::BTreeMap::new();
+        for r in self.engine.rules() {
+            by_rule.insert((r.name.clone(), r.severity.as_str()), 0);
+        }
+        let alerts: Vec<ApiAlert> = active
+            .iter()
+            .map(|a| {
+                *by_rule
+                    .entry((a.rule.to_string(), a.severity.as_str()))
+                    .or_default() += 1;
+                ApiAlert {
+                    rule: a.rule.to_string(),
+                    severity: a.severity.as_str().to_owned(),
+                    state: "firing",
+                    meeting: a.meeting.key().map(|k| k.to_string()),
+                    topic: a.meeting.topic.as_deref().map(str::to_owned),
+                    participant: a.participant.user_id.to_string(),
+                    user_name: a.participant.attribute("user_name").map(str::to_owned),
+                    metric: a.metric.path(),
+                    value: a.value,
+                    unit: a.metric.unit().as_str(),
+                    threshold: a.threshold,
+                    since: a.since.to_rfc3339(),
+                    fingerprint: crate::alert::lifecycle::fingerprint(
+                        &a.rule,
+                        a.meeting.key().map(|k| &**k),
+                        &a.participant.user_id,
+                    ),
+                }
+            })
+            .collect();
+        h.metrics.alerts_firing.reset();
+        for ((rule, severity), n) in by_rule {
+            h.metrics
+                .alerts_firing
+                .with_label_values(&[rule.as_str(), severity])
+                .set(n);
+        }
+        if let Ok(mut st) = h.status.lock() {
+            st.alerts = alerts;
+        }
     }
 
     /// `repeat_every` reminders due at `now` (wall clock).
@@ -571,6 +639,9 @@ pub async fn run(
     let (tx, mut rx) = mpsc::channel::<SourceEvent>(256);
     let source_cancel = cancel.child_token();
     let source = spawn_source(&service.config, &options, tx, source_cancel.clone())?;
+    let http_cancel = CancellationToken::new();
+    let http = start_http(&service, &source, &outbox, http_cancel.clone()).await?;
+    service.http = Some(http.clone());
 
     let (reload_tx, mut reload_rx) = mpsc::channel::<bool>(8);
     let mut watcher = watch_rules(&service.config.rules, reload_tx.clone());
@@ -606,6 +677,9 @@ pub async fn run(
             _ = tick.tick() => {
                 let mut events: Vec<Event> = service.check_source_down().into_iter().collect();
                 ticks += 1;
+                if ticks % 5 == 1 {
+                    service.publish_status();
+                }
                 if ticks % 10 == 0 {
                     events.extend(service.reminders(chrono::Utc::now().timestamp()));
                 }
@@ -624,7 +698,7 @@ pub async fn run(
         }
     }
     source_cancel.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(5), source).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), source.task).await;
     if keep_state {
         service.save_state();
     }
@@ -634,6 +708,7 @@ pub async fn run(
     for w in workers {
         let _ = w.await;
     }
+    http_cancel.cancel();
     tracing::info!("stopped");
     Ok(())
 }
@@ -705,16 +780,24 @@ pub async fn once(
     Ok(ok)
 }
 
+/// A running source and, for Zoom, what `/metrics` reads from it.
+struct RunningSource {
+    task: tokio::task::JoinHandle<()>,
+    client: Option<Arc<ZoomClient>>,
+    stats: Option<Arc<crate::source::poller::PollerStats>>,
+    cadence: String,
+}
+
 fn spawn_source(
     config: &Config,
     options: &RunOptions,
     tx: mpsc::Sender<SourceEvent>,
     cancel: CancellationToken,
-) -> Result<tokio::task::JoinHandle<()>, ServiceError> {
+) -> Result<RunningSource, ServiceError> {
     if let Some(dir) = config.replay.clone() {
         let files = replay_files(&dir)?;
         tracing::info!(files = files.len(), dir = %dir.display(), "replaying recorded samples");
-        return Ok(tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             for file in files {
                 if cancel.is_cancelled() {
                     return;
@@ -728,15 +811,125 @@ fn spawn_source(
                 }
             }
             let _ = tx.send(SourceEvent::Finished).await;
-        }));
+        });
+        return Ok(RunningSource {
+            task,
+            client: None,
+            stats: None,
+            cadence: "replay".into(),
+        });
     }
     let zoom = config
         .zoom
         .clone()
         .ok_or_else(|| ServiceError::NoSource(config.path.clone()))?;
     let client = std::sync::Arc::new(ZoomClient::new(&zoom, options.retry.clone())?);
-    let poller = Poller::new(client, config.poll.clone(), options.tuning.clone());
-    Ok(tokio::spawn(poller.run(tx, cancel)))
+    let poller = Poller::new(client.clone(), config.poll.clone(), options.tuning.clone());
+    let stats = poller.stats.clone();
+    let cadence = match &config.poll.cadence {
+        crate::config::Cadence::Auto => "zoom-sample-clock".to_owned(),
+        crate::config::Cadence::Interval(d) => {
+            format!("interval {}", humantime::format_duration(*d))
+        }
+        crate::config::Cadence::Schedule(c) => format!("schedule {}", c.pattern),
+    };
+    Ok(RunningSource {
+        task: tokio::spawn(poller.run(tx, cancel)),
+        client: Some(client),
+        stats: Some(stats),
+        cadence,
+    })
+}
+
+/// Starts the HTTP endpoints on `http.listen`.
+async fn start_http(
+    service: &Service,
+    source: &RunningSource,
+    outbox: &Arc<Outbox>,
+    cancel: CancellationToken,
+) -> Result<Arc<HttpState>, ServiceError> {
+    let addr = service.config.http.listen;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServiceError::BindHttp { addr, source })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    tracing::info!(
+        "HTTP endpoints listening on http://{local} (/healthz /readyz /metrics /api/alerts)"
+    );
+    let (client, stats, outbox) = (source.client.clone(), source.stats.clone(), outbox.clone());
+    let refresh = move |m: &Metrics| {
+        if let Some(c) = &client {
+            m.budget_remaining.set(i64::from(c.budget_left()));
+            m.budget_daily.set(i64::from(c.budget_limit()));
+            if let Ok(counts) = c.stats.requests.lock() {
+                for ((endpoint, status), n) in counts.iter() {
+                    Metrics::mirror(
+                        &m.zoom_requests
+                            .with_label_values(&[endpoint, status.as_str()]),
+                        *n,
+                    );
+                }
+            }
+        }
+        if let Some(s) = &stats {
+            use std::sync::atomic::Ordering;
+            m.stretch
+                .set(s.stretch_milli.load(Ordering::Relaxed).max(1000) as f64 / 1000.0);
+            m.delay
+                .set(s.delay_ms.load(Ordering::Relaxed) as f64 / 1000.0);
+            m.meetings.set(s.meetings.load(Ordering::Relaxed) as i64);
+            if let Ok(mut d) = s.durations.lock() {
+                for v in d.drain(..) {
+                    m.poll_duration.observe(v);
+                }
+            }
+        }
+        for (notifier, depth) in outbox.depth() {
+            m.outbox
+                .with_label_values(&[notifier.as_str()])
+                .set(depth as i64);
+        }
+        if let Ok(counts) = outbox.stats.counts.lock() {
+            for ((notifier, outcome), n) in counts.iter() {
+                Metrics::mirror(
+                    &m.notifications
+                        .with_label_values(&[notifier.as_str(), outcome]),
+                    *n,
+                );
+            }
+        }
+    };
+    let state = Arc::new(HttpState {
+        status: std::sync::Mutex::new(Status {
+            rules_loaded: true,
+            source_is_replay: service.config.replay.is_some(),
+            last_source_ok: None,
+            ready_window: service
+                .config
+                .poll
+                .source_down_after
+                .max(Duration::from_secs(180)),
+            alerts: Vec::new(),
+        }),
+        metrics: Metrics::new(),
+        refresh: Box::new(refresh),
+    });
+    state
+        .metrics
+        .info
+        .with_label_values(&[env!("CARGO_PKG_VERSION"), source.cadence.as_str()])
+        .set(1.0);
+    state
+        .metrics
+        .rules_loaded
+        .set(service.engine.rules().len() as i64);
+    state.metrics.reload_success.set(1);
+    state
+        .metrics
+        .reload_time
+        .set(chrono::Utc::now().timestamp() as f64);
+    tokio::spawn(crate::http::serve(listener, state.clone(), cancel));
+    Ok(state)
 }
 
 /// Watches rule files and directories; a change (debounced) asks for a reload.

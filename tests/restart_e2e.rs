@@ -18,15 +18,17 @@ struct Qos {
 impl Respond for Qos {
     fn respond(&self, _: &Request) -> ResponseTemplate {
         let now = chrono::Utc::now().timestamp();
-        let stamp = chrono::DateTime::from_timestamp(now, 0).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let person = |id: &str, name: &str| {
-            serde_json::json!({"user_id": id, "user_name": name, "user_qos": [{"date_time": stamp, "audio_input": {"latency": "300 ms"}}]})
-        };
+        let stamp = chrono::DateTime::from_timestamp(now, 0)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        let person = |id: &str, name: &str| serde_json::json!({"user_id": id, "user_name": name, "user_qos": [{"date_time": stamp, "audio_input": {"latency": "300 ms"}}]});
         let mut participants = vec![person("1", "Alice")];
         if self.bob.load(Ordering::SeqCst) {
             participants.push(person("2", "Bob"));
         }
-        ResponseTemplate::new(200).set_body_json(serde_json::json!({"next_page_token": "", "participants": participants}))
+        ResponseTemplate::new(200)
+            .set_body_json(serde_json::json!({"next_page_token": "", "participants": participants}))
     }
 }
 
@@ -38,9 +40,20 @@ struct Slack {
 
 impl Respond for Slack {
     fn respond(&self, req: &Request) -> ResponseTemplate {
-        let status = if self.up.load(Ordering::SeqCst) { 200 } else { 503 };
-        self.log.lock().unwrap().push((String::from_utf8_lossy(&req.body).into_owned(), status));
-        if status == 200 { ResponseTemplate::new(200).set_body_string("ok") } else { ResponseTemplate::new(503) }
+        let status = if self.up.load(Ordering::SeqCst) {
+            200
+        } else {
+            503
+        };
+        self.log
+            .lock()
+            .unwrap()
+            .push((String::from_utf8_lossy(&req.body).into_owned(), status));
+        if status == 200 {
+            ResponseTemplate::new(200).set_body_string("ok")
+        } else {
+            ResponseTemplate::new(503)
+        }
     }
 }
 
@@ -71,7 +84,10 @@ async fn kill_9_with_slack_down_then_restart_delivers_once() {
     let bob = Arc::new(AtomicBool::new(false));
     Mock::given(method("POST"))
         .and(path("/oauth/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"access_token": "t", "expires_in": 3600})))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"access_token": "t", "expires_in": 3600})),
+        )
         .mount(&zoom)
         .await;
     Mock::given(method("GET"))
@@ -82,25 +98,52 @@ async fn kill_9_with_slack_down_then_restart_delivers_once() {
     let slack = MockServer::start().await;
     let up = Arc::new(AtomicBool::new(true));
     let log = Arc::new(Mutex::new(Vec::new()));
-    Mock::given(method("POST")).and(path("/services/T/B/X")).respond_with(Slack { up: up.clone(), log: log.clone() }).mount(&slack).await;
+    Mock::given(method("POST"))
+        .and(path("/services/T/B/X"))
+        .respond_with(Slack {
+            up: up.clone(),
+            log: log.clone(),
+        })
+        .mount(&slack)
+        .await;
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("rules.yaml"), "rules:\n  - name: latency-high\n    when: audio_input.latency > 150ms\n").unwrap();
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        "rules:\n  - name: latency-high\n    when: audio_input.latency > 150ms\n",
+    )
+    .unwrap();
     let config = dir.path().join("qoswatch.yaml");
     std::fs::write(
         &config,
         format!(
-            "zoom:\n  account_id: a\n  client_id: b\n  client_secret: c\n  api_base: {z}/v2\n  oauth_url: {z}/oauth/token\npoll:\n  interval: 1s\n  discover: false\n  targets: [{{ meeting: \"42\" }}]\nrules: [rules.yaml]\nnotifiers:\n  oncall: {{ type: slack, url: \"{s}/services/T/B/X\" }}\nstate_dir: state\n",
+            "zoom:\n  account_id: a\n  client_id: b\n  client_secret: c\n  api_base: {z}/v2\n  oauth_url: {z}/oauth/token\npoll:\n  interval: 1s\n  discover: false\n  targets: [{{ meeting: \"42\" }}]\nrules: [rules.yaml]\nnotifiers:\n  oncall: {{ type: slack, url: \"{s}/services/T/B/X\" }}\nstate_dir: state\nhttp: {{ listen: \"127.0.0.1:0\" }}\n",
             z = zoom.uri(),
             s = slack.uri()
         ),
     )
     .unwrap();
-    let delivered = |name: &str| log.lock().unwrap().iter().filter(|(b, s)| *s == 200 && b.contains(name)).count();
-    let attempted = |name: &str| log.lock().unwrap().iter().filter(|(b, _)| b.contains(name)).count();
+    let delivered = |name: &str| {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|(b, s)| *s == 200 && b.contains(name))
+            .count()
+    };
+    let attempted = |name: &str| {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|(b, _)| b.contains(name))
+            .count()
+    };
 
     let mut child = spawn(&config);
-    assert!(wait(20, || delivered("Alice") == 1), "Alice's alert delivered: {:?}", log.lock().unwrap());
+    assert!(
+        wait(20, || delivered("Alice") == 1),
+        "Alice's alert delivered: {:?}",
+        log.lock().unwrap()
+    );
     // Slack goes down; Bob's alert fires and cannot be delivered.
     up.store(false, Ordering::SeqCst);
     bob.store(true, Ordering::SeqCst);
@@ -109,15 +152,24 @@ async fn kill_9_with_slack_down_then_restart_delivers_once() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     assert_eq!(delivered("Bob"), 0);
-    let pending = std::fs::read_dir(dir.path().join("state/outbox")).unwrap().count();
+    let pending = std::fs::read_dir(dir.path().join("state/outbox"))
+        .unwrap()
+        .count();
     assert!(pending >= 1, "the undelivered message is on disk");
 
     // Restart with Slack up: Bob's alert arrives, Alice's is not posted again.
     up.store(true, Ordering::SeqCst);
     let mut child = spawn(&config);
-    assert!(wait(20, || delivered("Bob") >= 1), "Bob's alert delivered after the restart: {:?}", log.lock().unwrap());
+    assert!(
+        wait(20, || delivered("Bob") >= 1),
+        "Bob's alert delivered after the restart: {:?}",
+        log.lock().unwrap()
+    );
     std::thread::sleep(Duration::from_secs(4));
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     assert_eq!(delivered("Alice"), 1, "{:?}", log.lock().unwrap());

@@ -80,7 +80,7 @@ fn write_config(dir: &Path, server: &MockServer) -> std::path::PathBuf {
     std::fs::create_dir_all(dir.join("rules")).unwrap();
     std::fs::write(dir.join("rules/latency.yaml"), "rules:\n  - name: latency-high\n    severity: critical\n    when: audio_input.latency > 150ms\n").unwrap();
     let config = format!(
-        "zoom:\n  account_id: acc\n  client_id: cid\n  client_secret: ${{TEST_ZOOM_SECRET}}\n  api_base: {uri}/v2\n  oauth_url: {uri}/oauth/token\npoll:\n  interval: 1s\n  discover_interval: 1m\nrules: [rules/]\nnotifiers:\n  out: {{ type: console }}\nroutes:\n  - notify: [out]\nstate_dir: state\n",
+        "zoom:\n  account_id: acc\n  client_id: cid\n  client_secret: ${{TEST_ZOOM_SECRET}}\n  api_base: {uri}/v2\n  oauth_url: {uri}/oauth/token\npoll:\n  interval: 1s\n  discover_interval: 1m\nrules: [rules/]\nnotifiers:\n  out: {{ type: console }}\nroutes:\n  - notify: [out]\nstate_dir: state\nhttp:\n  listen: 127.0.0.1:0\n",
         uri = server.uri()
     );
     let p = dir.join("qoswatch.yaml");

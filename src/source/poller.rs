@@ -77,6 +77,8 @@ pub struct PollerStats {
     pub polls: AtomicU64,
     /// Polls that did not find the expected new sample.
     pub misses: AtomicU64,
+    /// Durations of finished polls (seconds), drained by `/metrics`.
+    pub durations: std::sync::Mutex<Vec<f64>>,
 }
 
 /// Learns Zoom's publication delay from what polls find. One learner serves
@@ -94,7 +96,12 @@ pub struct DelayLearner {
 
 impl DelayLearner {
     pub fn new(initial: f64, min: f64, step: f64) -> DelayLearner {
-        DelayLearner { estimate: initial.max(min), min, step, moved_for: f64::NEG_INFINITY }
+        DelayLearner {
+            estimate: initial.max(min),
+            min,
+            step,
+            moved_for: f64::NEG_INFINITY,
+        }
     }
 
     pub fn estimate(&self) -> f64 {
@@ -511,6 +518,11 @@ impl Poller {
     ) -> bool {
         let now = wall_now();
         self.stats.polls.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut d) = self.stats.durations.lock()
+            && d.len() < 100_000
+        {
+            d.push(now - started);
+        }
         let period = self.tuning.sample_period;
         let Some(t) = self.tracked.get_mut(&key) else {
             return true;
