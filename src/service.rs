@@ -221,6 +221,9 @@ pub struct Service {
     urgent: bool,
     /// The HTTP endpoints' shared state, when serving.
     http: Option<Arc<HttpState>>,
+    /// The last config reload failed (a rule-file reload must not clear
+    /// `qoswatch-config-invalid` then).
+    config_broken: bool,
     source_down: SystemAlertState,
     config_invalid: SystemAlertState,
     failing_since: Option<Instant>,
@@ -247,6 +250,7 @@ impl Service {
             dirty: false,
             urgent: false,
             http: None,
+            config_broken: false,
             source_down: SystemAlertState::default(),
             config_invalid: SystemAlertState::default(),
             failing_since: None,
@@ -268,9 +272,18 @@ impl Service {
             self.engine.meeting_ended(meeting, batch.at, &mut out);
             return out;
         }
-        let mut present = Vec::with_capacity(batch.participants.len());
+        if let Some(h) = &self.http {
+            h.metrics.samples.inc_by(
+                batch
+                    .participants
+                    .iter()
+                    .map(|p| p.samples.len() as u64)
+                    .sum(),
+            );
+        }
+        let mut present = std::collections::HashSet::with_capacity(batch.participants.len());
         for p in &batch.participants {
-            present.push(p.info.user_id.clone());
+            present.insert(p.info.user_id.clone());
             if self.engine.knows(meeting, &p.info) {
                 self.engine.observe_all(meeting, p, &mut out);
             } else {
@@ -352,6 +365,7 @@ impl Service {
         if with_config {
             match Config::load(&self.config.path, EnvMode::Strict) {
                 Ok(new) => {
+                    self.config_broken = false;
                     paths = new.rules.clone();
                     if new.notifiers.keys().eq(self.config.notifiers.keys()) {
                         self.hub.routes = new.routes.clone();
@@ -360,14 +374,19 @@ impl Service {
                             "notifiers changed: routes and notifiers take effect after a restart"
                         );
                     }
+                    // Sources, state and endpoints are set up at start.
                     self.config = Config {
                         poll: self.config.poll.clone(),
                         zoom: self.config.zoom.clone(),
                         replay: self.config.replay.clone(),
+                        state_dir: self.config.state_dir.clone(),
+                        http: self.config.http.clone(),
+                        notifiers: self.config.notifiers.clone(),
                         ..new
                     };
                 }
                 Err(diags) => {
+                    self.config_broken = true;
                     return self.reload_failed("config", &diags, now);
                 }
             }
@@ -384,11 +403,13 @@ impl Service {
                     h.metrics.rules_loaded.set(n as i64);
                 }
                 events.extend(out.into_iter().map(Event::Alert));
-                if let Some(e) = self.config_invalid.clear(
-                    CONFIG_INVALID,
-                    "rules and config load again".into(),
-                    now,
-                ) {
+                if !self.config_broken
+                    && let Some(e) = self.config_invalid.clear(
+                        CONFIG_INVALID,
+                        "rules and config load again".into(),
+                        now,
+                    )
+                {
                     events.push(Event::System(e));
                 }
             }
@@ -403,6 +424,10 @@ impl Service {
         diags: &crate::yaml::Diagnostics,
         now: Timestamp,
     ) -> Vec<Event> {
+        if let Some(h) = &self.http {
+            h.metrics.reload_success.set(0);
+            h.metrics.reload_time.set(now.0 as f64);
+        }
         for d in &diags.0 {
             tracing::error!("reload failed, keeping the last good {what}: {d}");
         }

@@ -157,6 +157,10 @@ async fn endpoints_answer_and_secrets_stay_hidden() {
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
+    assert!(
+        !text.contains("qoswatch_samples_processed_total 0"),
+        "{text}"
+    );
     let strict = std::env::var("QOSWATCH_STRICT").is_ok_and(|v| v == "1");
     match Command::new("promtool")
         .args(["check", "metrics"])

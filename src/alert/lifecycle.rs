@@ -358,7 +358,7 @@ impl Engine {
                 }
             }
         }
-        self.names = new_rules
+        let new_names: Vec<Arc<str>> = new_rules
             .iter()
             .map(|r| Arc::from(r.name.as_str()))
             .collect();
@@ -368,7 +368,28 @@ impl Engine {
                 .map(|m| m.map_or(Phase::Inactive, |old| state.phases[old]))
                 .collect();
             state.applies = applicability(&new_rules, &state.meeting, &state.info);
+            // A rule now disabled, or whose `match` no longer selects this
+            // participant, resolves what it had firing.
+            for i in 0..state.phases.len() {
+                if state.applies[i] {
+                    continue;
+                }
+                if let Phase::Firing { since, last, .. } = state.phases[i] {
+                    out.push(make_transition(
+                        &new_rules[i],
+                        &new_names[i],
+                        state,
+                        State::Resolved,
+                        Reason::RuleChanged,
+                        at.max(since),
+                        since,
+                        last,
+                    ));
+                }
+                state.phases[i] = Phase::Inactive;
+            }
         }
+        self.names = new_names;
         self.rules = new_rules;
     }
 
@@ -1007,6 +1028,16 @@ mod tests {
         assert_eq!((&*out[0].rule, out[0].reason), ("b", Reason::RuleChanged));
         assert_eq!(e.active().len(), 1);
         assert_eq!(e.active()[0].severity, Severity::Critical);
+        // Disabling a rule resolves its firing alerts.
+        let mut out = Vec::new();
+        let disabled = load_str(Path::new("t.yaml"), "rules:\n  - name: a\n    when: audio_input.latency > 150ms\n    severity: critical\n    enabled: false\n").unwrap();
+        e.replace_rules(disabled, Timestamp(40), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (&*out[0].rule, out[0].state, out[0].reason),
+            ("a", State::Resolved, Reason::RuleChanged)
+        );
+        assert!(e.active().is_empty());
     }
 
     fn arb_values() -> impl Strategy<Value = Vec<Option<f64>>> {

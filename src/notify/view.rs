@@ -104,10 +104,9 @@ pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
             let attr = |n: &str| t.participant.attribute(n).map(str::to_owned);
             let mut ctx: BTreeMap<&str, minijinja::Value> = BTreeMap::new();
             ctx.insert("rule", t.rule.to_string().into());
-            ctx.insert(
-                "description",
-                rule.and_then(|r| r.description.clone()).into(),
-            );
+            if let Some(d) = rule.and_then(|r| r.description.clone()) {
+                ctx.insert("description", d.into());
+            }
             ctx.insert("severity", t.severity.as_str().into());
             ctx.insert("state", t.state.as_str().into());
             ctx.insert("metric", t.metric.path().into());
@@ -116,15 +115,19 @@ pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
             ctx.insert("threshold", number(t.threshold));
             ctx.insert("at", t.at.to_rfc3339().into());
             ctx.insert("since", t.since.to_rfc3339().into());
-            ctx.insert("meeting", t.meeting.key().map(|k| k.to_string()).into());
-            ctx.insert(
-                "topic",
-                t.meeting.topic.as_deref().map(str::to_owned).into(),
-            );
+            // Values Zoom did not send stay undefined: they render empty.
+            if let Some(k) = t.meeting.key() {
+                ctx.insert("meeting", k.to_string().into());
+            }
+            if let Some(topic) = &t.meeting.topic {
+                ctx.insert("topic", topic.to_string().into());
+            }
             ctx.insert("participant", t.participant.user_id.to_string().into());
             ctx.insert("labels", minijinja::Value::from_serialize(&labels));
             for name in crate::qos::ATTRIBUTE_NAMES {
-                ctx.insert(name, attr(name).into());
+                if let Some(v) = attr(name) {
+                    ctx.insert(name, v.into());
+                }
             }
             let summary = rule
                 .and_then(|r| r.summary.as_deref())

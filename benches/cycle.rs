@@ -1,0 +1,83 @@
+//! One end-to-end cycle: a bulk Zoom QoS response (10 participants, 3
+//! samples each, as a live poll returns them) parsed, evaluated against the
+//! default rule pack with the lifecycle, and every transition rendered into
+//! Slack, Teams and webhook payloads.
+//!
+//!     cargo bench --bench cycle
+//!
+//! Throughput is in polls (one bulk response of one meeting) per second.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use qoswatch::alert::{Engine, Event};
+use qoswatch::notify::view::view;
+use qoswatch::notify::{slack, teams, webhook};
+use qoswatch::rules::load_paths;
+use qoswatch::zoom::api::parse_qos_response;
+
+fn response(minute: i64, bad: bool) -> Vec<u8> {
+    let stamp = |m: i64| {
+        chrono::DateTime::from_timestamp(1_772_463_600 + m * 60, 0)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    let participants: Vec<serde_json::Value> = (0..10)
+        .map(|p| {
+            let samples: Vec<serde_json::Value> = (0..3)
+                .map(|k| {
+                    let lat = if bad && p < 3 { 320 } else { 60 + p * 3 };
+                    let s = |l: i64| serde_json::json!({"bitrate": "27 kbps", "latency": format!("{l} ms"), "jitter": "4 ms", "avg_loss": "0.1%", "max_loss": "0.5%"});
+                    let v = |l: i64| serde_json::json!({"bitrate": "900 kbps", "latency": format!("{l} ms"), "jitter": "6 ms", "avg_loss": "0.2%", "max_loss": "1.1%", "resolution": "1280*720", "frame_rate": "24 fps"});
+                    serde_json::json!({"date_time": stamp(minute - 2 + k), "audio_input": s(lat), "audio_output": s(lat + 4), "video_input": v(lat + 6), "video_output": v(lat + 9), "as_input": "", "as_output": "",
+                        "cpu_usage": {"zoom_min_cpu_usage": "5%", "zoom_avg_cpu_usage": "14%", "zoom_max_cpu_usage": "25%", "system_max_cpu_usage": "41%"}})
+                })
+                .collect();
+            serde_json::json!({"user_id": format!("{}", 16_778_240 + p), "user_name": format!("Participant {p}"), "device": "Mac", "user_qos": samples})
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({"meeting_id": "85746065432", "topic": "Weekly sync", "next_page_token": "", "participants": participants})).unwrap()
+}
+
+fn cycle(c: &mut Criterion) {
+    let rules = load_paths(&[Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/rules"))]).unwrap();
+    let mut group = c.benchmark_group("cycle");
+    group.throughput(Throughput::Elements(40)); // polls per iteration
+    // Alternating healthy and degraded minutes, so transitions and payloads happen.
+    let bodies: Vec<Vec<u8>> = (0..40).map(|m| response(m + 2, (m / 4) % 2 == 1)).collect();
+    group.bench_function("poll_to_payloads", |b| {
+        b.iter_batched(
+            || Engine::new(rules.clone()),
+            |mut engine| {
+                let mut bytes = 0;
+                for body in &bodies {
+                    let r = parse_qos_response(body).unwrap();
+                    let mut out = Vec::new();
+                    for p in &r.participants {
+                        engine.observe_all(&r.meeting, p, &mut out);
+                    }
+                    if !out.is_empty() {
+                        let events: Vec<Event> = out.into_iter().map(Event::Alert).collect();
+                        let views: Vec<_> =
+                            events.iter().map(|e| view(e, engine.rules())).collect();
+                        bytes += slack::payload(&views, 10).to_string().len();
+                        bytes += teams::payload(&views, 10).to_string().len();
+                        bytes += webhook::payload(&views, 10, "tools").to_string().len();
+                    }
+                }
+                black_box(bytes)
+            },
+            criterion::BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).measurement_time(std::time::Duration::from_secs(5));
+    targets = cycle
+}
+criterion_main!(benches);
