@@ -91,20 +91,19 @@ fn split_number(text: &str) -> Option<(f64, &str)> {
 /// The factor that turns a value written in `unit_text` into `unit`, if the
 /// spelling fits the unit.
 fn unit_factor(unit: Unit, unit_text: &str) -> Option<f64> {
-    let lower = unit_text.to_ascii_lowercase();
-    match (unit, lower.as_str()) {
-        (Unit::Ms, "ms") => Some(1.0),
-        (Unit::Ms, "s") => Some(1000.0),
-        (Unit::Percent, "%") => Some(1.0),
-        (Unit::Kbps, "kbps") => Some(1.0),
-        (Unit::Kbps, "mbps") => Some(1000.0),
-        (Unit::Kbps, "gbps") => Some(1_000_000.0),
-        (Unit::Kbps, "bps") => Some(0.001),
-        (Unit::Fps, "fps") => Some(1.0),
-        (Unit::Dbm, "dbm") => Some(1.0),
-        (Unit::Px, "px") => Some(1.0),
-        _ => None,
-    }
+    // Case-insensitive without allocating: this runs for every Zoom value.
+    let table: &[(&str, f64)] = match unit {
+        Unit::Ms => &[("ms", 1.0), ("s", 1000.0)],
+        Unit::Percent => &[("%", 1.0)],
+        Unit::Kbps => &[("kbps", 1.0), ("mbps", 1000.0), ("gbps", 1_000_000.0), ("bps", 0.001)],
+        Unit::Fps => &[("fps", 1.0)],
+        Unit::Dbm => &[("dbm", 1.0)],
+        Unit::Px => &[("px", 1.0)],
+    };
+    table
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(unit_text))
+        .map(|(_, f)| *f)
 }
 
 /// Parses a quantity such as `"126 ms"`, `"0.3%"`, `"1.2 Mbps"` or `150ms`
