@@ -120,6 +120,23 @@ impl Hub {
             let Some(cfg) = self.notifiers.get(name) else {
                 continue;
             };
+            // An alert this notifier was already told is firing (before a
+            // restart whose state save it outran) is not announced again at
+            // first sight.
+            let idx: Vec<usize> = idx
+                .into_iter()
+                .filter(|i| {
+                    let v = &views[*i];
+                    !(v.first_sight
+                        && self
+                            .outbox
+                            .as_ref()
+                            .is_some_and(|o| o.is_open(name, &v.fingerprint)))
+                })
+                .collect();
+            if idx.is_empty() {
+                continue;
+            }
             let group: Vec<AlertView> = idx.iter().map(|i| views[*i].clone()).collect();
             let body = match &cfg.kind {
                 NotifierKind::Console => {
@@ -714,7 +731,7 @@ pub async fn run(
                 // Transitions are saved within seconds; the rest of the state
                 // (sample times, pending counts) once a minute: the outbox's
                 // keys make a re-evaluation after a crash harmless.
-                let due = if service.urgent { Duration::from_secs(2) } else { Duration::from_secs(60) };
+                let due = if service.urgent { Duration::from_secs(1) } else { Duration::from_secs(60) };
                 if keep_state && service.dirty && last_save.elapsed() >= due {
                     service.save_state();
                     last_save = tokio::time::Instant::now();

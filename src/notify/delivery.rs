@@ -117,6 +117,9 @@ struct Inner {
     queues: BTreeMap<String, VecDeque<Entry>>,
     next_id: u64,
     known: HashSet<String>,
+    /// `notifier|fingerprint` of alerts announced firing and not resolved
+    /// since, from the queue and the delivery journal.
+    open: HashSet<String>,
     journal: Option<std::fs::File>,
 }
 
@@ -133,6 +136,25 @@ fn now() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+/// Updates the set of open (announced firing) alerts with a transition key
+/// `notifier|fingerprint|state|since...`.
+fn track_open(open: &mut HashSet<String>, key: &str) {
+    let mut parts = key.splitn(4, '|');
+    let (Some(notifier), Some(fp), Some(state)) = (parts.next(), parts.next(), parts.next()) else {
+        return;
+    };
+    let id = format!("{notifier}|{fp}");
+    match state {
+        "firing" => {
+            open.insert(id);
+        }
+        "resolved" => {
+            open.remove(&id);
+        }
+        _ => {}
+    }
 }
 
 /// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync dir.
@@ -181,6 +203,7 @@ impl Outbox {
         }
         entries.sort_by_key(|e| e.id);
         let mut known = HashSet::new();
+        let mut open = HashSet::new();
         let journal_path = state_dir.join("delivered.log");
         let cutoff = now() - KEY_MEMORY_SECS;
         let mut kept = String::new();
@@ -190,6 +213,7 @@ impl Outbox {
                     && ts.parse::<f64>().is_ok_and(|t| t >= cutoff)
                 {
                     known.insert(key.to_owned());
+                    track_open(&mut open, key);
                     kept.push_str(line);
                     kept.push('\n');
                 }
@@ -204,6 +228,9 @@ impl Outbox {
         let mut queues: BTreeMap<String, VecDeque<Entry>> = BTreeMap::new();
         let next_id = entries.iter().map(|e| e.id + 1).max().unwrap_or(1);
         for e in entries {
+            for k in &e.keys {
+                track_open(&mut open, k);
+            }
             known.extend(e.keys.iter().cloned());
             queues.entry(e.notifier.clone()).or_default().push_back(e);
         }
@@ -220,6 +247,7 @@ impl Outbox {
                 queues,
                 next_id,
                 known,
+                open,
                 journal: Some(journal),
             }),
             wakers: Mutex::new(BTreeMap::new()),
@@ -236,6 +264,13 @@ impl Outbox {
         w.entry(notifier.to_owned())
             .or_insert_with(|| Arc::new(Notify::new()))
             .clone()
+    }
+
+    /// Whether the alert was announced firing to `notifier` (queued or
+    /// delivered) and not resolved since.
+    pub fn is_open(&self, notifier: &str, fingerprint: &str) -> bool {
+        let inner = self.inner.lock().expect("outbox lock");
+        inner.open.contains(&format!("{notifier}|{fingerprint}"))
     }
 
     /// Whether every key was already enqueued or delivered.
@@ -277,6 +312,9 @@ impl Outbox {
         write_atomic(&path, &bytes).map_err(|source| OutboxError::WriteEntry { path, source })?;
         {
             let mut inner = self.inner.lock().expect("outbox lock");
+            for k in &entry.keys {
+                track_open(&mut inner.open, k);
+            }
             inner.known.extend(entry.keys.iter().cloned());
             inner
                 .queues

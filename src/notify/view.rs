@@ -22,6 +22,10 @@ pub struct AlertView {
     /// A reminder of an alert still firing.
     #[serde(default)]
     pub reminder: bool,
+    /// Announced at first sight of the participant (after a restart or a
+    /// late discovery), not at the moment it started firing.
+    #[serde(default)]
+    pub first_sight: bool,
     /// Why it resolved when not by its conditions ("participant left").
     pub reason: Option<String>,
     /// The rendered summary line.
@@ -77,6 +81,7 @@ pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
             severity: s.severity.as_str().to_owned(),
             state: s.state.as_str().to_owned(),
             reminder: false,
+            first_sight: false,
             reason: None,
             summary: s.message.clone(),
             metric: None,
@@ -153,6 +158,7 @@ pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
                 severity: t.severity.as_str().to_owned(),
                 state: t.state.as_str().to_owned(),
                 reminder: t.reason == Reason::Reminder,
+                first_sight: t.reason == Reason::FirstSight,
                 reason: match t.reason {
                     Reason::ParticipantLeft => Some("participant left".into()),
                     Reason::MeetingEnded => Some("meeting ended".into()),

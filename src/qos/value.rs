@@ -95,7 +95,12 @@ fn unit_factor(unit: Unit, unit_text: &str) -> Option<f64> {
     let table: &[(&str, f64)] = match unit {
         Unit::Ms => &[("ms", 1.0), ("s", 1000.0)],
         Unit::Percent => &[("%", 1.0)],
-        Unit::Kbps => &[("kbps", 1.0), ("mbps", 1000.0), ("gbps", 1_000_000.0), ("bps", 0.001)],
+        Unit::Kbps => &[
+            ("kbps", 1.0),
+            ("mbps", 1000.0),
+            ("gbps", 1_000_000.0),
+            ("bps", 0.001),
+        ],
         Unit::Fps => &[("fps", 1.0)],
         Unit::Dbm => &[("dbm", 1.0)],
         Unit::Px => &[("px", 1.0)],
