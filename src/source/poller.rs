@@ -303,19 +303,12 @@ impl Poller {
                         continue; // a stale entry
                     }
                     t.next_poll = f64::INFINITY;
-                    let client = self.client.clone();
-                    let (id, participant) = (t.poll_id.clone(), t.participant.clone());
-                    inflight.spawn(async move {
-                        let started = wall_now();
-                        let result = match participant {
-                            Some(p) => client
-                                .participant_qos(&id, &p, QosType::Live)
-                                .await
-                                .map(|r| (r, 1)),
-                            None => client.meeting_qos(&id, QosType::Live).await,
-                        };
-                        (key, started, result)
-                    });
+                    inflight.spawn(poll(
+                        self.client.clone(),
+                        key,
+                        t.poll_id.clone(),
+                        t.participant.clone(),
+                    ));
                 }
             }
             let mut wake = self
@@ -359,19 +352,12 @@ impl Poller {
         let mut set = JoinSet::new();
         for key in keys {
             let t = &self.tracked[&key];
-            let client = self.client.clone();
-            let (id, participant) = (t.poll_id.clone(), t.participant.clone());
-            set.spawn(async move {
-                let started = wall_now();
-                let result = match participant {
-                    Some(p) => client
-                        .participant_qos(&id, &p, QosType::Live)
-                        .await
-                        .map(|r| (r, 1)),
-                    None => client.meeting_qos(&id, QosType::Live).await,
-                };
-                (key, started, result)
-            });
+            set.spawn(poll(
+                self.client.clone(),
+                key.clone(),
+                t.poll_id.clone(),
+                t.participant.clone(),
+            ));
         }
         let mut results: Vec<PollResult> = Vec::new();
         while let Some(joined) = set.join_next().await {
@@ -702,6 +688,24 @@ impl Poller {
             .stretch_milli
             .store((stretch * 1000.0) as u64, Ordering::Relaxed);
     }
+}
+
+/// One poll of one tracked meeting (bulk) or participant target.
+async fn poll(
+    client: Arc<ZoomClient>,
+    key: String,
+    id: String,
+    participant: Option<String>,
+) -> PollResult {
+    let started = wall_now();
+    let result = match participant {
+        Some(p) => client
+            .participant_qos(&id, &p, QosType::Live)
+            .await
+            .map(|r| (r, 1)),
+        None => client.meeting_qos(&id, QosType::Live).await,
+    };
+    (key, started, result)
 }
 
 async fn send_batch(
