@@ -232,9 +232,9 @@ async fn a_broken_rule_reload_keeps_the_last_good_rules() {
         ),
         "{seen:#?}"
     );
+    // The log line comes on stderr, read by another thread: wait for it too.
     assert!(
-        seen.iter()
-            .any(|l| l.starts_with("ERR") && l.contains("reload failed")),
+        wait_for(&rx, &mut seen, &["ERR", "reload failed"], 10),
         "{seen:#?}"
     );
     let before = calls.load(Ordering::SeqCst);
