@@ -236,6 +236,8 @@ pub struct Service {
     dirty: bool,
     /// An alert changed state since the last save: save soon.
     urgent: bool,
+    /// Alerts changed since `/api/alerts` was last published.
+    status_stale: bool,
     /// The HTTP endpoints' shared state, when serving.
     http: Option<Arc<HttpState>>,
     /// The last config reload failed (a rule-file reload must not clear
@@ -266,6 +268,7 @@ impl Service {
             notified: std::collections::BTreeMap::new(),
             dirty: false,
             urgent: false,
+            status_stale: true,
             http: None,
             config_broken: false,
             source_down: SystemAlertState::default(),
@@ -303,12 +306,14 @@ impl Service {
             present.insert(p.info.user_id.clone());
             if self.engine.knows(meeting, &p.info) {
                 self.engine.observe_all(meeting, p, &mut out);
-            } else {
+            } else if !p.samples.is_empty() {
                 // First sight: history builds state silently; only what fires
                 // at the newest sample is announced.
                 self.engine.observe_first_sight(meeting, p, &mut out);
             }
-            let newest = p.samples.iter().map(|s| s.at).max();
+            // The poller skips samples it delivered before, so the newest
+            // sample is the engine's, not this batch's.
+            let newest = self.engine.last_sample(meeting, &p.info.user_id);
             if let (Some(leave), Some(newest)) = (p.info.leave_time, newest)
                 && leave > newest
             {
@@ -326,6 +331,7 @@ impl Service {
         }
         crate::commands::eval::sort_transitions(&mut out);
         self.urgent |= !out.is_empty();
+        self.status_stale |= !out.is_empty();
         out
     }
 
@@ -411,6 +417,7 @@ impl Service {
         match load_paths(&paths) {
             Ok(rules) => {
                 let n = rules.rules.len();
+                self.status_stale = true;
                 let mut out = Vec::new();
                 self.engine.replace_rules(rules, now, &mut out);
                 tracing::info!(rules = n, "reloaded rules");
@@ -482,11 +489,15 @@ impl Service {
         }
         self.dirty = true;
         self.urgent = true;
+        self.status_stale = true;
         self.hub.dispatch(events, self.engine.rules());
     }
 
     /// Publishes the firing alerts to `/api/alerts` and `/metrics`.
-    fn publish_status(&self) {
+    fn publish_status(&mut self) {
+        if !std::mem::take(&mut self.status_stale) {
+            return;
+        }
         let Some(h) = &self.http else { return };
         let active = self.engine.active();
         let mut by_rule: std::collections::BTreeMap<(String, &'static str), i64> =

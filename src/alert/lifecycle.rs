@@ -148,8 +148,9 @@ pub struct ActiveAlert {
     pub threshold: f64,
 }
 
-/// The engine's state for persistence: per participant, the newest sample
-/// time and every non-inactive phase by rule name.
+/// The engine's state for persistence: per participant with an alert
+/// pending or firing, the newest sample time and every such phase by rule
+/// name.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     pub participants: Vec<ParticipantSnapshot>,
@@ -279,6 +280,14 @@ impl Engine {
             .is_some_and(|m| m.contains_key(&participant.user_id))
     }
 
+    /// The time of the newest sample seen of a participant.
+    pub fn last_sample(&self, meeting: &MeetingInfo, user_id: &str) -> Option<Timestamp> {
+        self.participants
+            .get(&meeting.key().cloned())
+            .and_then(|m| m.get(user_id))
+            .and_then(|s| s.last_at)
+    }
+
     /// Resolves a participant's firing alerts (it left) and forgets it.
     pub fn participant_left(
         &mut self,
@@ -397,6 +406,12 @@ impl Engine {
     pub fn snapshot(&self) -> Snapshot {
         let mut participants = Vec::new();
         for state in self.participants.values().flat_map(HashMap::values) {
+            // A participant with every alert inactive carries nothing a
+            // restart needs: it is seen again as a first sight, whose history
+            // builds the same state silently.
+            if state.phases.iter().all(|p| matches!(p, Phase::Inactive)) {
+                continue;
+            }
             let mut phases = std::collections::BTreeMap::new();
             for (i, phase) in state.phases.iter().enumerate() {
                 let snap = match *phase {

@@ -137,8 +137,7 @@ pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
             let summary = rule
                 .and_then(|r| r.summary.as_deref())
                 .and_then(|src| {
-                    let env = template::environment();
-                    env.render_str(src, &ctx)
+                    render_summary(src, &ctx)
                         .map_err(|e| tracing::warn!(rule = %t.rule, "summary template failed: {e}"))
                         .ok()
                 })
@@ -185,6 +184,42 @@ pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
             }
         }
     }
+}
+
+/// Renders a summary template, compiled once per distinct source (a rule
+/// pack renders the same few templates for every alert).
+fn render_summary(
+    src: &str,
+    ctx: &BTreeMap<&str, minijinja::Value>,
+) -> Result<String, minijinja::Error> {
+    struct Cache {
+        env: minijinja::Environment<'static>,
+        names: std::collections::HashMap<String, String>,
+    }
+    static CACHE: std::sync::LazyLock<std::sync::Mutex<Cache>> = std::sync::LazyLock::new(|| {
+        std::sync::Mutex::new(Cache {
+            env: template::environment(),
+            names: std::collections::HashMap::new(),
+        })
+    });
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let name = match cache.names.get(src) {
+        Some(name) => name.clone(),
+        None => {
+            // Reloads can bring new sources; start afresh now and then.
+            if cache.names.len() >= 1000 {
+                cache.env = template::environment();
+                cache.names.clear();
+            }
+            let name = format!("summary#{}", cache.names.len() + 1);
+            cache.env.add_template_owned(name.clone(), src.to_owned())?;
+            cache.names.insert(src.to_owned(), name.clone());
+            name
+        }
+    };
+    cache.env.get_template(&name)?.render(ctx)
 }
 
 /// A number for templates: whole numbers print without `.0`.

@@ -40,9 +40,19 @@ fn split_number(text: &str) -> Option<(f64, &str)> {
     }
     let digits_start = i;
     let mut has_comma = false;
+    // The digits as an integer and the count of fraction digits, for the
+    // exact fast path below.
+    let mut mantissa: u64 = 0;
+    let mut digits = 0u32;
     while i < bytes.len() {
         match bytes[i] {
-            b'0'..=b'9' => i += 1,
+            b'0'..=b'9' => {
+                mantissa = mantissa
+                    .wrapping_mul(10)
+                    .wrapping_add(u64::from(bytes[i] - b'0'));
+                digits += 1;
+                i += 1;
+            }
             b',' if i > digits_start
                 && bytes.len() >= i + 4
                 && bytes[i + 1..i + 4].iter().all(u8::is_ascii_digit)
@@ -55,17 +65,24 @@ fn split_number(text: &str) -> Option<(f64, &str)> {
         }
     }
     let mut any_digit = i > digits_start;
+    let mut fraction_digits = 0;
     if i < bytes.len() && bytes[i] == b'.' {
         i += 1;
         let frac_start = i;
         while i < bytes.len() && bytes[i].is_ascii_digit() {
+            mantissa = mantissa
+                .wrapping_mul(10)
+                .wrapping_add(u64::from(bytes[i] - b'0'));
+            digits += 1;
             i += 1;
         }
+        fraction_digits = i - frac_start;
         any_digit |= i > frac_start;
     }
     if !any_digit {
         return None;
     }
+    let exponent_at = i;
     if i < bytes.len() && (bytes[i] == b'e' || bytes[i] == b'E') {
         let mut j = i + 1;
         if j < bytes.len() && (bytes[j] == b'-' || bytes[j] == b'+') {
@@ -80,12 +97,36 @@ fn split_number(text: &str) -> Option<(f64, &str)> {
         }
     }
     let number = &text[..i];
+    if !has_comma && i == exponent_at && digits <= 15 {
+        // Up to 15 digits fit a double exactly, and so does 10^k for
+        // k <= 22: one division is then correctly rounded, the same double
+        // `parse` gives (Clinger's fast path), without its generality.
+        const POW10: [f64; 16] = [
+            1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+        ];
+        let magnitude = mantissa as f64 / POW10[fraction_digits];
+        let value = if bytes[0] == b'-' {
+            -magnitude
+        } else {
+            magnitude
+        };
+        return Some((value, trim_fast(&text[i..])));
+    }
     let value = if has_comma {
         number.replace(',', "").parse::<f64>().ok()?
     } else {
         number.parse::<f64>().ok()?
     };
-    value.is_finite().then(|| (value, text[i..].trim()))
+    value.is_finite().then(|| (value, trim_fast(&text[i..])))
+}
+
+/// `str::trim`, skipped when the text visibly needs none (the usual case).
+fn trim_fast(text: &str) -> &str {
+    let bytes = text.as_bytes();
+    match (bytes.first(), bytes.last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
+        _ => text.trim(),
+    }
 }
 
 /// The factor that turns a value written in `unit_text` into `unit`, if the
@@ -118,7 +159,7 @@ fn unit_factor(unit: Unit, unit_text: &str) -> Option<f64> {
 /// language); without it a bare number is taken as already in `unit` (Zoom
 /// sends Wi-Fi signal levels as plain numbers).
 pub fn parse_quantity(text: &str, unit: Unit, unit_required: bool) -> Result<f64, ParseValueError> {
-    let trimmed = text.trim();
+    let trimmed = trim_fast(text);
     let (number, rest) = split_number(trimmed)
         .ok_or_else(|| ParseValueError::NotANumber(crate::shorten(trimmed, 40)))?;
     let factor = if rest.is_empty() {
@@ -166,7 +207,7 @@ pub fn parse_resolution(text: &str) -> Result<Option<(f64, f64)>, ParseValueErro
 /// Whether a Zoom value string means *no data* (`""`, `"-"`, and friends).
 pub fn is_no_data(text: &str) -> bool {
     matches!(
-        text.trim(),
+        trim_fast(text),
         "" | "-" | "--" | "N/A" | "n/a" | "null" | "none" | "None"
     )
 }
@@ -217,6 +258,60 @@ mod tests {
             parse_quantity("2%", Unit::Ms, true),
             Err(ParseValueError::WrongUnit { .. })
         ));
+    }
+
+    #[test]
+    fn the_fast_path_gives_the_same_double_as_parse() {
+        for text in [
+            "0.1",
+            "0.3",
+            "27.15",
+            "1055",
+            "0.03",
+            "99.99",
+            "123456789012345",
+            "1234567.89012345",
+            "-45",
+            "-0",
+            "0.000000000000001",
+            "007.50",
+            "4.9",
+        ] {
+            let (v, rest) = split_number(text).unwrap();
+            assert_eq!(
+                v.to_bits(),
+                text.parse::<f64>().unwrap().to_bits(),
+                "{text}"
+            );
+            assert_eq!(rest, "");
+        }
+        // Longer numbers take `parse`, and still agree.
+        for text in [
+            "1234567890123456789",
+            "0.1234567890123456789",
+            "1e3",
+            "2.5E-2",
+        ] {
+            assert_eq!(
+                split_number(text).unwrap().0,
+                text.parse::<f64>().unwrap(),
+                "{text}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn split_number_agrees_with_parse(int in 0u64..1_000_000_000, frac in 0u64..1_000_000, width in 0usize..7, neg: bool) {
+            let text = if width == 0 {
+                format!("{}{int}", if neg { "-" } else { "" })
+            } else {
+                let frac = frac % 10u64.pow(width as u32);
+                format!("{}{int}.{frac:0width$}", if neg { "-" } else { "" })
+            };
+            let (v, _) = split_number(&text).unwrap();
+            proptest::prop_assert_eq!(v.to_bits(), text.parse::<f64>().unwrap().to_bits(), "{}", text);
+        }
     }
 
     #[test]

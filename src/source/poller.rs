@@ -14,7 +14,7 @@
 //! stretched by the same factor: the budget always wins.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -156,9 +156,20 @@ struct Tracked {
     failures: u32,
     requests_per_poll: u32,
     seen: bool,
+    /// The newest sample delivered per participant: the next poll skips
+    /// the samples a live response repeats without reading them. Moved into
+    /// the poll while it runs.
+    delivered: HashMap<String, Timestamp>,
 }
 
-type PollResult = (String, f64, Result<(QosResponse, u32), ZoomError>);
+/// A finished poll: the meeting's key, when it started, its `delivered`
+/// map back, and the result.
+type PollResult = (
+    String,
+    f64,
+    HashMap<String, Timestamp>,
+    Result<(QosResponse, u32), ZoomError>,
+);
 
 /// The poller; [`Poller::run`] drives it until cancelled.
 pub struct Poller {
@@ -232,6 +243,7 @@ impl Poller {
                     failures: 0,
                     requests_per_poll: 1,
                     seen: true,
+                    delivered: HashMap::new(),
                 },
             );
         }
@@ -308,6 +320,7 @@ impl Poller {
                         key,
                         t.poll_id.clone(),
                         t.participant.clone(),
+                        std::mem::take(&mut t.delivered),
                     ));
                 }
             }
@@ -324,7 +337,10 @@ impl Poller {
                 _ = cancel.cancelled() => break,
                 Some(joined) = inflight.join_next(), if !inflight.is_empty() => {
                     match joined {
-                        Ok((key, started, result)) => {
+                        Ok((key, started, delivered, result)) => {
+                            if let Some(t) = self.tracked.get_mut(&key) {
+                                t.delivered = delivered;
+                            }
                             if !self.on_poll(key.clone(), started, result, &tx).await {
                                 break;
                             }
@@ -357,6 +373,7 @@ impl Poller {
                 key.clone(),
                 t.poll_id.clone(),
                 t.participant.clone(),
+                HashMap::new(),
             ));
         }
         let mut results: Vec<PollResult> = Vec::new();
@@ -366,7 +383,7 @@ impl Poller {
             }
         }
         results.sort_by(|a, b| a.0.cmp(&b.0));
-        for (key, started, result) in results {
+        for (key, started, _, result) in results {
             self.on_poll(key, started, result, &tx).await;
         }
         drop(tx);
@@ -450,6 +467,7 @@ impl Poller {
                     failures: 0,
                     requests_per_poll: m.participants.map_or(1, |p| p.div_ceil(10).max(1) as u32),
                     seen: true,
+                    delivered: HashMap::new(),
                 }
             });
             entry.seen = true;
@@ -517,6 +535,7 @@ impl Poller {
             Ok((response, requests)) => {
                 t.failures = 0;
                 t.requests_per_poll = requests.max(1);
+                note_delivered(&mut t.delivered, &response, t.participant.is_none());
                 let newest = response
                     .participants
                     .iter()
@@ -595,6 +614,7 @@ impl Poller {
                     // An explicit target may start again later.
                     t.newest = None;
                     t.expecting = None;
+                    t.delivered.clear();
                     t.next_poll = now + self.config.discover_interval.as_secs_f64();
                 }
                 tx.send(SourceEvent::Healthy).await.is_ok()
@@ -696,16 +716,44 @@ async fn poll(
     key: String,
     id: String,
     participant: Option<String>,
+    delivered: HashMap<String, Timestamp>,
 ) -> PollResult {
     let started = wall_now();
+    let seen = |user: &str| delivered.get(user).copied();
     let result = match participant {
         Some(p) => client
-            .participant_qos(&id, &p, QosType::Live)
+            .participant_qos_since(&id, &p, QosType::Live, &seen)
             .await
             .map(|r| (r, 1)),
-        None => client.meeting_qos(&id, QosType::Live).await,
+        None => client.meeting_qos_since(&id, QosType::Live, &seen).await,
     };
-    (key, started, result)
+    (key, started, delivered, result)
+}
+
+/// Records the newest sample of each participant in `response`. A complete
+/// response (every participant of the meeting) also forgets those no
+/// longer in it.
+fn note_delivered(
+    delivered: &mut HashMap<String, Timestamp>,
+    response: &QosResponse,
+    complete: bool,
+) {
+    if complete {
+        let listed: std::collections::HashSet<&str> = response
+            .participants
+            .iter()
+            .map(|p| &*p.info.user_id)
+            .collect();
+        delivered.retain(|user, _| listed.contains(user.as_str()));
+    }
+    for p in &response.participants {
+        if let Some(newest) = p.samples.iter().map(|s| s.at).max() {
+            let entry = delivered
+                .entry(p.info.user_id.to_string())
+                .or_insert(newest);
+            *entry = (*entry).max(newest);
+        }
+    }
 }
 
 async fn send_batch(

@@ -85,65 +85,116 @@ pub struct QosResponse {
 }
 
 /// Parses a Zoom QoS response body of either form.
+/// The scalar visits of a lenient visitor: all read as `$value`.
+macro_rules! lenient_scalars {
+    ($value:expr) => {
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($value)
+        }
+    };
+}
+
+/// Parses a Zoom QoS response body of either form.
 pub fn parse_qos_response(body: &[u8]) -> Result<QosResponse, ParseResponseError> {
-    let raw: RawParticipant<'_> =
-        serde_json::from_slice(body).map_err(|e| ParseResponseError::DecodeJson {
-            line: e.line(),
-            column: e.column(),
-            message: strip_position(&e.to_string()),
-        })?;
+    parse_qos_response_since(body, &|_| None)
+}
+
+/// Parses a Zoom QoS response body of either form, skipping unread the
+/// samples a poll has already delivered: `seen(user_id)` gives the newest
+/// sample time already handled for that participant, and samples at or
+/// before it are passed over without being converted. Live responses repeat
+/// earlier samples, so this saves most of the work of a poll. A participant
+/// whose samples are all skipped is still listed (with no samples): it is
+/// still in the meeting.
+pub fn parse_qos_response_since(
+    body: &[u8],
+    seen: &dyn Fn(&str) -> Option<Timestamp>,
+) -> Result<QosResponse, ParseResponseError> {
+    let decode = |e: serde_json::Error| ParseResponseError::DecodeJson {
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e.to_string()),
+    };
+    let mut warnings = Vec::new();
+    // Checking UTF-8 once up front is much cheaper than string by string;
+    // invalid bodies take the slice reader, whose error says where.
+    let top = match std::str::from_utf8(body) {
+        Ok(text) => read_top(
+            serde_json::Deserializer::from_str(text),
+            seen,
+            &mut warnings,
+        ),
+        Err(_) => read_top(
+            serde_json::Deserializer::from_slice(body),
+            seen,
+            &mut warnings,
+        ),
+    }
+    .map_err(decode)?;
+    let fields = &top.fields;
     let mut out = QosResponse {
         meeting: MeetingInfo {
-            id: raw
+            id: fields
                 .meeting_id
                 .as_text()
                 .filter(|s| !s.is_empty())
                 .map(Arc::from),
-            uuid: raw
+            uuid: fields
                 .meeting_uuid
                 .as_text()
                 .filter(|s| !s.is_empty())
                 .map(Arc::from),
-            topic: raw.topic.as_text().map(Arc::from),
+            topic: fields.topic.as_text().map(Arc::from),
         },
-        next_page_token: raw
+        next_page_token: fields
             .next_page_token
             .as_text()
             .filter(|t| !t.is_empty())
             .map(str::to_owned),
         ..QosResponse::default()
     };
-    match (raw.participants, raw.user_qos.is_some()) {
-        (Some(list), _) => {
-            for item in list {
-                match item.0 {
-                    Some(p) => {
-                        if let Some(p) = convert_participant(p, &mut out.warnings) {
-                            out.participants.push(p);
-                        }
-                    }
-                    None => out.warnings.push(ValueWarning {
-                        participant: "?".into(),
-                        date_time: None,
-                        field: "participants[]".into(),
-                        value: String::new(),
-                        reason: "not a participant object: skipped".into(),
-                    }),
-                }
-            }
-        }
-        (None, true) => {
-            let single = RawParticipant {
-                participants: None,
-                ..raw
-            };
-            if let Some(p) = convert_participant(single, &mut out.warnings) {
-                out.participants.push(p);
-            }
-        }
-        (None, false) => return Err(ParseResponseError::UnknownShape),
+    match (top.participants, top.single) {
+        (Some(list), _) => out.participants = list,
+        (None, Some(single)) => out.participants.extend(single),
+        (None, None) => return Err(ParseResponseError::UnknownShape),
     }
+    out.warnings = warnings;
     Ok(out)
+}
+
+fn read_top<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+    seen: &dyn Fn(&str) -> Option<Timestamp>,
+    warnings: &mut Vec<ValueWarning>,
+) -> Result<ParticipantRead<'de>, serde_json::Error> {
+    let top = de::DeserializeSeed::deserialize(
+        ParticipantSeed {
+            seen,
+            warnings,
+            top: true,
+        },
+        &mut de,
+    )?;
+    de.end()?;
+    Ok(top)
 }
 
 fn strip_position(message: &str) -> String {
@@ -153,19 +204,160 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-fn convert_participant(
-    raw: RawParticipant<'_>,
+// ---- wire format ------------------------------------------------------------
+//
+// The body is read in one pass with hand-written visitors that write values
+// straight into `Sample`s. Each visitor is lenient: a value of the wrong JSON
+// type is no data (with a warning where Zoom sent something), never an error
+// for the whole response; only broken JSON is an error.
+
+/// The text fields of a participant object (and of the list form's top
+/// level, which shares the reader).
+#[derive(Default)]
+struct ParticipantFields<'a> {
+    next_page_token: Text<'a>,
+    meeting_id: Text<'a>,
+    meeting_uuid: Text<'a>,
+    topic: Text<'a>,
+    id: Text<'a>,
+    user_id: Text<'a>,
+    participant_uuid: Text<'a>,
+    join_time: Text<'a>,
+    leave_time: Text<'a>,
+    /// In [`ATTRIBUTE_NAMES`] order.
+    attributes: [Text<'a>; ATTRIBUTE_NAMES.len()],
+}
+
+impl ParticipantFields<'_> {
+    /// The participant's identity: `user_id`, else `participant_uuid`, else `id`.
+    fn identity(&self) -> Option<&str> {
+        [&self.user_id, &self.participant_uuid, &self.id]
+            .into_iter()
+            .find_map(|t| t.as_text().filter(|s| !s.is_empty()))
+    }
+}
+
+/// What a participant object (or the top level) held.
+struct ParticipantRead<'a> {
+    fields: ParticipantFields<'a>,
+    /// The list form's `participants`.
+    participants: Option<Vec<ParticipantSamples>>,
+    /// The participant itself, when it had `user_qos` (`Some(None)`: it had
+    /// samples but no identity, so it was skipped with a warning).
+    single: Option<Option<ParticipantSamples>>,
+}
+
+/// Where `user_qos` stands while its participant object is read.
+enum SamplesRead<'a> {
+    Absent,
+    /// Read as it came: the participant's `user_id` was known by then.
+    Read(Vec<Sample>),
+    /// Came before the identity: kept raw, read once the object is done.
+    Deferred(&'a serde_json::value::RawValue),
+}
+
+struct ParticipantSeed<'s> {
+    seen: &'s dyn Fn(&str) -> Option<Timestamp>,
+    warnings: &'s mut Vec<ValueWarning>,
+    /// The top level, which may hold `participants` and the meeting.
+    top: bool,
+}
+
+impl<'de> de::DeserializeSeed<'de> for ParticipantSeed<'_> {
+    type Value = ParticipantRead<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ParticipantSeed<'_> {
+    type Value = ParticipantRead<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Zoom QoS response object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = ParticipantFields::default();
+        let mut participants = None;
+        let mut samples = SamplesRead::Absent;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let text = match &*key.0 {
+                "participants" if self.top => {
+                    participants = Some(map.next_value_seed(ParticipantListSeed {
+                        seen: self.seen,
+                        warnings: &mut *self.warnings,
+                    })?);
+                    continue;
+                }
+                "user_qos" => {
+                    samples = match fields.user_id.as_text().filter(|s| !s.is_empty()) {
+                        Some(user_id) => {
+                            SamplesRead::Read(map.next_value_seed(SampleListSeed {
+                                cutoff: (self.seen)(user_id),
+                                participant: user_id,
+                                warnings: &mut *self.warnings,
+                            })?)
+                        }
+                        None => SamplesRead::Deferred(map.next_value()?),
+                    };
+                    continue;
+                }
+                "next_page_token" if self.top => &mut fields.next_page_token,
+                "meeting_id" if self.top => &mut fields.meeting_id,
+                "meeting_uuid" if self.top => &mut fields.meeting_uuid,
+                "topic" if self.top => &mut fields.topic,
+                "id" => &mut fields.id,
+                "user_id" => &mut fields.user_id,
+                "participant_uuid" => &mut fields.participant_uuid,
+                "join_time" => &mut fields.join_time,
+                "leave_time" => &mut fields.leave_time,
+                name => match ATTRIBUTE_NAMES.iter().position(|n| *n == name) {
+                    Some(i) => &mut fields.attributes[i],
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                },
+            };
+            *text = map.next_value()?;
+        }
+        let samples = match samples {
+            SamplesRead::Absent => None,
+            SamplesRead::Read(samples) => Some(samples),
+            SamplesRead::Deferred(raw) => match fields.identity() {
+                Some(who) => Some(
+                    de::DeserializeSeed::deserialize(
+                        SampleListSeed {
+                            cutoff: (self.seen)(who),
+                            participant: who,
+                            warnings: &mut *self.warnings,
+                        },
+                        &mut serde_json::Deserializer::from_str(raw.get()),
+                    )
+                    .map_err(de::Error::custom)?,
+                ),
+                None => Some(Vec::new()),
+            },
+        };
+        let single = samples.map(|samples| participant(&fields, samples, self.warnings));
+        Ok(ParticipantRead {
+            fields,
+            participants,
+            single,
+        })
+    }
+}
+
+/// The participant's info and samples; `None` (with a warning) without an identity.
+fn participant(
+    fields: &ParticipantFields<'_>,
+    samples: Vec<Sample>,
     warnings: &mut Vec<ValueWarning>,
 ) -> Option<ParticipantSamples> {
-    let user_id = raw
-        .user_id
-        .as_text()
-        .filter(|s| !s.is_empty())
-        .or(raw.participant_uuid.as_text().filter(|s| !s.is_empty()))
-        .or(raw.id.as_text().filter(|s| !s.is_empty()));
-    let Some(user_id) = user_id else {
+    let Some(user_id) = fields.identity() else {
         warnings.push(ValueWarning {
-            participant: raw.user_name.as_text().unwrap_or("?").to_owned(),
+            participant: fields.attributes[0].as_text().unwrap_or("?").to_owned(),
             date_time: None,
             field: "user_id".into(),
             value: String::new(),
@@ -175,145 +367,491 @@ fn convert_participant(
     };
     let mut info = ParticipantInfo {
         user_id: Arc::from(user_id),
-        join_time: raw.join_time.as_text().and_then(Timestamp::parse_rfc3339),
-        leave_time: raw.leave_time.as_text().and_then(Timestamp::parse_rfc3339),
+        join_time: fields
+            .join_time
+            .as_text()
+            .and_then(Timestamp::parse_rfc3339),
+        leave_time: fields
+            .leave_time
+            .as_text()
+            .and_then(Timestamp::parse_rfc3339),
         ..ParticipantInfo::default()
     };
-    let attrs = [
-        &raw.user_name,
-        &raw.email,
-        &raw.device,
-        &raw.os,
-        &raw.client,
-        &raw.network_type,
-        &raw.location,
-        &raw.data_center,
-        &raw.connection_type,
-        &raw.domain,
-        &raw.pc_name,
-        &raw.version,
-    ];
-    debug_assert_eq!(attrs.len(), ATTRIBUTE_NAMES.len());
-    for (slot, value) in info.attributes.iter_mut().zip(attrs) {
+    for (slot, value) in info.attributes.iter_mut().zip(&fields.attributes) {
         *slot = value.as_text().filter(|s| !s.is_empty()).map(Arc::from);
-    }
-    let mut samples = Vec::new();
-    for item in raw.user_qos.unwrap_or_default() {
-        let Some(raw_sample) = item.0 else {
-            warnings.push(ValueWarning {
-                participant: user_id.to_owned(),
-                date_time: None,
-                field: "user_qos[]".into(),
-                value: String::new(),
-                reason: "not a sample object: skipped".into(),
-            });
-            continue;
-        };
-        if let Some(s) = convert_sample(raw_sample, user_id, warnings) {
-            samples.push(s);
-        }
     }
     Some(ParticipantSamples { info, samples })
 }
 
-fn convert_sample(
-    mut raw: RawSample<'_>,
-    participant: &str,
-    warnings: &mut Vec<ValueWarning>,
-) -> Option<Sample> {
-    let streams = raw.streams();
-    let date_text = raw.date_time.as_text();
-    let Some(at) = date_text.and_then(Timestamp::parse_rfc3339) else {
-        warnings.push(ValueWarning {
-            participant: participant.to_owned(),
-            date_time: None,
-            field: "date_time".into(),
-            value: shorten(date_text.unwrap_or("")),
-            reason: "missing or unreadable date_time: sample skipped".into(),
-        });
-        return None;
-    };
-    let mut sample = Sample::empty(at);
-    let mut ctx = Ctx {
-        participant,
-        date_time: date_text,
-        warnings,
-    };
-    for (stream, raw_stream) in Stream::all().zip(streams) {
-        match raw_stream {
-            RawStream::Absent => {}
-            RawStream::Garbled(what) => {
-                ctx.warn(stream.name().to_owned(), what, "not a stream object")
+/// The list form's `participants`: a list of participant objects; a single
+/// object is taken as a list of one, anything else as an empty list.
+struct ParticipantListSeed<'s> {
+    seen: &'s dyn Fn(&str) -> Option<Timestamp>,
+    warnings: &'s mut Vec<ValueWarning>,
+}
+
+impl<'de> de::DeserializeSeed<'de> for ParticipantListSeed<'_> {
+    type Value = Vec<ParticipantSamples>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ParticipantListSeed<'_> {
+    type Value = Vec<ParticipantSamples>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of participants")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(item) = seq.next_element_seed(ItemSeed(ParticipantSeed {
+            seen: self.seen,
+            warnings: &mut *self.warnings,
+            top: false,
+        }))? {
+            match item {
+                Some(read) => out.extend(read.single.flatten().or_else(|| {
+                    // A participant object without `user_qos`.
+                    participant(&read.fields, Vec::new(), self.warnings)
+                })),
+                None => self.warnings.push(ValueWarning {
+                    participant: "?".into(),
+                    date_time: None,
+                    field: "participants[]".into(),
+                    value: String::new(),
+                    reason: "not a participant object: skipped".into(),
+                }),
             }
-            RawStream::Present(fields) => {
-                let fields = *fields;
-                let plain = [
-                    (Field::Bitrate, fields.bitrate),
-                    (Field::Latency, fields.latency),
-                    (Field::Jitter, fields.jitter),
-                    (Field::AvgLoss, fields.avg_loss),
-                    (Field::MaxLoss, fields.max_loss),
-                    (Field::FrameRate, fields.frame_rate),
-                ];
-                for (field, value) in plain {
-                    if !stream.has_field(field) {
-                        continue;
+        }
+        Ok(out)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let read = ParticipantSeed {
+            seen: self.seen,
+            warnings: &mut *self.warnings,
+            top: false,
+        }
+        .visit_map(map)?;
+        Ok(read
+            .single
+            .flatten()
+            .or_else(|| participant(&read.fields, Vec::new(), self.warnings))
+            .into_iter()
+            .collect())
+    }
+
+    lenient_scalars!(Vec::new());
+}
+
+/// `user_qos`: a list of sample objects; a single object is taken as a list
+/// of one, anything else as an empty list.
+struct SampleListSeed<'s> {
+    /// Samples at or before this time are skipped unread.
+    cutoff: Option<Timestamp>,
+    participant: &'s str,
+    warnings: &'s mut Vec<ValueWarning>,
+}
+
+impl<'de> de::DeserializeSeed<'de> for SampleListSeed<'_> {
+    type Value = Vec<Sample>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SampleListSeed<'_> {
+    type Value = Vec<Sample>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of samples")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out: Vec<Sample> = Vec::with_capacity(seq.size_hint().unwrap_or(4).min(64));
+        loop {
+            // Read in place: a sample is large, and most are skipped.
+            out.push(Sample::empty(Timestamp(0)));
+            let seed = ItemSeed(SampleSeed {
+                cutoff: self.cutoff,
+                participant: self.participant,
+                warnings: &mut *self.warnings,
+                sample: out.last_mut().expect("just pushed"),
+            });
+            match seq.next_element_seed(seed)? {
+                None => {
+                    out.pop();
+                    return Ok(out);
+                }
+                Some(Some(true)) => {}
+                Some(Some(false)) => {
+                    out.pop();
+                }
+                Some(None) => {
+                    out.pop();
+                    self.warnings.push(ValueWarning {
+                        participant: self.participant.to_owned(),
+                        date_time: None,
+                        field: "user_qos[]".into(),
+                        value: String::new(),
+                        reason: "not a sample object: skipped".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        // A single sample object where a list belongs: take it as one.
+        let mut sample = Sample::empty(Timestamp(0));
+        let keep = SampleSeed {
+            cutoff: self.cutoff,
+            participant: self.participant,
+            warnings: self.warnings,
+            sample: &mut sample,
+        }
+        .visit_map(map)?;
+        Ok(if keep { vec![sample] } else { Vec::new() })
+    }
+
+    lenient_scalars!(Vec::new());
+}
+
+/// One sample object, read into `sample`. The value says whether to keep
+/// it: false when it is at or before the cutoff, or has no usable
+/// `date_time` (a warning says so).
+struct SampleSeed<'s> {
+    cutoff: Option<Timestamp>,
+    participant: &'s str,
+    warnings: &'s mut Vec<ValueWarning>,
+    sample: &'s mut Sample,
+}
+
+impl<'de> de::DeserializeSeed<'de> for SampleSeed<'_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SampleSeed<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a QoS sample object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let first_warning = self.warnings.len();
+        let mut ctx = Ctx {
+            participant: self.participant,
+            warnings: self.warnings,
+        };
+        let sample = self.sample;
+        let mut date_time: Option<Text<'de>> = None;
+        let mut pressure: Text<'de> = Text::default();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match &*key.0 {
+                "date_time" => {
+                    let text: Text<'de> = map.next_value()?;
+                    let at = text.as_text().and_then(Timestamp::parse_rfc3339);
+                    if let (Some(at), Some(cutoff)) = (at, self.cutoff)
+                        && at <= cutoff
+                    {
+                        // Already seen: pass over the rest unread.
+                        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                        ctx.warnings.truncate(first_warning);
+                        return Ok(false);
                     }
-                    let metric = Metric::stream(stream, field);
-                    sample.values[metric.slot()] = ctx.number(value, metric);
+                    sample.at = at.unwrap_or(Timestamp(0));
+                    date_time = Some(text);
                 }
-                if stream.has_field(Field::Width) {
-                    let (w, h) = ctx.resolution(fields.resolution, stream);
-                    sample.set(Metric::stream(stream, Field::Width), w);
-                    sample.set(Metric::stream(stream, Field::Height), h);
+                "cpu_usage" => map.next_value_seed(GroupSeed {
+                    names: &CPU_FIELDS,
+                    metric: Metric::cpu,
+                    sample: &mut *sample,
+                    ctx: &mut ctx,
+                })?,
+                "wifi_rssi" => map.next_value_seed(GroupSeed {
+                    names: &RSSI_FIELDS,
+                    metric: Metric::rssi,
+                    sample: &mut *sample,
+                    ctx: &mut ctx,
+                })?,
+                "cpu_pressure_level" => pressure = map.next_value()?,
+                name => match Stream::from_name(name) {
+                    Some(stream) => map.next_value_seed(StreamSeed {
+                        stream,
+                        sample: &mut *sample,
+                        ctx: &mut ctx,
+                    })?,
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                },
+            }
+        }
+        let date_text = date_time.as_ref().and_then(Text::as_text);
+        if date_text.and_then(Timestamp::parse_rfc3339).is_none() {
+            ctx.warnings.truncate(first_warning);
+            ctx.warnings.push(ValueWarning {
+                participant: self.participant.to_owned(),
+                date_time: None,
+                field: "date_time".into(),
+                value: shorten(date_text.unwrap_or("")),
+                reason: "missing or unreadable date_time: sample skipped".into(),
+            });
+            return Ok(false);
+        }
+        if let Some(t) = self.cutoff
+            && sample.at <= t
+        {
+            // `date_time` came after the values.
+            ctx.warnings.truncate(first_warning);
+            return Ok(false);
+        }
+        sample.cpu_pressure = match pressure.as_text() {
+            None => None,
+            Some(t) if qos::is_no_data(t) => None,
+            Some(t) => {
+                let level = CpuPressure::parse(t);
+                if level.is_none() {
+                    ctx.warn("cpu_pressure_level".into(), shorten(t), "unknown level");
+                }
+                level
+            }
+        };
+        for w in &mut ctx.warnings[first_warning..] {
+            w.date_time = date_text.map(str::to_owned);
+        }
+        Ok(true)
+    }
+}
+
+/// A stream object, Zoom's `""` for an absent stream, or something else
+/// (a warning).
+struct StreamSeed<'s, 'w, 'a> {
+    stream: Stream,
+    sample: &'s mut Sample,
+    ctx: &'s mut Ctx<'w, 'a>,
+}
+
+impl<'de> de::DeserializeSeed<'de> for StreamSeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl StreamSeed<'_, '_, '_> {
+    fn garbled(self, what: String) {
+        self.ctx
+            .warn(self.stream.name().to_owned(), what, "not a stream object");
+    }
+}
+
+impl<'de> Visitor<'de> for StreamSeed<'_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a QoS stream object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let stream = self.stream;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let field = match &*key.0 {
+                "bitrate" => Field::Bitrate,
+                "latency" => Field::Latency,
+                "jitter" => Field::Jitter,
+                "avg_loss" => Field::AvgLoss,
+                "max_loss" => Field::MaxLoss,
+                "frame_rate" => Field::FrameRate,
+                "resolution" => Field::Width,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if !stream.has_field(field) {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            let value: RawValue<'de> = map.next_value()?;
+            if field == Field::Width {
+                let (w, h) = self.ctx.resolution(value, stream);
+                self.sample.set(Metric::stream(stream, Field::Width), w);
+                self.sample.set(Metric::stream(stream, Field::Height), h);
+            } else {
+                let metric = Metric::stream(stream, field);
+                self.sample.values[metric.slot()] = self.ctx.number(value, metric);
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        if !qos::is_no_data(v) {
+            self.garbled(shorten(v));
+        }
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        self.garbled(v.to_string());
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.garbled(v.to_string());
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.garbled(v.to_string());
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.garbled(v.to_string());
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        self.garbled("an array".into());
+        Ok(())
+    }
+}
+
+/// `cpu_usage` or `wifi_rssi`: an object of numbers; anything else
+/// (`""`, `null`) reads as absent.
+struct GroupSeed<'s, 'w, 'a> {
+    names: &'static [&'static str],
+    metric: fn(usize) -> Metric,
+    sample: &'s mut Sample,
+    ctx: &'s mut Ctx<'w, 'a>,
+}
+
+impl<'de> de::DeserializeSeed<'de> for GroupSeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for GroupSeed<'_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match self.names.iter().position(|n| **n == *key.0) {
+                Some(i) => {
+                    let metric = (self.metric)(i);
+                    let value: RawValue<'de> = map.next_value()?;
+                    self.sample.values[metric.slot()] = self.ctx.number(value, metric);
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
                 }
             }
         }
+        Ok(())
     }
-    if let Some(cpu) = raw.cpu_usage.0 {
-        let values = [cpu.zoom_min, cpu.zoom_avg, cpu.zoom_max, cpu.system_max];
-        for (i, v) in values.into_iter().enumerate() {
-            sample.values[Metric::cpu(i).slot()] = ctx.number(v, Metric::cpu(i));
-        }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(())
     }
-    if let Some(rssi) = raw.wifi_rssi.0 {
-        let values = [rssi.max_rssi, rssi.avg_rssi, rssi.min_rssi];
-        for (i, v) in values.into_iter().enumerate() {
-            sample.values[Metric::rssi(i).slot()] = ctx.number(v, Metric::rssi(i));
-        }
+
+    lenient_scalars!(());
+}
+
+/// A list item that should be an object: the inner seed's value, or `None`
+/// for anything else (which is read and dropped).
+struct ItemSeed<S>(S);
+
+impl<'de, S> de::DeserializeSeed<'de> for ItemSeed<S>
+where
+    S: de::DeserializeSeed<'de> + Visitor<'de, Value = <S as de::DeserializeSeed<'de>>::Value>,
+{
+    type Value = Option<<S as de::DeserializeSeed<'de>>::Value>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
     }
-    debug_assert_eq!(CPU_FIELDS.len() + RSSI_FIELDS.len(), 7);
-    sample.cpu_pressure = match raw.cpu_pressure_level.as_text() {
-        None => None,
-        Some(t) if qos::is_no_data(t) => None,
-        Some(t) => {
-            let level = CpuPressure::parse(t);
-            if level.is_none() {
-                ctx.warn("cpu_pressure_level".into(), shorten(t), "unknown level");
+}
+
+impl<'de, S> Visitor<'de> for ItemSeed<S>
+where
+    S: Visitor<'de>,
+{
+    type Value = Option<S::Value>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        self.0.visit_map(map).map(Some)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+
+    lenient_scalars!(None);
+}
+
+/// A map key, borrowed from the input unless JSON escapes forced a copy.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a key")
             }
-            level
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
         }
-    };
-    Some(sample)
+        d.deserialize_str(V)
+    }
 }
 
 struct Ctx<'w, 'a> {
     participant: &'a str,
-    date_time: Option<&'a str>,
     warnings: &'w mut Vec<ValueWarning>,
 }
 
 impl Ctx<'_, '_> {
+    /// A warning for the current sample; its `date_time` is filled in once
+    /// the sample is read.
     fn warn(&mut self, field: String, value: String, reason: &str) {
         self.warnings.push(ValueWarning {
             participant: self.participant.to_owned(),
-            date_time: self.date_time.map(str::to_owned),
+            date_time: None,
             field,
             value,
             reason: reason.to_owned(),
         });
     }
-
     /// A numeric value in the metric's unit, `NaN` for no data.
     fn number(&mut self, value: RawValue<'_>, metric: Metric) -> f64 {
         let unit = metric.unit();
@@ -368,177 +906,6 @@ fn shorten(s: &str) -> String {
     crate::shorten(s, 64)
 }
 
-// ---- wire types -------------------------------------------------------------
-
-/// A participant object; the same struct reads the list form's top level,
-/// whose `participants` holds the participants.
-#[derive(Deserialize, Default)]
-struct RawParticipant<'a> {
-    #[serde(borrow, default, deserialize_with = "lenient_list")]
-    participants: Option<Vec<Item<RawParticipant<'a>>>>,
-    #[serde(borrow, default)]
-    next_page_token: Text<'a>,
-    #[serde(borrow, default)]
-    meeting_id: Text<'a>,
-    #[serde(borrow, default)]
-    meeting_uuid: Text<'a>,
-    #[serde(borrow, default)]
-    topic: Text<'a>,
-    #[serde(borrow, default)]
-    id: Text<'a>,
-    #[serde(borrow, default)]
-    user_id: Text<'a>,
-    #[serde(borrow, default)]
-    participant_uuid: Text<'a>,
-    #[serde(borrow, default)]
-    user_name: Text<'a>,
-    #[serde(borrow, default)]
-    email: Text<'a>,
-    #[serde(borrow, default)]
-    device: Text<'a>,
-    #[serde(borrow, default)]
-    os: Text<'a>,
-    #[serde(borrow, default)]
-    client: Text<'a>,
-    #[serde(borrow, default)]
-    network_type: Text<'a>,
-    #[serde(borrow, default)]
-    location: Text<'a>,
-    #[serde(borrow, default)]
-    data_center: Text<'a>,
-    #[serde(borrow, default)]
-    connection_type: Text<'a>,
-    #[serde(borrow, default)]
-    domain: Text<'a>,
-    #[serde(borrow, default)]
-    pc_name: Text<'a>,
-    #[serde(borrow, default)]
-    version: Text<'a>,
-    #[serde(borrow, default)]
-    join_time: Text<'a>,
-    #[serde(borrow, default)]
-    leave_time: Text<'a>,
-    #[serde(borrow, default, deserialize_with = "lenient_list")]
-    user_qos: Option<Vec<Item<RawSample<'a>>>>,
-}
-
-#[derive(Deserialize, Default)]
-struct RawSample<'a> {
-    #[serde(borrow, default)]
-    date_time: Text<'a>,
-    #[serde(borrow, default)]
-    audio_input: RawStream<'a>,
-    #[serde(borrow, default)]
-    audio_output: RawStream<'a>,
-    #[serde(borrow, default)]
-    video_input: RawStream<'a>,
-    #[serde(borrow, default)]
-    video_output: RawStream<'a>,
-    #[serde(borrow, default)]
-    as_input: RawStream<'a>,
-    #[serde(borrow, default)]
-    as_output: RawStream<'a>,
-    #[serde(borrow, default)]
-    audio_device_from_crc: RawStream<'a>,
-    #[serde(borrow, default)]
-    video_device_from_crc: RawStream<'a>,
-    #[serde(borrow, default)]
-    as_device_from_crc: RawStream<'a>,
-    #[serde(borrow, default)]
-    audio_device_to_crc: RawStream<'a>,
-    #[serde(borrow, default)]
-    video_device_to_crc: RawStream<'a>,
-    #[serde(borrow, default)]
-    as_device_to_crc: RawStream<'a>,
-    #[serde(borrow, default)]
-    audio_device_from_rwg: RawStream<'a>,
-    #[serde(borrow, default)]
-    video_device_from_rwg: RawStream<'a>,
-    #[serde(borrow, default)]
-    as_device_from_rwg: RawStream<'a>,
-    #[serde(borrow, default)]
-    audio_device_to_rwg: RawStream<'a>,
-    #[serde(borrow, default)]
-    video_device_to_rwg: RawStream<'a>,
-    #[serde(borrow, default)]
-    as_device_to_rwg: RawStream<'a>,
-    #[serde(borrow, default)]
-    cpu_usage: Lenient<RawCpu<'a>>,
-    #[serde(borrow, default)]
-    wifi_rssi: Lenient<RawRssi<'a>>,
-    #[serde(borrow, default)]
-    cpu_pressure_level: Text<'a>,
-}
-
-impl<'a> RawSample<'a> {
-    /// The streams in [`crate::qos::STREAM_NAMES`] order.
-    fn streams(&mut self) -> [RawStream<'a>; Stream::COUNT] {
-        use std::mem::take;
-        [
-            take(&mut self.audio_input),
-            take(&mut self.audio_output),
-            take(&mut self.video_input),
-            take(&mut self.video_output),
-            take(&mut self.as_input),
-            take(&mut self.as_output),
-            take(&mut self.audio_device_from_crc),
-            take(&mut self.video_device_from_crc),
-            take(&mut self.as_device_from_crc),
-            take(&mut self.audio_device_to_crc),
-            take(&mut self.video_device_to_crc),
-            take(&mut self.as_device_to_crc),
-            take(&mut self.audio_device_from_rwg),
-            take(&mut self.video_device_from_rwg),
-            take(&mut self.as_device_from_rwg),
-            take(&mut self.audio_device_to_rwg),
-            take(&mut self.video_device_to_rwg),
-            take(&mut self.as_device_to_rwg),
-        ]
-    }
-}
-
-#[derive(Deserialize, Default, Clone, Copy)]
-struct RawStreamFields<'a> {
-    #[serde(borrow, default)]
-    bitrate: RawValue<'a>,
-    #[serde(borrow, default)]
-    latency: RawValue<'a>,
-    #[serde(borrow, default)]
-    jitter: RawValue<'a>,
-    #[serde(borrow, default)]
-    avg_loss: RawValue<'a>,
-    #[serde(borrow, default)]
-    max_loss: RawValue<'a>,
-    #[serde(borrow, default)]
-    resolution: RawValue<'a>,
-    #[serde(borrow, default)]
-    frame_rate: RawValue<'a>,
-}
-
-#[derive(Deserialize, Default)]
-struct RawCpu<'a> {
-    #[serde(borrow, default, rename = "zoom_min_cpu_usage")]
-    zoom_min: RawValue<'a>,
-    #[serde(borrow, default, rename = "zoom_avg_cpu_usage")]
-    zoom_avg: RawValue<'a>,
-    #[serde(borrow, default, rename = "zoom_max_cpu_usage")]
-    zoom_max: RawValue<'a>,
-    #[serde(borrow, default, rename = "system_max_cpu_usage")]
-    system_max: RawValue<'a>,
-}
-
-#[derive(Deserialize, Default)]
-struct RawRssi<'a> {
-    #[serde(borrow, default)]
-    max_rssi: RawValue<'a>,
-    #[serde(borrow, default)]
-    avg_rssi: RawValue<'a>,
-    #[serde(borrow, default)]
-    min_rssi: RawValue<'a>,
-}
-
-/// A scalar read as text whatever its JSON type (Zoom sends some ids as
-/// numbers); `null`, objects and arrays read as nothing.
 #[derive(Default)]
 struct Text<'a>(Option<Cow<'a, str>>);
 
@@ -621,157 +988,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for RawValue<'a> {
 }
 
 /// A stream object, Zoom's `""` for an absent stream, or something else.
-#[derive(Default)]
-enum RawStream<'a> {
-    #[default]
-    Absent,
-    Present(Box<RawStreamFields<'a>>),
-    Garbled(String),
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for RawStream<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = RawStream<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a QoS stream object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                let fields =
-                    RawStreamFields::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(RawStream::Present(Box::new(fields)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                if qos::is_no_data(v) {
-                    Ok(RawStream::Absent)
-                } else {
-                    Ok(RawStream::Garbled(shorten(v)))
-                }
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(RawStream::Absent)
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(RawStream::Absent)
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-                Ok(RawStream::Garbled(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(RawStream::Garbled(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(RawStream::Garbled(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-                Ok(RawStream::Garbled(v.to_string()))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(RawStream::Garbled("an array".into()))
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
-    }
-}
-
-/// An object that may also come as `""`, `null` or something odd, all of
-/// which read as absent.
-struct Lenient<T>(Option<T>);
-
-impl<T> Default for Lenient<T> {
-    fn default() -> Self {
-        Lenient(None)
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Lenient<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| Lenient(Some(t)))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Lenient(None))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(Lenient(None))
-            }
-        }
-        d.deserialize_any(V(std::marker::PhantomData))
-    }
-}
-
-/// A list item that should be an object; anything else reads as `None`.
-struct Item<T>(Option<T>);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Item<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Lenient::<T>::deserialize(d).map(|l| Item(l.0))
-    }
-}
-
-/// A list (`participants`, `user_qos`); anything else reads as an empty list.
-fn lenient_list<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    struct V<T>(std::marker::PhantomData<T>);
-    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-        type Value = Option<Vec<T>>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a list of samples")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
-            while let Some(item) = seq.next_element::<T>()? {
-                out.push(item);
-            }
-            Ok(Some(out))
-        }
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-            // A single sample object where a list belongs: take it as one.
-            T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| Some(vec![t]))
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Some(Vec::new()))
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(Some(Vec::new()))
-        }
-        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(Some(Vec::new()))
-        }
-    }
-    d.deserialize_any(V(std::marker::PhantomData))
-}
-
 enum Any<'a> {
     Str(Cow<'a, str>),
     Num(f64),
@@ -935,5 +1151,114 @@ mod tests {
                 .is_empty()
         );
         assert!(parse_qos_response(b"").is_err());
+    }
+
+    fn at(s: &str) -> Timestamp {
+        Timestamp::parse_rfc3339(s).unwrap()
+    }
+
+    /// Three one-minute samples per participant, as a live response sends
+    /// them; `odd` puts `date_time` last and adds a garbled value.
+    fn live_body(odd: bool) -> String {
+        let sample = |minute: u32, latency: &str| {
+            let streams = format!(
+                r#""audio_input": {{"latency": "{latency}", "jitter": "3 ms"}}, "video_input": {{"resolution": "640*360", "frame_rate": "25 fps"}}, "cpu_usage": {{"zoom_avg_cpu_usage": "12%"}}"#
+            );
+            let stamp = format!(r#""date_time": "2026-11-26T10:{minute:02}:00Z""#);
+            if odd {
+                format!("{{{streams}, {stamp}}}")
+            } else {
+                format!("{{{stamp}, {streams}}}")
+            }
+        };
+        let bad = if odd { "slow ms" } else { "90 ms" };
+        format!(
+            r#"{{"page_size": 10, "next_page_token": "", "participants": [
+              {{"user_id": "a", "user_name": "A", "user_qos": [{}, {}, {}]}},
+              {{"user_qos": [{}, {}], "user_name": "B", "participant_uuid": "b-uuid", "user_id": ""}},
+              {{"user_id": "c", "user_qos": [{}]}}
+            ]}}"#,
+            sample(1, "100 ms"),
+            sample(2, bad),
+            sample(3, "120 ms"),
+            sample(2, "80 ms"),
+            sample(3, bad),
+            sample(3, "70 ms"),
+        )
+    }
+
+    #[test]
+    fn since_equals_everything_filtered_by_the_cutoff() {
+        for odd in [false, true] {
+            let body = live_body(odd);
+            let all = parse_qos_response(body.as_bytes()).unwrap();
+            let cutoffs = [
+                ("a", at("2026-11-26T10:02:00Z")),
+                ("b-uuid", at("2026-11-26T10:02:00Z")),
+                ("c", at("2026-11-26T10:03:00Z")),
+            ];
+            let seen = |u: &str| cutoffs.iter().find(|(k, _)| *k == u).map(|(_, t)| *t);
+            let since = parse_qos_response_since(body.as_bytes(), &seen).unwrap();
+            assert_eq!(
+                since.participants.len(),
+                3,
+                "skipped participants stay listed"
+            );
+            for (a, s) in all.participants.iter().zip(&since.participants) {
+                assert_eq!(a.info.user_id, s.info.user_id);
+                assert_eq!(a.info.attributes, s.info.attributes);
+                let cutoff = seen(&a.info.user_id).unwrap();
+                let kept: Vec<_> = a.samples.iter().filter(|x| x.at > cutoff).collect();
+                assert_eq!(kept.len(), s.samples.len(), "{} odd={odd}", a.info.user_id);
+                for (x, y) in kept.iter().zip(&s.samples) {
+                    assert_eq!(x.at, y.at);
+                    for m in Metric::all() {
+                        assert_eq!(x.get(m), y.get(m), "{}", m.path());
+                    }
+                }
+            }
+            // Warnings of skipped samples are not repeated.
+            let kept_warnings: Vec<_> = all
+                .warnings
+                .iter()
+                .filter(|w| {
+                    let t = at(w.date_time.as_deref().unwrap());
+                    t > seen(&w.participant).unwrap()
+                })
+                .cloned()
+                .collect();
+            assert_eq!(since.warnings, kept_warnings, "odd={odd}");
+            assert_eq!(all.warnings.len(), if odd { 2 } else { 0 });
+        }
+    }
+
+    #[test]
+    fn warnings_name_the_sample_even_when_date_time_comes_last() {
+        let r = parse_qos_response(live_body(true).as_bytes()).unwrap();
+        let w = &r.warnings[0];
+        assert_eq!(w.participant, "a");
+        assert_eq!(w.date_time.as_deref(), Some("2026-11-26T10:02:00Z"));
+        assert_eq!(w.field, "audio_input.latency");
+        assert_eq!(w.value, "slow ms");
+        // The participant whose id came after its samples is named by it.
+        assert_eq!(r.warnings[1].participant, "b-uuid");
+        assert_eq!(&*r.participants[1].info.user_id, "b-uuid");
+        assert_eq!(r.participants[1].info.attribute("user_name"), Some("B"));
+    }
+
+    #[test]
+    fn a_sample_at_the_cutoff_is_skipped_and_a_newer_one_kept() {
+        let body = live_body(false);
+        let cutoff = at("2026-11-26T10:03:00Z");
+        let r = parse_qos_response_since(body.as_bytes(), &|_| Some(cutoff)).unwrap();
+        assert!(r.participants.iter().all(|p| p.samples.is_empty()));
+        let before = at("2026-11-26T10:02:59Z");
+        let r = parse_qos_response_since(body.as_bytes(), &|_| Some(before)).unwrap();
+        let counts: Vec<usize> = r.participants.iter().map(|p| p.samples.len()).collect();
+        assert_eq!(counts, [1, 1, 1]);
+        assert_eq!(
+            r.participants[0].samples[0].get(metric("audio_input.latency")),
+            Some(120.0)
+        );
     }
 }

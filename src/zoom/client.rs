@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::config::{Secret, ZoomConfig, redact_url};
 use crate::qos::Timestamp;
-use crate::zoom::api::{ParseResponseError, QosResponse, parse_qos_response};
+use crate::zoom::api::{ParseResponseError, QosResponse, parse_qos_response_since};
 
 /// Why a Zoom call failed (after its retries).
 #[derive(Debug, thiserror::Error)]
@@ -431,7 +431,13 @@ impl ZoomClient {
                     renews_at,
                 });
             }
-            self.limiter.until_ready().await;
+            // Not `until_ready`: it sleeps on futures-timer's own timer
+            // thread, a wake-up per call; tokio's timer is already running.
+            while let Err(not_until) = self.limiter.check() {
+                let wait =
+                    not_until.wait_time_from(governor::clock::Clock::now(self.limiter.clock()));
+                tokio::time::sleep(wait).await;
+            }
             let sent = self
                 .http
                 .get(url)
@@ -630,6 +636,18 @@ impl ZoomClient {
         meeting: &str,
         kind: QosType,
     ) -> Result<(QosResponse, u32), ZoomError> {
+        self.meeting_qos_since(meeting, kind, &|_| None).await
+    }
+
+    /// [`ZoomClient::meeting_qos`], skipping unread each participant's
+    /// samples at or before `seen(user_id)` (see
+    /// [`crate::zoom::api::parse_qos_response_since`]).
+    pub async fn meeting_qos_since(
+        &self,
+        meeting: &str,
+        kind: QosType,
+        seen: &Seen<'_>,
+    ) -> Result<(QosResponse, u32), ZoomError> {
         let path = format!(
             "/metrics/meetings/{}/participants/qos",
             encode_meeting(meeting)
@@ -647,7 +665,9 @@ impl ZoomClient {
             }
             requests += 1;
             let page = self
-                .get("list_participants_qos", &path, &query, parse_body)
+                .get("list_participants_qos", &path, &query, |b| {
+                    parse_body(b, seen)
+                })
                 .await?;
             merged.participants.extend(page.participants);
             merged.warnings.extend(page.warnings);
@@ -666,6 +686,19 @@ impl ZoomClient {
         participant: &str,
         kind: QosType,
     ) -> Result<QosResponse, ZoomError> {
+        self.participant_qos_since(meeting, participant, kind, &|_| None)
+            .await
+    }
+
+    /// [`ZoomClient::participant_qos`], skipping unread the samples at or
+    /// before `seen(user_id)`.
+    pub async fn participant_qos_since(
+        &self,
+        meeting: &str,
+        participant: &str,
+        kind: QosType,
+        seen: &Seen<'_>,
+    ) -> Result<QosResponse, ZoomError> {
         let path = format!(
             "/metrics/meetings/{}/participants/{}/qos",
             encode_meeting(meeting),
@@ -675,14 +708,17 @@ impl ZoomClient {
             "participant_qos",
             &path,
             &[("type", kind.as_str().to_owned())],
-            parse_body,
+            |b| parse_body(b, seen),
         )
         .await
     }
 }
 
-fn parse_body(b: &[u8]) -> Result<QosResponse, String> {
-    match parse_qos_response(b) {
+/// The newest sample time already handled, by participant `user_id`.
+pub type Seen<'a> = dyn Fn(&str) -> Option<Timestamp> + Sync + 'a;
+
+fn parse_body(b: &[u8], seen: &Seen<'_>) -> Result<QosResponse, String> {
+    match parse_qos_response_since(b, seen) {
         Ok(r) => Ok(r),
         // An empty list form has no participants key at all sometimes.
         Err(ParseResponseError::UnknownShape)
