@@ -4,7 +4,7 @@
 //!
 //!     cargo run --release --example load_mock -- 18080 1000 10
 //!
-//! It counts requests by endpoint and prints the counts every 5 s.
+//! It counts requests by endpoint and prints the counts every second.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -73,8 +73,10 @@ impl Respond for Qos {
                     .rev()
                     .map(|k| {
                         let t = newest - 60 * k;
-                        // One participant in twenty degrades for a few minutes now and then.
-                        let bad = (meeting + p) % 20 == 0 && (t / 60) % 7 < 3;
+                        // One participant in twenty degrades for 3 minutes in 7,
+                        // staggered by meeting, so alerts fire and resolve every
+                        // minute at the same rate.
+                        let bad = (meeting + p) % 20 == 0 && (t / 60 + meeting as i64) % 7 < 3;
                         let lat = if bad { 240 } else { 60 + (p as i64 * 7 + t / 60) % 50 };
                         let s = |l: i64| serde_json::json!({"bitrate": "27 kbps", "latency": format!("{l} ms"), "jitter": "4 ms", "avg_loss": "0.1%", "max_loss": "0.5%"});
                         let v = |l: i64| serde_json::json!({"bitrate": "900 kbps", "latency": format!("{l} ms"), "jitter": "6 ms", "avg_loss": "0.2%", "max_loss": "1.1%", "resolution": "1280*720", "frame_rate": "24 fps"});
@@ -130,7 +132,7 @@ async fn main() {
         server.uri()
     );
     loop {
-        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         println!(
             "requests: discovery {} qos {}",
             disc.load(Ordering::Relaxed),

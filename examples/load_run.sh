@@ -2,13 +2,14 @@
 # The load run of BENCHMARKS.md: one qoswatch process watching MEETINGS live
 # meetings x PARTICIPANTS participants from a local mock Zoom, default cadence.
 # Prints CPU time per poll cycle (one minute of Zoom samples), peak RSS and
-# Zoom QoS requests per participant per cycle.
-#   examples/load_run.sh [MEETINGS] [PARTICIPANTS] [MEASURE_SECONDS]
+# Zoom QoS requests per participant per cycle. The measurement spans whole
+# minutes, because polls come in a burst after each sample lands.
+#   examples/load_run.sh [MEETINGS] [PARTICIPANTS] [MEASURE_MINUTES]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MEETINGS=${1:-1000}
 PARTICIPANTS=${2:-10}
-MEASURE=${3:-180}
+MINUTES=${3:-3}
 PORT=18080
 cargo build --release --quiet --bin qoswatch --example load_mock
 work=$(mktemp -d)
@@ -43,12 +44,11 @@ qos() { grep -o 'qos [0-9]*' "$work/mock.log" | tail -1 | awk '{print $2}'; }
 echo "warming up 90 s (discovery, first sight of $((MEETINGS * PARTICIPANTS)) participants)..."
 sleep 90
 c0=$(cpu); q0=$(qos); t0=$(date +%s)
-sleep "$MEASURE"
-sleep 6   # let the mock print its counter
+sleep $((MINUTES * 60))
 c1=$(cpu); q1=$(qos); t1=$(date +%s)
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$qw/status")
 secs=$((t1 - t0))
-cycles=$(awk -v s="$secs" 'BEGIN {print s / 60}')
+cycles=$MINUTES
 echo "measured $secs s = $cycles cycles of one Zoom sample each"
 awk -v c=$((c1 - c0)) -v t="$ticks" -v n="$cycles" 'BEGIN {printf "CPU time per poll cycle: %.0f ms\n", c / t / n * 1000}'
 echo "peak RSS: $((rss / 1024)) MB"

@@ -46,7 +46,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             check::run(config.as_deref(), &paths, &mut out)?
         }
         Command::Run { config } => {
-            let runtime = tokio::runtime::Runtime::new()?;
+            // One thread: the work is a stream of small I/O-bound steps, and
+            // a multi-threaded scheduler spends more CPU waking its workers
+            // than it saves (BENCHMARKS.md, load run).
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             let cancel = tokio_util::sync::CancellationToken::new();
             runtime.block_on(service::run(config, service::RunOptions::default(), cancel))?;
             0

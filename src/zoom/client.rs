@@ -196,6 +196,7 @@ impl QosType {
 pub struct ZoomClient {
     http: reqwest::Client,
     api_base: String,
+    api_base_url: reqwest::Url,
     oauth_url: String,
     account_id: String,
     client_id: String,
@@ -288,6 +289,9 @@ impl ZoomClient {
             .timeout(retry.timeout)
             .connect_timeout(retry.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("qoswatch/", env!("CARGO_PKG_VERSION")))
+            // Zoom's API does not redirect; following one would carry the
+            // token elsewhere. A 3xx is reported as an error instead.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| ZoomError::SendRequest {
                 endpoint: "client",
@@ -297,6 +301,12 @@ impl ZoomClient {
         Ok(ZoomClient {
             http,
             api_base: config.api_base.trim_end_matches('/').to_owned(),
+            api_base_url: reqwest::Url::parse(&config.api_base).map_err(|e| {
+                ZoomError::SendRequest {
+                    endpoint: "client",
+                    message: format!("invalid api_base: {e}"),
+                }
+            })?,
             oauth_url: config.oauth_url.clone(),
             account_id: config.account_id.clone(),
             client_id: config.client_id.clone(),
@@ -380,12 +390,21 @@ impl ZoomClient {
         parse: impl Fn(&[u8]) -> Result<T, String>,
     ) -> Result<T, ZoomError> {
         let url = format!("{}{}", self.api_base, path);
+        // Built once: reqwest would parse the string again on every attempt.
+        let mut target = self.api_base_url.clone();
+        target.set_path(&format!(
+            "{}{path}",
+            self.api_base_url.path().trim_end_matches('/')
+        ));
+        if !query.is_empty() {
+            target.query_pairs_mut().extend_pairs(query);
+        }
         let mut renewed = false;
         let mut attempt = 0;
         loop {
             attempt += 1;
             let outcome = self
-                .attempt(endpoint, &url, query, &parse, &mut renewed)
+                .attempt(endpoint, &url, &target, &parse, &mut renewed)
                 .await;
             match outcome {
                 Attempt::Done(v) => return Ok(v),
@@ -410,7 +429,7 @@ impl ZoomClient {
         &self,
         endpoint: &'static str,
         url: &str,
-        query: &[(&str, String)],
+        target: &reqwest::Url,
         parse: &impl Fn(&[u8]) -> Result<T, String>,
         renewed: &mut bool,
     ) -> Attempt<T> {
@@ -440,8 +459,7 @@ impl ZoomClient {
             }
             let sent = self
                 .http
-                .get(url)
-                .query(query)
+                .get(target.clone())
                 .bearer_auth(token.expose())
                 .send()
                 .await;
