@@ -368,3 +368,64 @@ async fn discovery_follows_pages() {
     assert_eq!((m[0].uuid.as_str(), m[0].id.as_str()), ("/u1==", "111"));
     assert_eq!(m[1].participants, Some(25));
 }
+
+/// Records when each request arrived.
+struct Stamped(std::sync::Arc<std::sync::Mutex<Vec<Instant>>>);
+
+impl wiremock::Respond for Stamped {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        self.0.lock().unwrap().push(Instant::now());
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "page_size": 10, "total_records": 1, "next_page_token": "", "participants": [participant("1", "80 ms")]
+        }))
+    }
+}
+
+#[tokio::test]
+async fn requests_per_second_holds_under_concurrent_polls() {
+    let server = MockServer::start().await;
+    token(&server, "tok", 3600, 1).await;
+    let stamps = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    Mock::given(method("GET"))
+        .respond_with(Stamped(stamps.clone()))
+        .expect(16)
+        .mount(&server)
+        .await;
+    let mut cfg = config(&server, 1000);
+    cfg.requests_per_second = 4;
+    let client = std::sync::Arc::new(ZoomClient::new(&cfg, fast()).unwrap());
+    let started = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let client = client.clone();
+        set.spawn(async move { client.meeting_qos(&format!("{i}"), QosType::Live).await });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap().unwrap();
+    }
+    // A burst of 4, then 4 a second: the last 12 need at least 3 s.
+    assert!(
+        started.elapsed() >= Duration::from_millis(2900),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut stamps = stamps.lock().unwrap().clone();
+    stamps.sort();
+    // In any one second, at most the burst plus a second's worth.
+    for (i, t) in stamps.iter().enumerate() {
+        let within = stamps[i..]
+            .iter()
+            .take_while(|u| u.duration_since(*t) < Duration::from_secs(1))
+            .count();
+        assert!(within <= 8, "{within} requests within 1 s of request {i}");
+    }
+    // And not much more than a second's worth once the burst is spent.
+    let after_burst = &stamps[4..];
+    for (i, t) in after_burst.iter().enumerate() {
+        let within = after_burst[i..]
+            .iter()
+            .take_while(|u| u.duration_since(*t) < Duration::from_millis(990))
+            .count();
+        assert!(within <= 5, "{within} requests within 1 s after the burst");
+    }
+}
