@@ -742,7 +742,7 @@ pub async fn run(
                 // Transitions are saved within seconds; the rest of the state
                 // (sample times, pending counts) once a minute: the outbox's
                 // keys make a re-evaluation after a crash harmless.
-                let due = if service.urgent { Duration::from_secs(1) } else { Duration::from_secs(60) };
+                let due = if service.urgent { Duration::from_secs(5) } else { Duration::from_secs(60) };
                 if keep_state && service.dirty && last_save.elapsed() >= due {
                     service.save_state();
                     last_save = tokio::time::Instant::now();
