@@ -3,9 +3,10 @@
 //! rest of qoswatch. Run against `load_mock` (see BENCHMARKS.md):
 //!
 //!     cargo run --release --example load_mock -- 18080 1000 10 &
-//!     cargo run --release --example client_floor -- 18080 1000
+//!     cargo run --release --example client_floor -- 18080 1000 [RPS]
 //!
-//! For REQUESTS requests (one per meeting), 32 at a time, on a one-thread
+//! For REQUESTS requests (one per meeting), 32 at a time (and paced at RPS
+//! requests a second when given), on a one-thread
 //! runtime like `qoswatch run`, it prints the process CPU time of each
 //! round: reqwest with the body read, then the same plus
 //! `parse_qos_response_since` skipping the samples a poll already
