@@ -284,6 +284,8 @@ impl Poller {
     pub async fn run(mut self, tx: mpsc::Sender<SourceEvent>, cancel: CancellationToken) {
         tracing::info!("polling Zoom on {}", self.describe_cadence());
         let mut inflight: JoinSet<PollResult> = JoinSet::new();
+        let sleep = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(sleep);
         loop {
             let now = wall_now();
             self.check_stretch(now);
@@ -324,35 +326,73 @@ impl Poller {
                     ));
                 }
             }
-            let mut wake = self
-                .due
-                .peek()
-                .map_or(f64::INFINITY, |Reverse((at, _))| *at as f64 / 1000.0);
+            // With every slot in flight, the next due poll cannot start before
+            // one finishes: wake for that, not for the due time (which may
+            // already be past, and a zero sleep would spin).
+            let mut wake = if inflight.len() < self.tuning.max_in_flight {
+                self.due
+                    .peek()
+                    .map_or(f64::INFINITY, |Reverse((at, _))| *at as f64 / 1000.0)
+            } else {
+                f64::INFINITY
+            };
             if self.config.discover {
                 wake = wake.min(self.next_discovery);
             }
             wake = wake.max(self.paused_until).min(now + 60.0);
-            let sleep = tokio::time::sleep(Duration::from_secs_f64((wake - now).max(0.0)));
+            // One timer, moved only when the wake-up time moves: a new timer
+            // per loop turn costs a timer-wheel registration each time.
+            let deadline =
+                tokio::time::Instant::now() + Duration::from_secs_f64((wake - now).max(0.0));
+            let current = sleep.deadline();
+            if sleep.is_elapsed()
+                || deadline.max(current) - deadline.min(current) > Duration::from_millis(1)
+            {
+                sleep.as_mut().reset(deadline);
+            }
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 Some(joined) = inflight.join_next(), if !inflight.is_empty() => {
-                    match joined {
-                        Ok((key, started, delivered, result)) => {
-                            if let Some(t) = self.tracked.get_mut(&key) {
-                                t.delivered = delivered;
-                            }
-                            if !self.on_poll(key.clone(), started, result, &tx).await {
-                                break;
-                            }
-                            self.push_due(&key);
+                    if !self.finish_poll(joined, &tx).await {
+                        break;
+                    }
+                    // Handle every poll that finished meanwhile in this turn.
+                    let mut open = true;
+                    while let Some(joined) = inflight.try_join_next() {
+                        open = self.finish_poll(joined, &tx).await;
+                        if !open {
+                            break;
                         }
-                        Err(e) => tracing::error!("a poll task failed: {e}"),
+                    }
+                    if !open {
+                        break;
                     }
                 }
-                _ = sleep => {}
+                _ = &mut sleep => {}
             }
         }
         inflight.abort_all();
+    }
+
+    /// Takes a finished poll task's result; false when the receiver is gone.
+    async fn finish_poll(
+        &mut self,
+        joined: Result<PollResult, tokio::task::JoinError>,
+        tx: &mpsc::Sender<SourceEvent>,
+    ) -> bool {
+        match joined {
+            Ok((key, started, delivered, result)) => {
+                if let Some(t) = self.tracked.get_mut(&key) {
+                    t.delivered = delivered;
+                }
+                if !self.on_poll(key.clone(), started, result, tx).await {
+                    return false;
+                }
+                self.push_due(&key);
+            }
+            Err(e) => tracing::error!("a poll task failed: {e}"),
+        }
+        true
     }
 
     /// One full cycle for `qoswatch once`: discovery (if enabled), then one
