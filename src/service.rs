@@ -1003,9 +1003,12 @@ fn reload_sender(w: &RuleWatcher) -> mpsc::Sender<bool> {
 fn watch_rules(paths: &[PathBuf], tx: mpsc::Sender<bool>) -> RuleWatcher {
     use notify::RecursiveMode;
     let sender = tx.clone();
+    // The debouncer's thread wakes once per tick whether files change or
+    // not; a tick as long as the debounce time (a reload within about
+    // 0.8 s) keeps that to a few wake-ups a second.
     let debouncer = notify_debouncer_full::new_debouncer(
-        Duration::from_millis(300),
-        None,
+        Duration::from_millis(400),
+        Some(Duration::from_millis(400)),
         move |result: notify_debouncer_full::DebounceEventResult| {
             if let Ok(events) = result
                 && events.iter().any(|e| !e.kind.is_access())
