@@ -252,7 +252,7 @@ impl Engine {
         self.observe_all(meeting, participant, &mut silent);
         let Some(state) = self
             .participants
-            .get(&meeting.key().cloned())
+            .get(meeting.key_field())
             .and_then(|m| m.get(&participant.info.user_id))
         else {
             return;
@@ -276,14 +276,14 @@ impl Engine {
     /// Whether the engine has seen this participant.
     pub fn knows(&self, meeting: &MeetingInfo, participant: &ParticipantInfo) -> bool {
         self.participants
-            .get(&meeting.key().cloned())
+            .get(meeting.key_field())
             .is_some_and(|m| m.contains_key(&participant.user_id))
     }
 
     /// The time of the newest sample seen of a participant.
     pub fn last_sample(&self, meeting: &MeetingInfo, user_id: &str) -> Option<Timestamp> {
         self.participants
-            .get(&meeting.key().cloned())
+            .get(meeting.key_field())
             .and_then(|m| m.get(user_id))
             .and_then(|s| s.last_at)
     }
@@ -316,7 +316,7 @@ impl Engine {
         at: Timestamp,
         out: &mut Vec<Transition>,
     ) {
-        let Some(roster) = self.participants.remove(&meeting.key().cloned()) else {
+        let Some(roster) = self.participants.remove(meeting.key_field()) else {
             return;
         };
         let mut states: Vec<&ParticipantState> = roster.values().collect();
@@ -329,7 +329,7 @@ impl Engine {
     /// Participants known in a meeting, by user_id.
     pub fn participants_of(&self, meeting: &MeetingInfo) -> Vec<Arc<str>> {
         self.participants
-            .get(&meeting.key().cloned())
+            .get(meeting.key_field())
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default()
     }
@@ -600,23 +600,54 @@ impl Engine {
         meeting: &MeetingInfo,
         participant: &ParticipantInfo,
     ) -> &'s mut ParticipantState {
-        let roster = participants.entry(meeting.key().cloned()).or_default();
-        let state = roster
-            .entry(participant.user_id.clone())
-            .or_insert_with(|| ParticipantState {
-                meeting: meeting.clone(),
-                info: participant.clone(),
-                last_at: None,
-                applies: applicability(rules, meeting, participant),
-                phases: vec![Phase::Inactive; rules.len()],
-            });
+        // Look up by reference first: the common case clones no `Arc`.
+        let known = participants
+            .get(meeting.key_field())
+            .is_some_and(|r| r.contains_key(&*participant.user_id));
+        let roster = if known {
+            participants
+                .get_mut(meeting.key_field())
+                .expect("just found")
+        } else {
+            participants.entry(meeting.key().cloned()).or_default()
+        };
+        let state = if known {
+            roster.get_mut(&*participant.user_id).expect("just found")
+        } else {
+            roster
+                .entry(participant.user_id.clone())
+                .or_insert_with(|| ParticipantState {
+                    meeting: meeting.clone(),
+                    info: participant.clone(),
+                    last_at: None,
+                    applies: applicability(rules, meeting, participant),
+                    phases: vec![Phase::Inactive; rules.len()],
+                })
+        };
         // Attributes can arrive later (a topic from discovery, a name).
-        if state.info.attributes != participant.attributes || state.meeting != *meeting {
+        let same_meeting = same_text(&state.meeting.id, &meeting.id)
+            && same_text(&state.meeting.uuid, &meeting.uuid)
+            && same_text(&state.meeting.topic, &meeting.topic);
+        if !same_meeting || !same_texts(&state.info.attributes, &participant.attributes) {
             state.info.attributes = participant.attributes.clone();
             state.meeting = meeting.clone();
             state.applies = applicability(rules, meeting, participant);
         }
         state
+    }
+}
+
+/// Whether two lists of optional texts are equal, comparing pointers
+/// before contents (`Arc<str>`'s `==` always compares contents).
+fn same_texts(a: &[Option<Arc<str>>], b: &[Option<Arc<str>>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_text(x, y))
+}
+
+fn same_text(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => Arc::ptr_eq(x, y) || x == y,
+        (None, None) => true,
+        _ => false,
     }
 }
 

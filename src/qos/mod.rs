@@ -488,6 +488,16 @@ impl MeetingInfo {
     pub fn key(&self) -> Option<&Arc<str>> {
         self.uuid.as_ref().or(self.id.as_ref())
     }
+
+    /// [`MeetingInfo::key`] as the field that holds it, for map lookups
+    /// without cloning the `Arc`.
+    pub fn key_field(&self) -> &Option<Arc<str>> {
+        if self.uuid.is_some() {
+            &self.uuid
+        } else {
+            &self.id
+        }
+    }
 }
 
 /// One participant and its samples, in the order Zoom sent them.
