@@ -136,7 +136,7 @@ pub fn parse_qos_response_since(
     let mut warnings = Vec::new();
     // Checking UTF-8 once up front is much cheaper than string by string;
     // invalid bodies take the slice reader, whose error says where.
-    let top = match std::str::from_utf8(body) {
+    let mut top = match std::str::from_utf8(body) {
         Ok(text) => read_top(
             serde_json::Deserializer::from_str(text),
             seen,
@@ -171,10 +171,10 @@ pub fn parse_qos_response_since(
             .map(str::to_owned),
         ..QosResponse::default()
     };
-    match (top.participants, top.single) {
-        (Some(list), _) => out.participants = list,
-        (None, Some(single)) => out.participants.extend(single),
-        (None, None) => return Err(ParseResponseError::UnknownShape),
+    match top.participants.take() {
+        Some(list) => out.participants = list,
+        None if top.samples.is_some() => out.participants.extend(top.participant(&mut warnings)),
+        None => return Err(ParseResponseError::UnknownShape),
     }
     out.warnings = warnings;
     Ok(out)
@@ -242,9 +242,16 @@ struct ParticipantRead<'a> {
     fields: ParticipantFields<'a>,
     /// The list form's `participants`.
     participants: Option<Vec<ParticipantSamples>>,
-    /// The participant itself, when it had `user_qos` (`Some(None)`: it had
-    /// samples but no identity, so it was skipped with a warning).
-    single: Option<Option<ParticipantSamples>>,
+    /// Its `user_qos`, read (`None` when it had none).
+    samples: Option<Vec<Sample>>,
+}
+
+impl ParticipantRead<'_> {
+    /// The participant's info and samples; `None` (with a warning) without
+    /// an identity.
+    fn participant(self, warnings: &mut Vec<ValueWarning>) -> Option<ParticipantSamples> {
+        participant(&self.fields, self.samples.unwrap_or_default(), warnings)
+    }
 }
 
 /// Where `user_qos` stands while its participant object is read.
@@ -340,11 +347,10 @@ impl<'de> Visitor<'de> for ParticipantSeed<'_> {
                 None => Some(Vec::new()),
             },
         };
-        let single = samples.map(|samples| participant(&fields, samples, self.warnings));
         Ok(ParticipantRead {
             fields,
             participants,
-            single,
+            samples,
         })
     }
 }
@@ -412,10 +418,7 @@ impl<'de> Visitor<'de> for ParticipantListSeed<'_> {
             top: false,
         }))? {
             match item {
-                Some(read) => out.extend(read.single.flatten().or_else(|| {
-                    // A participant object without `user_qos`.
-                    participant(&read.fields, Vec::new(), self.warnings)
-                })),
+                Some(read) => out.extend(read.participant(self.warnings)),
                 None => self.warnings.push(ValueWarning {
                     participant: "?".into(),
                     date_time: None,
@@ -435,12 +438,7 @@ impl<'de> Visitor<'de> for ParticipantListSeed<'_> {
             top: false,
         }
         .visit_map(map)?;
-        Ok(read
-            .single
-            .flatten()
-            .or_else(|| participant(&read.fields, Vec::new(), self.warnings))
-            .into_iter()
-            .collect())
+        Ok(read.participant(self.warnings).into_iter().collect())
     }
 
     lenient_scalars!(Vec::new());

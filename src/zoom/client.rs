@@ -199,7 +199,6 @@ const RATE_TICK: Duration = Duration::from_millis(200);
 /// The Zoom client. Cheap to share behind an `Arc`.
 pub struct ZoomClient {
     http: reqwest::Client,
-    api_base: String,
     api_base_url: reqwest::Url,
     /// Origin of the rate limiter's ticks.
     started: tokio::time::Instant,
@@ -306,7 +305,6 @@ impl ZoomClient {
         let rps = NonZeroU32::new(config.requests_per_second).unwrap_or(NonZeroU32::MIN);
         Ok(ZoomClient {
             http,
-            api_base: config.api_base.trim_end_matches('/').to_owned(),
             started: tokio::time::Instant::now(),
             api_base_url: reqwest::Url::parse(&config.api_base).map_err(|e| {
                 ZoomError::SendRequest {
@@ -396,7 +394,6 @@ impl ZoomClient {
         query: &[(&str, String)],
         parse: impl Fn(&[u8]) -> Result<T, String>,
     ) -> Result<T, ZoomError> {
-        let url = format!("{}{}", self.api_base, path);
         // Built once: reqwest would parse the string again on every attempt.
         let mut target = self.api_base_url.clone();
         target.set_path(&format!(
@@ -410,9 +407,7 @@ impl ZoomClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = self
-                .attempt(endpoint, &url, &target, &parse, &mut renewed)
-                .await;
+            let outcome = self.attempt(endpoint, &target, &parse, &mut renewed).await;
             match outcome {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::Fail(e) => return Err(e),
@@ -435,7 +430,6 @@ impl ZoomClient {
     async fn attempt<T>(
         &self,
         endpoint: &'static str,
-        url: &str,
         target: &reqwest::Url,
         parse: &impl Fn(&[u8]) -> Result<T, String>,
         renewed: &mut bool,
@@ -530,7 +524,7 @@ impl ZoomClient {
                 404 => {
                     return Attempt::Fail(ZoomError::MeetingNotFound {
                         endpoint,
-                        meeting: meeting_of(url),
+                        meeting: meeting_of(target.path()),
                     });
                 }
                 403 => {
@@ -775,8 +769,8 @@ fn scope_for(endpoint: &str) -> &'static str {
     }
 }
 
-fn meeting_of(url: &str) -> String {
-    url.split("/metrics/meetings/")
+fn meeting_of(path: &str) -> String {
+    path.split("/metrics/meetings/")
         .nth(1)
         .and_then(|r| r.split('/').next())
         .map(|m| {
