@@ -67,30 +67,47 @@ impl Respond for Qos {
             .unwrap_or(0);
         let now = chrono::Utc::now().timestamp();
         let newest = (now - DELAY).div_euclid(60) * 60;
-        let participants: Vec<serde_json::Value> = (0..self.participants)
-            .map(|p| {
-                let samples: Vec<serde_json::Value> = (0..3)
-                    .rev()
-                    .map(|k| {
-                        let t = newest - 60 * k;
-                        // One participant in twenty degrades for 3 minutes in 7,
-                        // staggered by meeting, so alerts fire and resolve every
-                        // minute at the same rate.
-                        let bad = (meeting + p) % 20 == 0 && (t / 60 + meeting as i64) % 7 < 3;
-                        let lat = if bad { 240 } else { 60 + (p as i64 * 7 + t / 60) % 50 };
-                        let s = |l: i64| serde_json::json!({"bitrate": "27 kbps", "latency": format!("{l} ms"), "jitter": "4 ms", "avg_loss": "0.1%", "max_loss": "0.5%"});
-                        let v = |l: i64| serde_json::json!({"bitrate": "900 kbps", "latency": format!("{l} ms"), "jitter": "6 ms", "avg_loss": "0.2%", "max_loss": "1.1%", "resolution": "1280*720", "frame_rate": "24 fps"});
-                        serde_json::json!({
-                            "date_time": stamp(t), "audio_input": s(lat), "audio_output": s(lat + 4), "video_input": v(lat + 6), "video_output": v(lat + 9),
-                            "as_input": "", "as_output": "",
-                            "cpu_usage": {"zoom_min_cpu_usage": "5%", "zoom_avg_cpu_usage": "14%", "zoom_max_cpu_usage": "25%", "system_max_cpu_usage": "41%"}
-                        })
-                    })
-                    .collect();
-                serde_json::json!({"user_id": format!("{}", 16_778_240 + p), "user_name": format!("Participant {p}"), "device": "Mac", "network_type": "Wifi", "user_qos": samples})
-            })
-            .collect();
-        ResponseTemplate::new(200).set_body_json(serde_json::json!({"page_size": 10, "total_records": self.participants, "next_page_token": "", "participants": participants}))
+        // Written by hand, in the key order of Zoom's responses (`date_time`
+        // first in each sample, as in Zoom's published example):
+        // serde_json's `json!` sorts keys, which would put `date_time` after
+        // the audio streams.
+        let mut body = format!(
+            r#"{{"page_count":1,"page_size":10,"total_records":{},"next_page_token":"","participants":["#,
+            self.participants
+        );
+        for p in 0..self.participants {
+            if p > 0 {
+                body.push(',');
+            }
+            body.push_str(&format!(
+                r#"{{"user_id":"{}","user_name":"Participant {p}","device":"Mac","network_type":"Wifi","user_qos":["#,
+                16_778_240 + p
+            ));
+            for k in (0..3).rev() {
+                let t = newest - 60 * k;
+                // One participant in twenty degrades for 3 minutes in 7,
+                // staggered by meeting, so alerts fire and resolve every
+                // minute at the same rate.
+                let bad = (meeting + p) % 20 == 0 && (t / 60 + meeting as i64) % 7 < 3;
+                let lat = if bad { 240 } else { 60 + (p as i64 * 7 + t / 60) % 50 };
+                let a = |l: i64| format!(r#"{{"bitrate":"27 kbps","latency":"{l} ms","jitter":"4 ms","avg_loss":"0.1%","max_loss":"0.5%"}}"#);
+                let v = |l: i64| format!(r#"{{"bitrate":"900 kbps","latency":"{l} ms","jitter":"6 ms","avg_loss":"0.2%","max_loss":"1.1%","resolution":"1280*720","frame_rate":"24 fps"}}"#);
+                if k < 2 {
+                    body.push(',');
+                }
+                body.push_str(&format!(
+                    r#"{{"date_time":"{}","audio_input":{},"audio_output":{},"video_input":{},"video_output":{},"as_input":"","as_output":"","cpu_usage":{{"zoom_min_cpu_usage":"5%","zoom_avg_cpu_usage":"14%","zoom_max_cpu_usage":"25%","system_max_cpu_usage":"41%"}}}}"#,
+                    stamp(t),
+                    a(lat),
+                    a(lat + 4),
+                    v(lat + 6),
+                    v(lat + 9)
+                ));
+            }
+            body.push_str("]}");
+        }
+        body.push_str("]}");
+        ResponseTemplate::new(200).set_body_raw(body, "application/json")
     }
 }
 
