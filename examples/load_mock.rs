@@ -89,9 +89,21 @@ impl Respond for Qos {
                 // staggered by meeting, so alerts fire and resolve every
                 // minute at the same rate.
                 let bad = (meeting + p) % 20 == 0 && (t / 60 + meeting as i64) % 7 < 3;
-                let lat = if bad { 240 } else { 60 + (p as i64 * 7 + t / 60) % 50 };
-                let a = |l: i64| format!(r#"{{"bitrate":"27 kbps","latency":"{l} ms","jitter":"4 ms","avg_loss":"0.1%","max_loss":"0.5%"}}"#);
-                let v = |l: i64| format!(r#"{{"bitrate":"900 kbps","latency":"{l} ms","jitter":"6 ms","avg_loss":"0.2%","max_loss":"1.1%","resolution":"1280*720","frame_rate":"24 fps"}}"#);
+                let lat = if bad {
+                    240
+                } else {
+                    60 + (p as i64 * 7 + t / 60) % 50
+                };
+                let a = |l: i64| {
+                    format!(
+                        r#"{{"bitrate":"27 kbps","latency":"{l} ms","jitter":"4 ms","avg_loss":"0.1%","max_loss":"0.5%"}}"#
+                    )
+                };
+                let v = |l: i64| {
+                    format!(
+                        r#"{{"bitrate":"900 kbps","latency":"{l} ms","jitter":"6 ms","avg_loss":"0.2%","max_loss":"1.1%","resolution":"1280*720","frame_rate":"24 fps"}}"#
+                    )
+                };
                 if k < 2 {
                     body.push(',');
                 }

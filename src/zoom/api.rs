@@ -15,6 +15,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+mod fast;
+
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
@@ -128,6 +130,16 @@ pub fn parse_qos_response_since(
     body: &[u8],
     seen: &dyn Fn(&str) -> Option<Timestamp>,
 ) -> Result<QosResponse, ParseResponseError> {
+    parse_with(body, seen, true)
+}
+
+/// [`parse_qos_response_since`], with the fast reader (`fast`) or with the
+/// visitors only (for the test that holds the two to the same output).
+fn parse_with(
+    body: &[u8],
+    seen: &dyn Fn(&str) -> Option<Timestamp>,
+    fast: bool,
+) -> Result<QosResponse, ParseResponseError> {
     let decode = |e: serde_json::Error| ParseResponseError::DecodeJson {
         line: e.line(),
         column: e.column(),
@@ -137,11 +149,22 @@ pub fn parse_qos_response_since(
     // Checking UTF-8 once up front is much cheaper than string by string;
     // invalid bodies take the slice reader, whose error says where.
     let mut top = match std::str::from_utf8(body) {
-        Ok(text) => read_top(
-            serde_json::Deserializer::from_str(text),
-            seen,
-            &mut warnings,
-        ),
+        Ok(text) => match fast
+            .then(|| fast::read_body(text, seen, &mut warnings))
+            .flatten()
+        {
+            Some(top) => Ok(top),
+            None => {
+                // Not the usual shape (or not JSON): the visitors read it,
+                // and say where it breaks.
+                warnings.clear();
+                read_top(
+                    serde_json::Deserializer::from_str(text),
+                    seen,
+                    &mut warnings,
+                )
+            }
+        },
         Err(_) => read_top(
             serde_json::Deserializer::from_slice(body),
             seen,
@@ -228,7 +251,23 @@ struct ParticipantFields<'a> {
     attributes: [Text<'a>; ATTRIBUTE_NAMES.len()],
 }
 
-impl ParticipantFields<'_> {
+impl<'a> ParticipantFields<'a> {
+    /// The text field that `key` names (`top`: at the top level).
+    fn slot(&mut self, key: &str, top: bool) -> Option<&mut Text<'a>> {
+        Some(match key {
+            "next_page_token" if top => &mut self.next_page_token,
+            "meeting_id" if top => &mut self.meeting_id,
+            "meeting_uuid" if top => &mut self.meeting_uuid,
+            "topic" if top => &mut self.topic,
+            "id" => &mut self.id,
+            "user_id" => &mut self.user_id,
+            "participant_uuid" => &mut self.participant_uuid,
+            "join_time" => &mut self.join_time,
+            "leave_time" => &mut self.leave_time,
+            name => &mut self.attributes[ATTRIBUTE_NAMES.iter().position(|n| *n == name)?],
+        })
+    }
+
     /// The participant's identity: `user_id`, else `participant_uuid`, else `id`.
     fn identity(&self) -> Option<&str> {
         [&self.user_id, &self.participant_uuid, &self.id]
@@ -310,17 +349,8 @@ impl<'de> Visitor<'de> for ParticipantSeed<'_> {
                     };
                     continue;
                 }
-                "next_page_token" if self.top => &mut fields.next_page_token,
-                "meeting_id" if self.top => &mut fields.meeting_id,
-                "meeting_uuid" if self.top => &mut fields.meeting_uuid,
-                "topic" if self.top => &mut fields.topic,
-                "id" => &mut fields.id,
-                "user_id" => &mut fields.user_id,
-                "participant_uuid" => &mut fields.participant_uuid,
-                "join_time" => &mut fields.join_time,
-                "leave_time" => &mut fields.leave_time,
-                name => match ATTRIBUTE_NAMES.iter().position(|n| *n == name) {
-                    Some(i) => &mut fields.attributes[i],
+                name => match fields.slot(name, self.top) {
+                    Some(text) => text,
                     None => {
                         map.next_value::<IgnoredAny>()?;
                         continue;
@@ -592,40 +622,61 @@ impl<'de> Visitor<'de> for SampleSeed<'_> {
             }
         }
         let date_text = date_time.as_ref().and_then(Text::as_text);
-        if date_text.and_then(Timestamp::parse_rfc3339).is_none() {
-            ctx.warnings.truncate(first_warning);
-            ctx.warnings.push(ValueWarning {
-                participant: self.participant.to_owned(),
-                date_time: None,
-                field: "date_time".into(),
-                value: shorten(date_text.unwrap_or("")),
-                reason: "missing or unreadable date_time: sample skipped".into(),
-            });
-            return Ok(false);
-        }
-        if let Some(t) = self.cutoff
-            && sample.at <= t
-        {
-            // `date_time` came after the values.
-            ctx.warnings.truncate(first_warning);
-            return Ok(false);
-        }
-        sample.cpu_pressure = match pressure.as_text() {
-            None => None,
-            Some(t) if qos::is_no_data(t) => None,
-            Some(t) => {
-                let level = CpuPressure::parse(t);
-                if level.is_none() {
-                    ctx.warn("cpu_pressure_level".into(), shorten(t), "unknown level");
-                }
-                level
-            }
-        };
-        for w in &mut ctx.warnings[first_warning..] {
-            w.date_time = date_text.map(str::to_owned);
-        }
-        Ok(true)
+        Ok(finish_sample(
+            &mut ctx,
+            sample,
+            self.cutoff,
+            first_warning,
+            date_text,
+            pressure.as_text(),
+        ))
     }
+}
+
+/// The end of reading a sample, shared by both readers: checks `date_time`
+/// (and the cutoff, when it came after the values), reads
+/// `cpu_pressure_level` and dates the sample's warnings. Whether to keep it.
+fn finish_sample(
+    ctx: &mut Ctx<'_, '_>,
+    sample: &mut Sample,
+    cutoff: Option<Timestamp>,
+    first_warning: usize,
+    date_text: Option<&str>,
+    pressure: Option<&str>,
+) -> bool {
+    if date_text.and_then(Timestamp::parse_rfc3339).is_none() {
+        ctx.warnings.truncate(first_warning);
+        ctx.warnings.push(ValueWarning {
+            participant: ctx.participant.to_owned(),
+            date_time: None,
+            field: "date_time".into(),
+            value: shorten(date_text.unwrap_or("")),
+            reason: "missing or unreadable date_time: sample skipped".into(),
+        });
+        return false;
+    }
+    if let Some(t) = cutoff
+        && sample.at <= t
+    {
+        // `date_time` came after the values.
+        ctx.warnings.truncate(first_warning);
+        return false;
+    }
+    sample.cpu_pressure = match pressure {
+        None => None,
+        Some(t) if qos::is_no_data(t) => None,
+        Some(t) => {
+            let level = CpuPressure::parse(t);
+            if level.is_none() {
+                ctx.warn("cpu_pressure_level".into(), shorten(t), "unknown level");
+            }
+            level
+        }
+    };
+    for w in &mut ctx.warnings[first_warning..] {
+        w.date_time = date_text.map(str::to_owned);
+    }
+    true
 }
 
 /// A stream object, Zoom's `""` for an absent stream, or something else
@@ -645,9 +696,23 @@ impl<'de> de::DeserializeSeed<'de> for StreamSeed<'_, '_, '_> {
 
 impl StreamSeed<'_, '_, '_> {
     fn garbled(self, what: String) {
-        self.ctx
-            .warn(self.stream.name().to_owned(), what, "not a stream object");
+        self.ctx.garbled_stream(self.stream, what);
     }
+}
+
+/// The field a stream object's key names, if `stream` has it.
+fn stream_field(stream: Stream, key: &str) -> Option<Field> {
+    let field = match key {
+        "bitrate" => Field::Bitrate,
+        "latency" => Field::Latency,
+        "jitter" => Field::Jitter,
+        "avg_loss" => Field::AvgLoss,
+        "max_loss" => Field::MaxLoss,
+        "frame_rate" => Field::FrameRate,
+        "resolution" => Field::Width,
+        _ => return None,
+    };
+    stream.has_field(field).then_some(field)
 }
 
 impl<'de> Visitor<'de> for StreamSeed<'_, '_, '_> {
@@ -660,31 +725,14 @@ impl<'de> Visitor<'de> for StreamSeed<'_, '_, '_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let stream = self.stream;
         while let Some(key) = map.next_key::<Key<'de>>()? {
-            let field = match &*key.0 {
-                "bitrate" => Field::Bitrate,
-                "latency" => Field::Latency,
-                "jitter" => Field::Jitter,
-                "avg_loss" => Field::AvgLoss,
-                "max_loss" => Field::MaxLoss,
-                "frame_rate" => Field::FrameRate,
-                "resolution" => Field::Width,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
+            match stream_field(stream, &key.0) {
+                Some(field) => {
+                    let value: RawValue<'de> = map.next_value()?;
+                    self.ctx.stream_value(self.sample, stream, field, value);
                 }
-            };
-            if !stream.has_field(field) {
-                map.next_value::<IgnoredAny>()?;
-                continue;
-            }
-            let value: RawValue<'de> = map.next_value()?;
-            if field == Field::Width {
-                let (w, h) = self.ctx.resolution(value, stream);
-                self.sample.set(Metric::stream(stream, Field::Width), w);
-                self.sample.set(Metric::stream(stream, Field::Height), h);
-            } else {
-                let metric = Metric::stream(stream, field);
-                self.sample.values[metric.slot()] = self.ctx.number(value, metric);
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
         Ok(())
@@ -850,6 +898,28 @@ impl Ctx<'_, '_> {
             reason: reason.to_owned(),
         });
     }
+    fn garbled_stream(&mut self, stream: Stream, what: String) {
+        self.warn(stream.name().to_owned(), what, "not a stream object");
+    }
+
+    /// Writes a stream field's value into `sample`.
+    fn stream_value(
+        &mut self,
+        sample: &mut Sample,
+        stream: Stream,
+        field: Field,
+        value: RawValue<'_>,
+    ) {
+        if field == Field::Width {
+            let (w, h) = self.resolution(value, stream);
+            sample.set(Metric::stream(stream, Field::Width), w);
+            sample.set(Metric::stream(stream, Field::Height), h);
+        } else {
+            let metric = Metric::stream(stream, field);
+            sample.values[metric.slot()] = self.number(value, metric);
+        }
+    }
+
     /// A numeric value in the metric's unit, `NaN` for no data.
     fn number(&mut self, value: RawValue<'_>, metric: Metric) -> f64 {
         let unit = metric.unit();
