@@ -301,9 +301,7 @@ impl Service {
                     .sum(),
             );
         }
-        let mut present = std::collections::HashSet::with_capacity(batch.participants.len());
         for p in &batch.participants {
-            present.insert(p.info.user_id.clone());
             if self.engine.knows(meeting, &p.info) {
                 self.engine.observe_all(meeting, p, &mut out);
             } else if !p.samples.is_empty() {
@@ -322,11 +320,17 @@ impl Service {
             }
         }
         if batch.complete {
-            for user in self.engine.participants_of(meeting) {
-                if !present.contains(&user) {
-                    self.engine
-                        .participant_left(meeting, &user, batch.at, &mut out);
-                }
+            // Small meetings are searched in place; a set pays off for large ones.
+            let listed = &batch.participants;
+            let set: Option<std::collections::HashSet<&str>> =
+                (listed.len() > 32).then(|| listed.iter().map(|p| &*p.info.user_id).collect());
+            let present = |user: &str| match &set {
+                Some(set) => set.contains(user),
+                None => listed.iter().any(|p| &*p.info.user_id == user),
+            };
+            for user in self.engine.participants_absent(meeting, present) {
+                self.engine
+                    .participant_left(meeting, &user, batch.at, &mut out);
             }
         }
         crate::commands::eval::sort_transitions(&mut out);
@@ -1004,11 +1008,11 @@ fn watch_rules(paths: &[PathBuf], tx: mpsc::Sender<bool>) -> RuleWatcher {
     use notify::RecursiveMode;
     let sender = tx.clone();
     // The debouncer's thread wakes once per tick whether files change or
-    // not; a tick as long as the debounce time (a reload within about
-    // 0.8 s) keeps that to a few wake-ups a second.
+    // not; a tick as long as the debounce time, one second (a reload
+    // within about 2 s of the last write), keeps that to one a second.
     let debouncer = notify_debouncer_full::new_debouncer(
-        Duration::from_millis(400),
-        Some(Duration::from_millis(400)),
+        Duration::from_secs(1),
+        Some(Duration::from_secs(1)),
         move |result: notify_debouncer_full::DebounceEventResult| {
             if let Ok(events) = result
                 && events.iter().any(|e| !e.kind.is_access())

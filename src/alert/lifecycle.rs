@@ -326,11 +326,15 @@ impl Engine {
         }
     }
 
-    /// Participants known in a meeting, by user_id.
-    pub fn participants_of(&self, meeting: &MeetingInfo) -> Vec<Arc<str>> {
+    /// The participants known in a meeting for whom `present` is false.
+    pub fn participants_absent(
+        &self,
+        meeting: &MeetingInfo,
+        present: impl Fn(&str) -> bool,
+    ) -> Vec<Arc<str>> {
         self.participants
             .get(meeting.key_field())
-            .map(|m| m.keys().cloned().collect())
+            .map(|m| m.keys().filter(|u| !present(u)).cloned().collect())
             .unwrap_or_default()
     }
 

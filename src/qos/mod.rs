@@ -22,6 +22,9 @@ pub struct Timestamp(pub i64);
 impl Timestamp {
     /// Parses an RFC 3339 date-time (`2021-06-24T20:00:00Z`, offsets allowed).
     pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+        if let Some(t) = Self::parse_zulu(text) {
+            return Some(t);
+        }
         let text = text.trim();
         chrono::DateTime::parse_from_rfc3339(text)
             .ok()
@@ -32,6 +35,39 @@ impl Timestamp {
                     .ok()
                     .map(|t| Timestamp(t.and_utc().timestamp()))
             })
+    }
+
+    /// Zoom's usual form, `2021-06-24T20:00:00Z`, read without chrono
+    /// (every sample's time goes through here); `None` for anything else.
+    fn parse_zulu(text: &str) -> Option<Timestamp> {
+        use chrono::Datelike;
+        let b = text.as_bytes();
+        if b.len() != 20
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || b[10] != b'T'
+            || b[13] != b':'
+            || b[16] != b':'
+            || b[19] != b'Z'
+        {
+            return None;
+        }
+        let num = |from: usize, to: usize| -> Option<i64> {
+            b[from..to].iter().try_fold(0i64, |n, &d| {
+                d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
+            })
+        };
+        let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+        let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+        let date = chrono::NaiveDate::from_ymd_opt(year as i32, month as u32, day as u32)?;
+        if hour > 23 || minute > 59 || second > 59 {
+            // Leap seconds and the like: chrono's reading decides.
+            return None;
+        }
+        let days = i64::from(date.num_days_from_ce()) - 719_163;
+        Some(Timestamp(
+            days * 86_400 + hour * 3600 + minute * 60 + second,
+        ))
     }
 
     /// Formats as RFC 3339 UTC with `Z` (`2021-06-24T20:00:00Z`).
@@ -149,10 +185,30 @@ impl Stream {
 
     /// The stream with this Zoom name.
     pub fn from_name(name: &str) -> Option<Stream> {
-        STREAM_NAMES
-            .iter()
-            .position(|n| *n == name)
-            .map(|i| Stream(i as u8))
+        // A match, not a search of STREAM_NAMES: this runs for every key of
+        // every sample Zoom sends (checked against STREAM_NAMES in a test).
+        let i = match name {
+            "audio_input" => 0,
+            "audio_output" => 1,
+            "video_input" => 2,
+            "video_output" => 3,
+            "as_input" => 4,
+            "as_output" => 5,
+            "audio_device_from_crc" => 6,
+            "video_device_from_crc" => 7,
+            "as_device_from_crc" => 8,
+            "audio_device_to_crc" => 9,
+            "video_device_to_crc" => 10,
+            "as_device_to_crc" => 11,
+            "audio_device_from_rwg" => 12,
+            "video_device_from_rwg" => 13,
+            "as_device_from_rwg" => 14,
+            "audio_device_to_rwg" => 15,
+            "video_device_to_rwg" => 16,
+            "as_device_to_rwg" => 17,
+            _ => return None,
+        };
+        Some(Stream(i))
     }
 
     /// Zoom's name for the stream (`audio_input`).
@@ -510,6 +566,42 @@ pub struct ParticipantSamples {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stream_names_match_their_lookup() {
+        for (i, name) in STREAM_NAMES.iter().enumerate() {
+            assert_eq!(Stream::from_name(name), Some(Stream(i as u8)));
+            assert_eq!(Stream::from_name(name).unwrap().name(), *name);
+        }
+        assert_eq!(Stream::from_name("date_time"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn zoom_times_read_as_chrono_reads_them(secs in -62_000_000_000i64..250_000_000_000) {
+            let text = chrono::DateTime::from_timestamp(secs, 0).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+            let chrono_reads = chrono::DateTime::parse_from_rfc3339(&text).ok().map(|t| Timestamp(t.timestamp()));
+            proptest::prop_assert_eq!(Timestamp::parse_zulu(&text), chrono_reads);
+            proptest::prop_assert_eq!(Timestamp::parse_rfc3339(&text), Some(Timestamp(secs)));
+        }
+    }
+
+    #[test]
+    fn odd_zoom_times() {
+        for odd in [
+            "2026-02-30T10:00:00Z",
+            "2026-11-26T24:00:00Z",
+            "2026-11-26T10:00:60Z",
+            "2026-1a-26T10:00:00Z",
+            "+026-11-26T10:00:00Z",
+        ] {
+            assert_eq!(Timestamp::parse_zulu(odd), None, "{odd}");
+        }
+        assert_eq!(
+            Timestamp::parse_rfc3339(" 2026-11-26T10:00:00Z "),
+            Timestamp::parse_zulu("2026-11-26T10:00:00Z")
+        );
+    }
 
     #[test]
     fn metric_paths_round_trip() {

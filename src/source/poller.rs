@@ -778,21 +778,33 @@ fn note_delivered(
     response: &QosResponse,
     complete: bool,
 ) {
-    if complete {
+    for p in &response.participants {
+        if let Some(newest) = p.samples.iter().map(|s| s.at).max() {
+            // Looked up by reference first: no key allocated per poll.
+            match delivered.get_mut(&*p.info.user_id) {
+                Some(entry) => *entry = (*entry).max(newest),
+                None => {
+                    delivered.insert(p.info.user_id.to_string(), newest);
+                }
+            }
+        }
+    }
+    // Every entry is someone listed now unless there are more entries than
+    // participants listed, or some listed participant has no entry yet. (A
+    // participant listed twice can leave an entry behind; it only holds
+    // back samples already delivered.)
+    let unlisted_possible = delivered.len() > response.participants.len()
+        || response
+            .participants
+            .iter()
+            .any(|p| !delivered.contains_key(&*p.info.user_id));
+    if complete && unlisted_possible {
         let listed: std::collections::HashSet<&str> = response
             .participants
             .iter()
             .map(|p| &*p.info.user_id)
             .collect();
         delivered.retain(|user, _| listed.contains(user.as_str()));
-    }
-    for p in &response.participants {
-        if let Some(newest) = p.samples.iter().map(|s| s.at).max() {
-            let entry = delivered
-                .entry(p.info.user_id.to_string())
-                .or_insert(newest);
-            *entry = (*entry).max(newest);
-        }
     }
 }
 

@@ -104,43 +104,64 @@ fn sample_list(
     warnings: &mut Vec<ValueWarning>,
 ) -> Option<Vec<Sample>> {
     sc.eat(b'[')?;
-    let mut out: Vec<Sample> = Vec::with_capacity(4);
+    // A live poll usually keeps one new sample of a participant, and a
+    // sample is large: no room is made ahead.
+    let mut out: Vec<Sample> = Vec::new();
     let mut first = true;
     while sc.item(first)? {
         first = false;
-        if sc.peek()? != b'{' {
-            return None;
-        }
-        // Read in place: a sample is large, and most are skipped.
-        out.push(Sample::empty(Timestamp(0)));
-        let sample = out.last_mut().expect("just pushed");
         let first_warning = warnings.len();
         let mut ctx = Ctx {
             participant,
             warnings: &mut *warnings,
         };
-        if !sample_object(sc, cutoff, &mut ctx, sample, first_warning)? {
-            out.pop();
-        }
+        sample_object(sc, cutoff, &mut ctx, &mut out, first_warning)?;
     }
     Some(out)
 }
 
-/// One sample object, read into `sample` as [`super::SampleSeed`] reads it;
-/// whether to keep it.
+/// One sample object, read as [`super::SampleSeed`] reads it and pushed on
+/// `out` if it is kept. A sample that starts with a `date_time` at or
+/// before the cutoff (Zoom's order) is passed over before any room is made
+/// for it.
 fn sample_object<'a>(
     sc: &mut Scan<'a>,
     cutoff: Option<Timestamp>,
     ctx: &mut Ctx<'_, '_>,
-    sample: &mut Sample,
+    out: &mut Vec<Sample>,
     first_warning: usize,
-) -> Option<bool> {
-    sc.eat(b'{')?;
+) -> Option<()> {
+    if sc.peek()? != b'{' {
+        return None;
+    }
+    sc.i += 1;
+    let mut next = sc.key(true)?;
+    let mut leading_date = None;
+    if next == Some("date_time") {
+        let text = sc.text()?;
+        if let (Some(at), Some(cutoff)) = (text.and_then(Timestamp::parse_rfc3339), cutoff)
+            && at <= cutoff
+        {
+            while sc.key(false)?.is_some() {
+                sc.skip_value()?;
+            }
+            return Some(());
+        }
+        leading_date = Some(text);
+        next = sc.key(false)?;
+    }
+    // Read in place.
+    out.push(Sample::empty(Timestamp(0)));
+    let sample = out.last_mut().expect("just pushed");
     let mut date_text: Option<&'a str> = None;
     let mut pressure: Option<&'a str> = None;
-    let mut first = true;
-    while let Some(key) = sc.key(first)? {
-        first = false;
+    if let Some(text) = leading_date {
+        sample.at = text
+            .and_then(Timestamp::parse_rfc3339)
+            .unwrap_or(Timestamp(0));
+        date_text = text;
+    }
+    while let Some(key) = next {
         match key {
             "date_time" => {
                 let text = sc.text()?;
@@ -153,7 +174,8 @@ fn sample_object<'a>(
                     while sc.key(false)?.is_some() {
                         sc.skip_value()?;
                     }
-                    return Some(false);
+                    out.pop();
+                    return Some(());
                 }
                 sample.at = at.unwrap_or(Timestamp(0));
                 date_text = text;
@@ -165,22 +187,22 @@ fn sample_object<'a>(
                 } else {
                     (&RSSI_FIELDS, Metric::rssi)
                 };
-                if sc.peek()? != b'{' {
+                if sc.peek()? == b'{' {
+                    sc.i += 1;
+                    let mut first = true;
+                    while let Some(name) = sc.key(first)? {
+                        first = false;
+                        match names.iter().position(|n| *n == name) {
+                            Some(i) => {
+                                let metric = metric(i);
+                                sample.values[metric.slot()] = ctx.number(sc.value()?, metric);
+                            }
+                            None => sc.skip_value()?,
+                        }
+                    }
+                } else {
                     // Not an object: absent, as for the visitors.
                     sc.skip_value()?;
-                    continue;
-                }
-                sc.i += 1;
-                let mut first = true;
-                while let Some(name) = sc.key(first)? {
-                    first = false;
-                    match names.iter().position(|n| *n == name) {
-                        Some(i) => {
-                            let metric = metric(i);
-                            sample.values[metric.slot()] = ctx.number(sc.value()?, metric);
-                        }
-                        None => sc.skip_value()?,
-                    }
                 }
             }
             name => match Stream::from_name(name) {
@@ -211,15 +233,12 @@ fn sample_object<'a>(
                 None => sc.skip_value()?,
             },
         }
+        next = sc.key(false)?;
     }
-    Some(finish_sample(
-        ctx,
-        sample,
-        cutoff,
-        first_warning,
-        date_text,
-        pressure,
-    ))
+    if !finish_sample(ctx, sample, cutoff, first_warning, date_text, pressure) {
+        out.pop();
+    }
+    Some(())
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
