@@ -133,6 +133,19 @@ struct ParticipantState {
     /// Whether each rule applies (enabled and matching), by rule index.
     applies: Vec<bool>,
     phases: Vec<Phase>,
+    /// Whether any phase is pending or firing, kept with `phases` (see
+    /// [`ParticipantState::note_phases`]): the state save and `/api/alerts`
+    /// pass over the many participants with nothing going on without
+    /// reading their phases.
+    engaged: bool,
+}
+
+impl ParticipantState {
+    /// Recomputes [`ParticipantState::engaged`]; called wherever `phases`
+    /// changes.
+    fn note_phases(&mut self) {
+        self.engaged = self.phases.iter().any(|p| !matches!(p, Phase::Inactive));
+    }
 }
 
 /// A currently firing alert.
@@ -401,6 +414,7 @@ impl Engine {
                 }
                 state.phases[i] = Phase::Inactive;
             }
+            state.note_phases();
         }
         self.names = new_names;
         self.rules = new_rules;
@@ -413,7 +427,7 @@ impl Engine {
             // A participant with every alert inactive carries nothing a
             // restart needs: it is seen again as a first sight, whose history
             // builds the same state silently.
-            if state.phases.iter().all(|p| matches!(p, Phase::Inactive)) {
+            if !state.engaged {
                 continue;
             }
             let mut phases = std::collections::BTreeMap::new();
@@ -509,13 +523,15 @@ impl Engine {
                     },
                 })
                 .collect();
-            let state = ParticipantState {
+            let mut state = ParticipantState {
                 applies: applicability(&self.rules, &meeting, &info),
                 meeting: meeting.clone(),
                 info: info.clone(),
                 last_at: p.last_at.map(Timestamp),
                 phases,
+                engaged: true,
             };
+            state.note_phases();
             self.participants
                 .entry(meeting.key().cloned())
                 .or_default()
@@ -527,6 +543,9 @@ impl Engine {
     pub fn active(&self) -> Vec<ActiveAlert> {
         let mut out = Vec::new();
         for state in self.participants.values().flat_map(HashMap::values) {
+            if !state.engaged {
+                continue;
+            }
             for (i, phase) in state.phases.iter().enumerate() {
                 if let Phase::Firing { since, last, .. } = phase {
                     out.push(ActiveAlert {
@@ -626,6 +645,7 @@ impl Engine {
                     last_at: None,
                     applies: applicability(rules, meeting, participant),
                     phases: vec![Phase::Inactive; rules.len()],
+                    engaged: false,
                 })
         };
         // Attributes can arrive later (a topic from discovery, a name).
@@ -731,6 +751,7 @@ fn step_sample(
             ));
         }
     }
+    state.note_phases();
 }
 
 /// One rule, one sample: the phase change and the transition it causes.
