@@ -4,12 +4,13 @@
 # Prints CPU time per poll cycle (one minute of Zoom samples), peak RSS and
 # Zoom QoS requests per participant per cycle. The measurement spans whole
 # minutes, because polls come in a burst after each sample lands.
-#   examples/load_run.sh [MEETINGS] [PARTICIPANTS] [MEASURE_MINUTES]
+#   examples/load_run.sh [MEETINGS] [PARTICIPANTS] [MEASURE_MINUTES] [REQUESTS_PER_SECOND]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MEETINGS=${1:-1000}
 PARTICIPANTS=${2:-10}
 MINUTES=${3:-3}
+RPS=${4:-1000}
 PORT=18080
 cargo build --release --quiet --bin qoswatch --example load_mock
 work=$(mktemp -d)
@@ -24,7 +25,7 @@ zoom:
   client_secret: load
   api_base: http://127.0.0.1:$PORT/v2
   oauth_url: http://127.0.0.1:$PORT/oauth/token
-  requests_per_second: 100      # raised for the load run (Business+ is 40/s)
+  requests_per_second: $RPS     # raised for the load run (Business+ is 40/s)
   daily_budget: 10000000        # raised for the load run (Business+ is 60,000)
 poll:
   discover: true
