@@ -755,7 +755,10 @@ mod tests {
         let cutoff = Some(Timestamp(1_795_687_200));
         assert!(accepted(body));
         for i in 0..body.len() {
-            for byte in [b'"', b'\\', b'{', b'}', b'[', b']', b',', b':', b' ', b'1', b'-', b'.', b'e', b'x', 0x01] {
+            for byte in [
+                b'"', b'\\', b'{', b'}', b'[', b']', b',', b':', b' ', b'1', b'-', b'.', b'e',
+                b'x', 0x01,
+            ] {
                 let mut bytes = body.as_bytes().to_vec();
                 bytes[i] = byte;
                 if let Ok(text) = String::from_utf8(bytes) {
