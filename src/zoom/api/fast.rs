@@ -142,7 +142,7 @@ fn sample_object<'a>(
         if let (Some(at), Some(cutoff)) = (text.and_then(Timestamp::parse_rfc3339), cutoff)
             && at <= cutoff
         {
-            sc.skip_rest()?;
+            sc.skip_members(false, 0)?;
             return Some(());
         }
         leading_date = Some(text);
@@ -169,7 +169,7 @@ fn sample_object<'a>(
                 {
                     // Already seen: pass over the rest unread.
                     ctx.warnings.truncate(first_warning);
-                    sc.skip_rest()?;
+                    sc.skip_members(false, 0)?;
                     out.pop();
                     return Some(());
                 }
@@ -236,6 +236,10 @@ fn sample_object<'a>(
     }
     Some(())
 }
+
+/// Nesting the scanner passes over; serde_json refuses more than 128
+/// levels, and the values passed over sit a few levels down.
+const MAX_DEPTH: usize = 64;
 
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -414,22 +418,22 @@ impl<'a> Scan<'a> {
         Some(())
     }
 
-    /// Passes over the rest of an object after one of its members, as
-    /// `while key(false) { skip_value }` would, in one loop for what a
-    /// sample holds (objects of strings): the samples already delivered,
-    /// which are most of a live response, go through here.
-    fn skip_rest(&mut self) -> Option<()> {
+    /// Passes over the members of an object up to its closing brace,
+    /// `first`: none read yet; `depth`: levels already entered. Objects
+    /// within are walked in the same loop rather than by recursion: the
+    /// samples already delivered, most of a live response, go through here.
+    fn skip_members(&mut self, first: bool, depth: usize) -> Option<()> {
         // Objects entered below the one being passed over.
-        let mut depth = 0usize;
-        let mut first = false;
+        let mut inner = 0usize;
+        let mut first = first;
         loop {
             match self.peek()? {
                 b'}' => {
                     self.i += 1;
-                    if depth == 0 {
+                    if inner == 0 {
                         return Some(());
                     }
-                    depth -= 1;
+                    inner -= 1;
                     first = false;
                     continue;
                 }
@@ -442,21 +446,18 @@ impl<'a> Scan<'a> {
             }
             self.skip_str()?;
             self.eat(b':')?;
+            first = false;
             match self.peek()? {
-                b'"' => {
-                    self.skip_str()?;
-                    first = false;
-                }
-                // Well within serde_json's 128 levels with skip_nested's 64.
-                b'{' if depth < 32 => {
+                b'"' => self.skip_str()?,
+                b'{' => {
                     self.i += 1;
-                    depth += 1;
+                    inner += 1;
                     first = true;
+                    if depth + inner > MAX_DEPTH {
+                        return None;
+                    }
                 }
-                _ => {
-                    self.skip_value()?;
-                    first = false;
-                }
+                _ => self.skip_nested(depth + inner + 1)?,
             }
         }
     }
@@ -467,20 +468,14 @@ impl<'a> Scan<'a> {
     }
 
     fn skip_nested(&mut self, depth: usize) -> Option<()> {
-        // serde_json refuses more than 128 levels; stop well before.
-        if depth > 64 {
+        if depth > MAX_DEPTH {
             return None;
         }
         match self.peek()? {
             b'"' => self.skip_str(),
             b'{' => {
                 self.i += 1;
-                let mut first = true;
-                while self.key(first)?.is_some() {
-                    first = false;
-                    self.skip_nested(depth + 1)?;
-                }
-                Some(())
+                self.skip_members(true, depth)
             }
             b'[' => {
                 self.i += 1;
