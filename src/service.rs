@@ -301,17 +301,12 @@ impl Service {
                     .sum(),
             );
         }
-        for p in &batch.participants {
-            if self.engine.knows(meeting, &p.info) {
-                self.engine.observe_all(meeting, p, &mut out);
-            } else if !p.samples.is_empty() {
-                // First sight: history builds state silently; only what fires
-                // at the newest sample is announced.
-                self.engine.observe_first_sight(meeting, p, &mut out);
-            }
-            // The poller skips samples it delivered before, so the newest
-            // sample is the engine's, not this batch's.
-            let newest = self.engine.last_sample(meeting, &p.info.user_id);
+        let newest = self
+            .engine
+            .observe_poll(meeting, &batch.participants, &mut out);
+        // The poller skips samples it delivered before, so the newest
+        // sample is the engine's, not this batch's.
+        for (p, newest) in batch.participants.iter().zip(newest) {
             if let (Some(leave), Some(newest)) = (p.info.leave_time, newest)
                 && leave > newest
             {

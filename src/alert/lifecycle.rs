@@ -252,53 +252,69 @@ impl Engine {
         }
     }
 
-    /// First sight of a participant (startup, late discovery): its samples
-    /// build state without transitions, then every alert firing at its
-    /// newest sample is announced once, with [`Reason::FirstSight`].
-    pub fn observe_first_sight(
+    /// Feeds one poll of a meeting, each participant's samples in time
+    /// order, and returns each participant's newest sample time seen, in the
+    /// order given.
+    ///
+    /// A participant seen before steps its alerts. At first sight (startup,
+    /// late discovery) its history builds state without transitions, then
+    /// every alert firing at its newest sample is announced once, with
+    /// [`Reason::FirstSight`]. A participant first seen without samples is
+    /// not recorded. The meeting is looked up once, each participant once.
+    pub fn observe_poll(
         &mut self,
         meeting: &MeetingInfo,
-        participant: &ParticipantSamples,
+        participants: &[ParticipantSamples],
         out: &mut Vec<Transition>,
-    ) {
-        let mut silent = Vec::new();
-        self.observe_all(meeting, participant, &mut silent);
-        let Some(state) = self
-            .participants
-            .get(meeting.key_field())
-            .and_then(|m| m.get(&participant.info.user_id))
-        else {
-            return;
-        };
-        let at = state.last_at.unwrap_or_default();
-        for (i, phase) in state.phases.iter().enumerate() {
-            if let Phase::Firing { since, last, .. } = phase {
-                out.push(self.transition(
-                    i,
-                    state,
-                    State::Firing,
-                    Reason::FirstSight,
-                    at,
-                    *since,
-                    *last,
-                ));
+    ) -> Vec<Option<Timestamp>> {
+        let rules = &self.rules;
+        let names = &self.names;
+        let roster = match self.participants.get_mut(meeting.key_field()) {
+            Some(roster) => roster,
+            None if participants.iter().all(|p| p.samples.is_empty()) => {
+                return vec![None; participants.len()];
             }
+            None => self.participants.entry(meeting.key().cloned()).or_default(),
+        };
+        let mut newest = Vec::with_capacity(participants.len());
+        for p in participants {
+            if let Some(state) = roster.get_mut(&*p.info.user_id) {
+                refresh_attributes(state, rules, meeting, &p.info);
+                for sample in &p.samples {
+                    step_sample(rules, names, state, sample, out);
+                }
+                newest.push(state.last_at);
+                continue;
+            }
+            if p.samples.is_empty() {
+                newest.push(None);
+                continue;
+            }
+            let state = roster
+                .entry(p.info.user_id.clone())
+                .or_insert_with(|| new_state(rules, meeting, &p.info));
+            let mut silent = Vec::new();
+            for sample in &p.samples {
+                step_sample(rules, names, state, sample, &mut silent);
+            }
+            let at = state.last_at.unwrap_or_default();
+            for (i, phase) in state.phases.iter().enumerate() {
+                if let Phase::Firing { since, last, .. } = phase {
+                    out.push(make_transition(
+                        &rules[i],
+                        &names[i],
+                        state,
+                        State::Firing,
+                        Reason::FirstSight,
+                        at,
+                        *since,
+                        *last,
+                    ));
+                }
+            }
+            newest.push(state.last_at);
         }
-    }
-
-    /// Whether the engine has seen this participant.
-    pub fn knows(&self, meeting: &MeetingInfo, participant: &ParticipantInfo) -> bool {
-        self.participants
-            .get(meeting.key_field())
-            .is_some_and(|m| m.contains_key(&participant.user_id))
-    }
-
-    /// The time of the newest sample seen of a participant.
-    pub fn last_sample(&self, meeting: &MeetingInfo, user_id: &str) -> Option<Timestamp> {
-        self.participants
-            .get(meeting.key_field())
-            .and_then(|m| m.get(user_id))
-            .and_then(|s| s.last_at)
+        newest
     }
 
     /// Resolves a participant's firing alerts (it left) and forgets it.
@@ -639,25 +655,43 @@ impl Engine {
         } else {
             roster
                 .entry(participant.user_id.clone())
-                .or_insert_with(|| ParticipantState {
-                    meeting: meeting.clone(),
-                    info: participant.clone(),
-                    last_at: None,
-                    applies: applicability(rules, meeting, participant),
-                    phases: vec![Phase::Inactive; rules.len()],
-                    engaged: false,
-                })
+                .or_insert_with(|| new_state(rules, meeting, participant))
         };
-        // Attributes can arrive later (a topic from discovery, a name).
-        let same_meeting = same_text(&state.meeting.id, &meeting.id)
-            && same_text(&state.meeting.uuid, &meeting.uuid)
-            && same_text(&state.meeting.topic, &meeting.topic);
-        if !same_meeting || !same_texts(&state.info.attributes, &participant.attributes) {
-            state.info.attributes = participant.attributes.clone();
-            state.meeting = meeting.clone();
-            state.applies = applicability(rules, meeting, participant);
-        }
+        refresh_attributes(state, rules, meeting, participant);
         state
+    }
+}
+
+fn new_state(
+    rules: &[Rule],
+    meeting: &MeetingInfo,
+    participant: &ParticipantInfo,
+) -> ParticipantState {
+    ParticipantState {
+        meeting: meeting.clone(),
+        info: participant.clone(),
+        last_at: None,
+        applies: applicability(rules, meeting, participant),
+        phases: vec![Phase::Inactive; rules.len()],
+        engaged: false,
+    }
+}
+
+/// Attributes can arrive later (a topic from discovery, a name): when they
+/// changed, the state takes them and the rules' matchers are run again.
+fn refresh_attributes(
+    state: &mut ParticipantState,
+    rules: &[Rule],
+    meeting: &MeetingInfo,
+    participant: &ParticipantInfo,
+) {
+    let same_meeting = same_text(&state.meeting.id, &meeting.id)
+        && same_text(&state.meeting.uuid, &meeting.uuid)
+        && same_text(&state.meeting.topic, &meeting.topic);
+    if !same_meeting || !same_texts(&state.info.attributes, &participant.attributes) {
+        state.info.attributes = participant.attributes.clone();
+        state.meeting = meeting.clone();
+        state.applies = applicability(rules, meeting, participant);
     }
 }
 
@@ -1033,14 +1067,15 @@ mod tests {
             samples,
         };
         let mut out = Vec::new();
-        e.observe_first_sight(&m, &ps, &mut out);
+        let newest = e.observe_poll(&m, std::slice::from_ref(&ps), &mut out);
+        assert_eq!(newest, vec![Some(Timestamp(4 * MIN))]);
         assert_eq!(out.len(), 1);
         assert_eq!(&*out[0].rule, "a");
         assert_eq!(out[0].reason, Reason::FirstSight);
         assert_eq!(out[0].since, Timestamp(4 * MIN));
         // Polling the same samples again changes nothing.
         let mut again = Vec::new();
-        e.observe_all(&m, &ps, &mut again);
+        e.observe_poll(&m, std::slice::from_ref(&ps), &mut again);
         assert!(again.is_empty());
         // Leaving resolves.
         e.participant_left(&m, "u1", Timestamp(5 * MIN), &mut again);

@@ -19,6 +19,31 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(pub i64);
 
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar
+/// (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date `days` after 1970-01-01: year, month, day (`civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 impl Timestamp {
     /// Parses an RFC 3339 date-time (`2021-06-24T20:00:00Z`, offsets allowed).
     pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
@@ -40,7 +65,6 @@ impl Timestamp {
     /// Zoom's usual form, `2021-06-24T20:00:00Z`, read without chrono
     /// (every sample's time goes through here); `None` for anything else.
     fn parse_zulu(text: &str) -> Option<Timestamp> {
-        use chrono::Datelike;
         let b = text.as_bytes();
         if b.len() != 20
             || b[4] != b'-'
@@ -59,23 +83,40 @@ impl Timestamp {
         };
         let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
         let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-        let date = chrono::NaiveDate::from_ymd_opt(year as i32, month as u32, day as u32)?;
-        if hour > 23 || minute > 59 || second > 59 {
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let month_days = match month {
+            1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+            4 | 6 | 9 | 11 => 30,
+            2 if leap => 29,
+            2 => 28,
+            _ => return None,
+        };
+        if day == 0 || day > month_days || hour > 23 || minute > 59 || second > 59 {
             // Leap seconds and the like: chrono's reading decides.
             return None;
         }
-        let days = i64::from(date.num_days_from_ce()) - 719_163;
         Some(Timestamp(
-            days * 86_400 + hour * 3600 + minute * 60 + second,
+            days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second,
         ))
     }
 
     /// Formats as RFC 3339 UTC with `Z` (`2021-06-24T20:00:00Z`).
     pub fn to_rfc3339(self) -> String {
-        match chrono::DateTime::from_timestamp(self.0, 0) {
-            Some(t) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-            None => format!("@{}", self.0),
+        let (days, secs) = (self.0.div_euclid(86_400), self.0.rem_euclid(86_400));
+        let (year, month, day) = civil_from_days(days);
+        if !(0..=9999).contains(&year) {
+            // Outside four-digit years: chrono's rendering, or none.
+            return match chrono::DateTime::from_timestamp(self.0, 0) {
+                Some(t) => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                None => format!("@{}", self.0),
+            };
         }
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        )
     }
 
     /// Seconds from `earlier` to `self` (negative if `earlier` is later).
@@ -583,6 +624,7 @@ mod tests {
             let chrono_reads = chrono::DateTime::parse_from_rfc3339(&text).ok().map(|t| Timestamp(t.timestamp()));
             proptest::prop_assert_eq!(Timestamp::parse_zulu(&text), chrono_reads);
             proptest::prop_assert_eq!(Timestamp::parse_rfc3339(&text), Some(Timestamp(secs)));
+            proptest::prop_assert_eq!(Timestamp(secs).to_rfc3339(), text);
         }
     }
 
@@ -594,8 +636,18 @@ mod tests {
             "2026-11-26T10:00:60Z",
             "2026-1a-26T10:00:00Z",
             "+026-11-26T10:00:00Z",
+            "2026-00-26T10:00:00Z",
+            "2026-13-26T10:00:00Z",
+            "2026-11-00T10:00:00Z",
+            "2026-11-31T10:00:00Z",
+            "2100-02-29T10:00:00Z",
+            "2026-02-29T10:00:00Z",
         ] {
             assert_eq!(Timestamp::parse_zulu(odd), None, "{odd}");
+        }
+        for leap in ["2000-02-29T00:00:00Z", "2024-02-29T23:59:59Z"] {
+            let t = Timestamp::parse_zulu(leap).expect(leap);
+            assert_eq!(t.to_rfc3339(), leap);
         }
         assert_eq!(
             Timestamp::parse_rfc3339(" 2026-11-26T10:00:00Z "),

@@ -778,26 +778,25 @@ fn note_delivered(
     response: &QosResponse,
     complete: bool,
 ) {
+    // Whether some listed participant has no entry (one with no samples).
+    let mut unrecorded = false;
     for p in &response.participants {
-        if let Some(newest) = p.samples.iter().map(|s| s.at).max() {
+        match p.samples.iter().map(|s| s.at).max() {
             // Looked up by reference first: no key allocated per poll.
-            match delivered.get_mut(&*p.info.user_id) {
+            Some(newest) => match delivered.get_mut(&*p.info.user_id) {
                 Some(entry) => *entry = (*entry).max(newest),
                 None => {
                     delivered.insert(p.info.user_id.to_string(), newest);
                 }
-            }
+            },
+            None => unrecorded |= !delivered.contains_key(&*p.info.user_id),
         }
     }
     // Every entry is someone listed now unless there are more entries than
-    // participants listed, or some listed participant has no entry yet. (A
+    // participants listed, or some listed participant has no entry. (A
     // participant listed twice can leave an entry behind; it only holds
     // back samples already delivered.)
-    let unlisted_possible = delivered.len() > response.participants.len()
-        || response
-            .participants
-            .iter()
-            .any(|p| !delivered.contains_key(&*p.info.user_id));
+    let unlisted_possible = unrecorded || delivered.len() > response.participants.len();
     if complete && unlisted_possible {
         let listed: std::collections::HashSet<&str> = response
             .participants
