@@ -89,3 +89,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     out.flush()?;
     Ok(code)
 }
+
+/// See `mimalloc` in Cargo.toml: measured in BENCHMARKS.md's load run.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
