@@ -44,6 +44,9 @@ cpu() { awk '{print $14 + $15}' "/proc/$qw/stat"; }
 qos() { grep -o 'qos [0-9]*' "$work/mock.log" | tail -1 | awk '{print $2}'; }
 echo "warming up 90 s (discovery, first sight of $((MEETINGS * PARTICIPANTS)) participants)..."
 sleep 90
+# Start half-way between two bursts (samples land 5 s after the minute),
+# so the window holds exactly MINUTES bursts.
+sleep $(( (95 - 10#$(date +%S)) % 60 ))
 c0=$(cpu); q0=$(qos); t0=$(date +%s)
 sleep $((MINUTES * 60))
 c1=$(cpu); q1=$(qos); t1=$(date +%s)

@@ -104,7 +104,12 @@ fn split_number(text: &str) -> Option<(f64, &str)> {
         const POW10: [f64; 16] = [
             1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
         ];
-        let magnitude = mantissa as f64 / POW10[fraction_digits];
+        // Most of Zoom's values are whole numbers: no division at all.
+        let magnitude = if fraction_digits == 0 {
+            mantissa as f64
+        } else {
+            mantissa as f64 / POW10[fraction_digits]
+        };
         let value = if bytes[0] == b'-' {
             -magnitude
         } else {
