@@ -55,9 +55,7 @@ fn cycle(c: &mut Criterion) {
                 for body in &bodies {
                     let r = parse_qos_response(body).unwrap();
                     let mut out = Vec::new();
-                    for p in &r.participants {
-                        engine.observe_all(&r.meeting, p, &mut out);
-                    }
+                    engine.observe_poll(&r.meeting, &r.participants, &mut out);
                     if !out.is_empty() {
                         let events: Vec<Event> = out.into_iter().map(Event::Alert).collect();
                         let views: Vec<_> =

@@ -237,21 +237,6 @@ impl Engine {
         step_sample(rules, names, state, sample, out);
     }
 
-    /// Feeds all samples of a participant, in time order.
-    pub fn observe_all(
-        &mut self,
-        meeting: &MeetingInfo,
-        participant: &ParticipantSamples,
-        out: &mut Vec<Transition>,
-    ) {
-        let rules = &self.rules;
-        let names = &self.names;
-        let state = Self::state_for(&mut self.participants, rules, meeting, &participant.info);
-        for sample in &participant.samples {
-            step_sample(rules, names, state, sample, out);
-        }
-    }
-
     /// Feeds one poll of a meeting, each participant's samples in time
     /// order, and returns each participant's newest sample time seen, in the
     /// order given.
