@@ -20,25 +20,7 @@ start_mock() { # name port
   ./target/release/examples/load_mock "$2" "$MEETINGS" "$PARTICIPANTS" > "$work/$1.mock.log" &
   pids+=($!)
   mkdir -p "$work/$1"
-  cat > "$work/$1/qoswatch.yaml" <<YAML
-zoom:
-  account_id: load
-  client_id: load
-  client_secret: load
-  api_base: http://127.0.0.1:$2/v2
-  oauth_url: http://127.0.0.1:$2/oauth/token
-  requests_per_second: 1000
-  daily_budget: 10000000
-poll:
-  discover: true
-  discover_interval: 2m
-rules: [$PWD/rules/]
-notifiers:
-  out: { type: console }
-state_dir: $work/$1/state
-http:
-  listen: 127.0.0.1:0
-YAML
+  examples/load_config.sh "$2" 1000 "$work/$1/state" > "$work/$1/qoswatch.yaml"
 }
 start_mock a 18090
 start_mock b 18092

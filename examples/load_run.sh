@@ -18,25 +18,7 @@ trap 'kill $mock $qw 2>/dev/null || true; rm -rf "$work"' EXIT
 ./target/release/examples/load_mock $PORT "$MEETINGS" "$PARTICIPANTS" > "$work/mock.log" &
 mock=$!
 sleep 1
-cat > "$work/qoswatch.yaml" <<YAML
-zoom:
-  account_id: load
-  client_id: load
-  client_secret: load
-  api_base: http://127.0.0.1:$PORT/v2
-  oauth_url: http://127.0.0.1:$PORT/oauth/token
-  requests_per_second: $RPS     # raised for the load run (Business+ is 40/s)
-  daily_budget: 10000000        # raised for the load run (Business+ is 60,000)
-poll:
-  discover: true
-  discover_interval: 2m
-rules: [$PWD/rules/]
-notifiers:
-  out: { type: console }
-state_dir: $work/state
-http:
-  listen: 127.0.0.1:0
-YAML
+examples/load_config.sh $PORT "$RPS" "$work/state" > "$work/qoswatch.yaml"
 RUST_LOG=warn ./target/release/qoswatch run -c "$work/qoswatch.yaml" > "$work/alerts.log" 2> "$work/qoswatch.log" &
 qw=$!
 ticks=$(getconf CLK_TCK)
