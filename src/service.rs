@@ -15,10 +15,9 @@ use crate::config::{Config, EnvMode, NotifierKind};
 use std::sync::Arc;
 
 use crate::alert::lifecycle::Snapshot;
-use crate::http::{ApiAlert, HttpState, Metrics, Status};
-use crate::notify::delivery::{
-    DeliveryTuning, Outbox, OutboxError, Sender, run_worker, write_atomic,
-};
+use crate::http::{ApiAlert, HttpState, Status};
+use crate::metrics::Metrics;
+use crate::notify::delivery::{DeliveryTuning, Outbox, OutboxError, Sender, run_worker};
 use crate::notify::format::event_line;
 use crate::notify::router::route;
 use crate::notify::view::{AlertView, view};
@@ -293,7 +292,7 @@ impl Service {
             return out;
         }
         if let Some(h) = &self.http {
-            h.metrics.samples.inc_by(
+            h.metrics.service.samples.inc_by(
                 batch
                     .participants
                     .iter()
@@ -338,7 +337,7 @@ impl Service {
     fn on_health(&mut self, ok: bool, error: Option<String>) -> Vec<Event> {
         let mut events = Vec::new();
         if let Some(h) = &self.http {
-            h.metrics.source_up.set(i64::from(ok));
+            h.metrics.service.source_up.set(i64::from(ok));
             if ok && let Ok(mut st) = h.status.lock() {
                 st.last_source_ok = Some(Instant::now());
             }
@@ -421,9 +420,9 @@ impl Service {
                 self.engine.replace_rules(rules, now, &mut out);
                 tracing::info!(rules = n, "reloaded rules");
                 if let Some(h) = &self.http {
-                    h.metrics.reload_success.set(1);
-                    h.metrics.reload_time.set(now.0 as f64);
-                    h.metrics.rules_loaded.set(n as i64);
+                    h.metrics.service.reload_success.set(1);
+                    h.metrics.service.reload_time.set(now.0 as f64);
+                    h.metrics.service.rules_loaded.set(n as i64);
                 }
                 events.extend(out.into_iter().map(Event::Alert));
                 if !self.config_broken
@@ -448,8 +447,8 @@ impl Service {
         now: Timestamp,
     ) -> Vec<Event> {
         if let Some(h) = &self.http {
-            h.metrics.reload_success.set(0);
-            h.metrics.reload_time.set(now.0 as f64);
+            h.metrics.service.reload_success.set(0);
+            h.metrics.service.reload_time.set(now.0 as f64);
         }
         for d in &diags.0 {
             tracing::error!("reload failed, keeping the last good {what}: {d}");
@@ -531,9 +530,10 @@ impl Service {
                 }
             })
             .collect();
-        h.metrics.alerts_firing.reset();
+        h.metrics.service.alerts_firing.reset();
         for ((rule, severity), n) in by_rule {
             h.metrics
+                .service
                 .alerts_firing
                 .with_label_values(&[rule.as_str(), severity])
                 .set(n);
@@ -618,7 +618,7 @@ impl Service {
         };
         let path = self.state_path();
         let result = std::fs::create_dir_all(&self.config.state_dir).and_then(|_| {
-            write_atomic(
+            crate::persist::write_atomic(
                 &path,
                 &serde_json::to_vec(&saved).expect("state serialises"),
             )
@@ -911,12 +911,13 @@ async fn start_http(
     let (client, stats, outbox) = (source.client.clone(), source.stats.clone(), outbox.clone());
     let refresh = move |m: &Metrics| {
         if let Some(c) = &client {
-            m.budget_remaining.set(i64::from(c.budget_left()));
-            m.budget_daily.set(i64::from(c.budget_limit()));
+            m.zoom.budget_remaining.set(i64::from(c.budget_left()));
+            m.zoom.budget_daily.set(i64::from(c.budget_limit()));
             if let Ok(counts) = c.stats.requests.lock() {
                 for ((endpoint, status), n) in counts.iter() {
-                    Metrics::mirror(
-                        &m.zoom_requests
+                    mirror(
+                        &m.zoom
+                            .requests
                             .with_label_values(&[endpoint, status.as_str()]),
                         *n,
                     );
@@ -925,26 +926,32 @@ async fn start_http(
         }
         if let Some(s) = &stats {
             use std::sync::atomic::Ordering;
-            m.stretch
+            m.poller
+                .stretch
                 .set(s.stretch_milli.load(Ordering::Relaxed).max(1000) as f64 / 1000.0);
-            m.delay
+            m.poller
+                .delay
                 .set(s.delay_ms.load(Ordering::Relaxed) as f64 / 1000.0);
-            m.meetings.set(s.meetings.load(Ordering::Relaxed) as i64);
+            m.poller
+                .meetings
+                .set(s.meetings.load(Ordering::Relaxed) as i64);
             if let Ok(mut d) = s.durations.lock() {
                 for v in d.drain(..) {
-                    m.poll_duration.observe(v);
+                    m.poller.poll_duration.observe(v);
                 }
             }
         }
         for (notifier, depth) in outbox.depth() {
-            m.outbox
+            m.delivery
+                .outbox
                 .with_label_values(&[notifier.as_str()])
                 .set(depth as i64);
         }
         if let Ok(counts) = outbox.stats.counts.lock() {
             for ((notifier, outcome), n) in counts.iter() {
-                Metrics::mirror(
-                    &m.notifications
+                mirror(
+                    &m.delivery
+                        .notifications
                         .with_label_values(&[notifier.as_str(), outcome]),
                     *n,
                 );
@@ -968,16 +975,19 @@ async fn start_http(
     });
     state
         .metrics
+        .service
         .info
         .with_label_values(&[env!("CARGO_PKG_VERSION"), source.cadence.as_str()])
         .set(1.0);
     state
         .metrics
+        .service
         .rules_loaded
         .set(service.engine.rules().len() as i64);
-    state.metrics.reload_success.set(1);
+    state.metrics.service.reload_success.set(1);
     state
         .metrics
+        .service
         .reload_time
         .set(chrono::Utc::now().timestamp() as f64);
     tokio::spawn(crate::http::serve(listener, state.clone(), cancel));
@@ -1089,6 +1099,14 @@ fn spawn_signal_handlers(cancel: CancellationToken, reload: mpsc::Sender<bool>) 
             let _ = tokio::signal::ctrl_c().await;
             cancel.cancel();
         });
+    }
+}
+
+/// Sets a counter to `value` (the stage's own count is the source of truth).
+fn mirror(counter: &prometheus::IntCounter, value: u64) {
+    let current = counter.get();
+    if value > current {
+        counter.inc_by(value - current);
     }
 }
 
@@ -1255,3 +1273,4 @@ mod tests {
         assert!(s.check_source_down().is_none());
     }
 }
+

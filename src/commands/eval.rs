@@ -41,7 +41,7 @@ pub fn run(
     for f in &args.files {
         if f.is_dir() {
             // A directory stands for the `*.json` files directly inside, by name.
-            match json_files(f) {
+            match crate::source::replay::json_files(f) {
                 Ok(files) => inputs.extend(files),
                 Err(e) => {
                     writeln!(err, "{}: error: cannot list directory: {e}", f.display())?;
@@ -130,20 +130,6 @@ pub fn run(
         }
     }
     Ok(EXIT_OK)
-}
-
-/// The `*.json` files directly inside `dir` (dot-files skipped), by name.
-pub fn json_files(dir: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            !name.starts_with('.') && name.ends_with(".json") && p.is_file()
-        })
-        .collect();
-    files.sort();
-    Ok(files)
 }
 
 /// Orders transitions by (at, meeting, participant, rule).

@@ -23,8 +23,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{NotifierConfig, NotifierKind, Secret, SecretUrl};
+use crate::net::parse_retry_after;
 use crate::notify::webhook::signature;
-use crate::zoom::client::parse_retry_after;
 
 /// How long delivered keys are remembered.
 const KEY_MEMORY_SECS: f64 = 2.0 * 86_400.0;
@@ -157,23 +157,6 @@ fn track_open(open: &mut HashSet<String>, key: &str) {
     }
 }
 
-/// Writes `bytes` to `path` atomically: temporary file, fsync, rename, fsync dir.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent()
-        && let Ok(d) = std::fs::File::open(dir)
-    {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
 impl Outbox {
     /// Opens (creating) `state_dir/outbox`, loading pending entries and the
     /// keys of recent deliveries.
@@ -220,7 +203,7 @@ impl Outbox {
             }
         }
         // Compact the journal to what is still remembered.
-        write_atomic(&journal_path, kept.as_bytes()).map_err(open_err)?;
+        crate::persist::write_atomic(&journal_path, kept.as_bytes()).map_err(open_err)?;
         let journal = std::fs::OpenOptions::new()
             .append(true)
             .open(&journal_path)
@@ -309,7 +292,8 @@ impl Outbox {
         };
         let path = self.path_of(entry.id);
         let bytes = serde_json::to_vec(&entry).expect("entries serialise");
-        write_atomic(&path, &bytes).map_err(|source| OutboxError::WriteEntry { path, source })?;
+        crate::persist::write_atomic(&path, &bytes)
+            .map_err(|source| OutboxError::WriteEntry { path, source })?;
         {
             let mut inner = self.inner.lock().expect("outbox lock");
             for k in &entry.keys {
@@ -378,7 +362,7 @@ impl Outbox {
     /// Persists a rescheduled front entry.
     fn reschedule(&self, entry: &Entry) {
         let path = self.path_of(entry.id);
-        if let Err(e) = write_atomic(
+        if let Err(e) = crate::persist::write_atomic(
             &path,
             &serde_json::to_vec(entry).expect("entries serialise"),
         ) {
@@ -484,7 +468,7 @@ impl Sender {
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
         let text = match response.text().await {
             Ok(t) => crate::shorten(t.trim(), 300),
             Err(e) => {

@@ -1,9 +1,18 @@
 //! Sources of QoS samples: the Zoom poller and the replay of recorded
-//! responses (later: the QSS push receiver). A source sends
+//! responses (later: Zoom's event receiver). A source sends
 //! [`SourceEvent`]s; it knows nothing of rules or alerts.
+//!
+//! Adding a source: implement [`Source`] in a file of its own here, and
+//! build it in `service::sources`.
 
 pub mod poller;
 pub mod replay;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::qos::{MeetingInfo, ParticipantSamples, Timestamp};
 
@@ -31,4 +40,47 @@ pub enum SourceEvent {
     Failed(String),
     /// A replay has played everything.
     Finished,
+}
+
+/// A future a source runs as.
+pub type SourceTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Where samples come from. A source sends its events on `tx` and returns
+/// when it has nothing more to send (a replay at its end, one cycle for
+/// `once`) or when `cancel` fires; dropping `tx` tells the service it ended.
+pub trait Source: Send + 'static {
+    /// How it paces itself, for logs and `qoswatch_build_info`
+    /// (`zoom-sample-clock`, `interval 1m`, `replay`).
+    fn cadence(&self) -> String;
+
+    /// Runs until the end of its input or `cancel`.
+    fn run(self: Box<Self>, tx: mpsc::Sender<SourceEvent>, cancel: CancellationToken)
+    -> SourceTask;
+
+    /// One cycle, for `qoswatch once`: everything there is to read now.
+    fn run_once(self: Box<Self>, tx: mpsc::Sender<SourceEvent>) -> SourceTask;
+}
+
+impl Source for poller::Poller {
+    fn cadence(&self) -> String {
+        self.describe_cadence()
+    }
+
+    fn run(
+        self: Box<Self>,
+        tx: mpsc::Sender<SourceEvent>,
+        cancel: CancellationToken,
+    ) -> SourceTask {
+        Box::pin((*self).run(tx, cancel))
+    }
+
+    fn run_once(self: Box<Self>, tx: mpsc::Sender<SourceEvent>) -> SourceTask {
+        Box::pin(async move {
+            for event in (*self).poll_once().await {
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+        })
+    }
 }

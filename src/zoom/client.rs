@@ -231,25 +231,6 @@ pub fn encode_meeting(id: &str) -> String {
     }
 }
 
-/// Parses `Retry-After`: seconds, an HTTP date, or an RFC 3339 date.
-pub fn parse_retry_after(value: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
-    let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    if let Ok(secs) = v.parse::<f64>()
-        && secs.is_finite()
-        && secs >= 0.0
-    {
-        return Some(Duration::from_secs_f64(secs));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(v)
-        .or_else(|_| chrono::DateTime::parse_from_rfc3339(v))
-        .ok()?
-        .with_timezone(&chrono::Utc);
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
-}
-
 #[derive(Deserialize, Default)]
 struct ZoomErrorBody {
     code: Option<i64>,
@@ -478,7 +459,7 @@ impl ZoomClient {
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+                .and_then(|v| crate::net::parse_retry_after(v, std::time::SystemTime::now()));
             let body = match response.bytes().await {
                 Ok(b) => b,
                 Err(e) => {
@@ -821,27 +802,6 @@ mod tests {
         );
         assert_eq!(encode_meeting("ab//cd"), "ab%252F%252Fcd");
         assert_eq!(encode_meeting("85746065432"), "85746065432");
-    }
-
-    #[test]
-    fn retry_after_forms() {
-        let now = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&chrono::Utc);
-        assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
-        assert_eq!(
-            parse_retry_after("Thu, 01 Jan 2026 00:00:30 GMT", now),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            parse_retry_after("2026-01-01T00:01:00Z", now),
-            Some(Duration::from_secs(60))
-        );
-        assert_eq!(
-            parse_retry_after("2025-01-01T00:01:00Z", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
     }
 
     #[test]
