@@ -49,8 +49,6 @@ pub struct Status {
 pub struct HttpState {
     pub status: Mutex<Status>,
     pub metrics: Metrics,
-    /// Called before `/metrics` renders, to refresh gauges from live state.
-    pub refresh: Box<dyn Fn(&Metrics) + Send + Sync>,
 }
 
 async fn healthz() -> &'static str {
@@ -80,7 +78,6 @@ async fn readyz(State(s): State<Arc<HttpState>>) -> Response {
 }
 
 async fn metrics(State(s): State<Arc<HttpState>>) -> Response {
-    (s.refresh)(&s.metrics);
     (
         [(
             header::CONTENT_TYPE,

@@ -52,8 +52,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let cancel = tokio_util::sync::CancellationToken::new();
-            runtime.block_on(service::run(config, service::RunOptions::default(), cancel))?;
+            runtime.block_on(async {
+                let cancel = tokio_util::sync::CancellationToken::new();
+                let (reload_tx, reloads) = tokio::sync::mpsc::channel(8);
+                spawn_signal_handlers(cancel.clone(), reload_tx);
+                service::run(config, service::RunOptions::default(), cancel, reloads).await
+            })?;
             0
         }
         Command::Once { config, dry_run } => {
@@ -88,6 +92,50 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     };
     out.flush()?;
     Ok(code)
+}
+
+/// SIGTERM and SIGINT cancel `cancel` (a graceful stop); SIGHUP asks for
+/// a reload of config and rules.
+fn spawn_signal_handlers(
+    cancel: tokio_util::sync::CancellationToken,
+    reload: tokio::sync::mpsc::Sender<service::Reload>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        tokio::spawn(async move {
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                _ = int.recv() => tracing::info!("SIGINT: stopping"),
+            }
+            cancel.cancel();
+        });
+        tokio::spawn(async move {
+            let Ok(mut hup) = signal(SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading config and rules");
+                if reload.send(service::Reload::ConfigAndRules).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = reload;
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            cancel.cancel();
+        });
+    }
 }
 
 /// See `mimalloc` in Cargo.toml: measured in BENCHMARKS.md's load run.

@@ -7,7 +7,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use qoswatch::config::{NotifierConfig, NotifierKind, Secret, SecretUrl};
-use qoswatch::notify::delivery::{DeliveryTuning, Outbox, Sender, run_worker};
+use qoswatch::metrics::DeliveryMetrics;
+use qoswatch::net::Backoff;
+use qoswatch::notify::channel::Pacing;
+use qoswatch::notify::delivery::{DeliveryTuning, Sender, run_worker};
+use qoswatch::notify::outbox::Outbox;
 use qoswatch::notify::webhook::signature;
 use tokio_util::sync::CancellationToken;
 use wiremock::matchers::{header, method, path};
@@ -15,11 +19,13 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 fn tuning() -> DeliveryTuning {
     DeliveryTuning {
-        slack_gap: Duration::from_millis(10),
-        teams_gap: Duration::from_millis(10),
-        webhook_gap: Duration::from_millis(10),
-        base_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(200),
+        pacing: Pacing {
+            slack: Duration::from_millis(10),
+            teams: Duration::from_millis(10),
+            webhook: Duration::from_millis(10),
+        },
+        backoff: Backoff::new(Duration::from_millis(20), Duration::from_millis(200)),
+        max_retry_after: Duration::from_secs(300),
         timeout: Duration::from_millis(300),
     }
 }
@@ -49,7 +55,7 @@ impl Respond for Script {
 
 async fn deliver(cfg: NotifierConfig, body: &str, secs: u64) -> (Arc<Outbox>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let outbox = Arc::new(Outbox::open(dir.path()).unwrap());
+    let outbox = Arc::new(Outbox::open(dir.path(), DeliveryMetrics::default()).unwrap());
     outbox
         .enqueue(
             &cfg.name,
@@ -106,7 +112,7 @@ async fn slack_429s_then_500s_deliver_exactly_once_respecting_retry_after() {
     );
     let (outbox, _dir) = deliver(cfg, r#"{"text":"hi"}"#, 20).await;
     assert_eq!(outbox.pending(), 0);
-    assert_eq!(outbox.stats.get("oncall", "delivered"), 1);
+    assert_eq!(outbox.outcomes("oncall", "delivered"), 1);
     let t = times.lock().unwrap();
     // The attempt after each 429 waited at least the 2 s asked for.
     for i in 0..3 {
@@ -143,8 +149,8 @@ async fn server_errors_then_success_post_exactly_once() {
         Duration::from_secs(3600),
     );
     let (outbox, _dir) = deliver(cfg, "{}", 10).await;
-    assert_eq!(outbox.stats.get("netops", "delivered"), 1);
-    assert_eq!(outbox.stats.get("netops", "retried"), 2);
+    assert_eq!(outbox.outcomes("netops", "delivered"), 1);
+    assert_eq!(outbox.outcomes("netops", "retried"), 2);
 }
 
 #[tokio::test]
@@ -164,8 +170,8 @@ async fn a_permanent_400_is_not_retried() {
     );
     let (outbox, _dir) = deliver(cfg, "{}", 5).await;
     assert_eq!(outbox.pending(), 0);
-    assert_eq!(outbox.stats.get("oncall", "failed"), 1);
-    assert_eq!(outbox.stats.get("oncall", "delivered"), 0);
+    assert_eq!(outbox.outcomes("oncall", "failed"), 1);
+    assert_eq!(outbox.outcomes("oncall", "delivered"), 0);
 }
 
 #[tokio::test]
@@ -192,8 +198,8 @@ async fn a_timeout_is_retried() {
         Duration::from_secs(3600),
     );
     let (outbox, _dir) = deliver(cfg, "{}", 10).await;
-    assert_eq!(outbox.stats.get("oncall", "delivered"), 1);
-    assert_eq!(outbox.stats.get("oncall", "retried"), 1);
+    assert_eq!(outbox.outcomes("oncall", "delivered"), 1);
+    assert_eq!(outbox.outcomes("oncall", "retried"), 1);
 }
 
 #[tokio::test]
@@ -212,7 +218,7 @@ async fn messages_older_than_max_age_are_dropped() {
     );
     let (outbox, _dir) = deliver(cfg, "{}", 5).await;
     assert_eq!(outbox.pending(), 0);
-    assert_eq!(outbox.stats.get("oncall", "dropped"), 1);
+    assert_eq!(outbox.outcomes("oncall", "dropped"), 1);
 }
 
 #[tokio::test]
@@ -238,7 +244,7 @@ async fn webhooks_are_signed() {
         Duration::from_secs(3600),
     );
     let (outbox, _dir) = deliver(cfg, body, 5).await;
-    assert_eq!(outbox.stats.get("tools", "delivered"), 1);
+    assert_eq!(outbox.outcomes("tools", "delivered"), 1);
 }
 
 #[tokio::test]
@@ -264,5 +270,5 @@ async fn legacy_messagecard_errors_in_a_200_body_are_failures() {
         Duration::from_secs(3600),
     );
     let (outbox, _dir) = deliver(cfg, "{}", 5).await;
-    assert_eq!(outbox.stats.get("legacy", "delivered"), 1);
+    assert_eq!(outbox.outcomes("legacy", "delivered"), 1);
 }

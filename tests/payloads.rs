@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use qoswatch::alert::{Event, Reason, State, Transition};
 use qoswatch::notify::view::{AlertView, view};
-use qoswatch::notify::{slack, teams, webhook};
+use qoswatch::notify::{messagecard, slack, teams, webhook};
 use qoswatch::qos::{MeetingInfo, Metric, ParticipantInfo, Timestamp};
 use qoswatch::rules::{Rule, Severity, load_str};
 
@@ -132,7 +132,7 @@ fn teams_payloads() {
     insta::assert_json_snapshot!("teams_grouped_and_more", teams::payload(&grouped(5), 3));
     insta::assert_json_snapshot!(
         "teams_messagecard_firing",
-        teams::message_card(&firing(), 10)
+        messagecard::message_card(&firing(), 10)
     );
 }
 

@@ -15,7 +15,10 @@ use crate::rules::expr::{Decider, Outcome, Truth};
 use crate::rules::{Hold, Rule, RuleSet, Severity};
 
 /// Firing or resolved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum State {
     Firing,
     Resolved,
@@ -85,6 +88,19 @@ impl Transition {
             &self.participant.user_id,
         )
     }
+}
+
+/// Orders transitions by (at, meeting, participant, rule): the order of
+/// `eval`'s output and of a batch's notifications.
+pub fn sort_transitions(ts: &mut [Transition]) {
+    ts.sort_by(|a, b| {
+        (a.at, a.meeting.key(), &a.participant.user_id, &a.rule).cmp(&(
+            b.at,
+            b.meeting.key(),
+            &b.participant.user_id,
+            &b.rule,
+        ))
+    });
 }
 
 /// A stable fingerprint (FNV-1a, hex) of rule + meeting key + participant.

@@ -119,7 +119,7 @@ pub fn run(
     for (meeting, participant, sample) in &items {
         engine.observe(meeting, participant, sample, &mut transitions);
     }
-    sort_transitions(&mut transitions);
+    crate::alert::lifecycle::sort_transitions(&mut transitions);
     for t in &transitions {
         match args.format {
             OutputFormat::Json => {
@@ -130,18 +130,6 @@ pub fn run(
         }
     }
     Ok(EXIT_OK)
-}
-
-/// Orders transitions by (at, meeting, participant, rule).
-pub fn sort_transitions(ts: &mut [Transition]) {
-    ts.sort_by(|a, b| {
-        (a.at, a.meeting.key(), &a.participant.user_id, &a.rule).cmp(&(
-            b.at,
-            b.meeting.key(),
-            &b.participant.user_id,
-            &b.rule,
-        ))
-    });
 }
 
 /// The JSON line of SPEC section 2.

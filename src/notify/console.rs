@@ -1,21 +1,19 @@
-//! The `console` notifier: one readable line per event on stdout.
+//! The `console` channel: one readable line per transition on stdout (the
+//! demo's notifier).
 
-use std::io::Write;
-
-use crate::alert::Event;
+use crate::notify::channel::{Channel, Group, Message};
 use crate::notify::format::event_line;
 
 /// Prints events to stdout, one line each.
-#[derive(Debug, Default)]
 pub struct Console;
 
-impl Console {
-    pub fn send(&self, events: &[Event]) -> std::io::Result<()> {
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
-        for e in events {
-            writeln!(out, "{}", event_line(e))?;
-        }
-        out.flush()
+impl Channel for Console {
+    fn kind(&self) -> &'static str {
+        "console"
+    }
+
+    fn render(&self, group: &Group<'_>) -> Message {
+        let lines: Vec<String> = group.events.iter().map(|e| event_line(e)).collect();
+        Message::Print(lines.join("\n"))
     }
 }

@@ -1,9 +1,18 @@
-//! Notifiers: how events reach people. One file per channel, plus the
-//! router that picks notifiers and the persisted outbox that delivers.
+//! The notification path, as stages: [`dispatch`] routes, groups and
+//! de-duplicates transitions and asks each notifier's [`channel`] to render
+//! them; [`outbox`] persists what is to be posted and [`delivery`] posts it,
+//! paced and retried. One file per channel (console, Slack, Teams,
+//! MessageCard, webhook), all drawing their words from [`facts`] and
+//! [`view`].
 
+pub mod channel;
 pub mod console;
 pub mod delivery;
+pub mod dispatch;
+pub mod facts;
 pub mod format;
+pub mod messagecard;
+pub mod outbox;
 pub mod router;
 pub mod slack;
 pub mod teams;

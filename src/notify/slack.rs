@@ -2,8 +2,13 @@
 //! fallback `text`, every participant-controlled string escaped, Slack's
 //! limits respected by cutting characters, not bytes.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
+use crate::config::SecretUrl;
+use crate::notify::channel::{self, Channel, Group, Message, Outcome, Pacing};
+use crate::notify::facts::{Tone, facts, title};
 use crate::notify::view::{AlertView, truncate};
 
 /// Slack's limits.
@@ -21,94 +26,8 @@ pub fn escape(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-fn color(views: &[AlertView]) -> &'static str {
-    if views.iter().all(|v| !v.is_firing()) {
-        return "good";
-    }
-    let firing = views.iter().filter(|v| v.is_firing());
-    match firing
-        .map(|v| v.severity.as_str())
-        .max_by_key(|s| match *s {
-            "critical" => 2,
-            "warning" => 1,
-            _ => 0,
-        }) {
-        Some("critical") => "danger",
-        Some("warning") => "warning",
-        _ => "#439FE0",
-    }
-}
-
-/// The state word of a message ("FIRING", "RESOLVED", "STILL FIRING").
-pub fn state_word(v: &AlertView) -> &'static str {
-    match (v.is_firing(), v.reminder) {
-        (true, true) => "STILL FIRING",
-        (true, false) => "FIRING",
-        (false, _) => "RESOLVED",
-    }
-}
-
-/// The one-line title of a group, for headers and fallbacks (unescaped).
-pub fn title(views: &[AlertView]) -> String {
-    match views {
-        [] => "no alerts".into(),
-        [v] => format!("{} · {} · {}", state_word(v), v.severity, v.rule),
-        _ => {
-            let firing = views.iter().filter(|v| v.is_firing()).count();
-            let resolved = views.len() - firing;
-            let mut parts = Vec::new();
-            if firing > 0 {
-                parts.push(format!("{firing} firing"));
-            }
-            if resolved > 0 {
-                parts.push(format!("{resolved} resolved"));
-            }
-            let place = views[0]
-                .meeting_text()
-                .map_or(String::new(), |m| format!(" · {m}"));
-            format!("{} alerts ({}){place}", views.len(), parts.join(", "))
-        }
-    }
-}
-
 fn fields(v: &AlertView) -> Vec<Value> {
-    let mut f: Vec<(&str, String)> = Vec::new();
-    if let Some(who) = v.who() {
-        let mut text = who.to_owned();
-        if v.user_name.is_some()
-            && let Some(id) = &v.participant
-        {
-            text.push_str(&format!(" ({id})"));
-        }
-        f.push(("Participant", text));
-    }
-    if let Some(m) = v.meeting_text() {
-        f.push(("Meeting", m));
-    }
-    if let (Some(metric), Some(value)) = (&v.metric, &v.value) {
-        let t = v
-            .threshold
-            .as_ref()
-            .map_or(String::new(), |t| format!(" (threshold {t})"));
-        let label = if v.is_firing() { "" } else { "recovered to " };
-        f.push(("Metric", format!("{metric}: {label}{value}{t}")));
-    }
-    f.push(("Rule", format!("{} ({})", v.rule, v.severity)));
-    match &v.duration {
-        Some(d) => f.push(("Duration", format!("{d} (since {})", v.since))),
-        None => f.push(("Since", v.since.clone())),
-    }
-    let where_: Vec<&str> = [&v.device, &v.network_type, &v.location]
-        .into_iter()
-        .flatten()
-        .map(String::as_str)
-        .collect();
-    if !where_.is_empty() {
-        f.push(("Device / network / location", where_.join(" · ")));
-    }
-    if let Some(r) = &v.reason {
-        f.push(("Reason", r.clone()));
-    }
+    let mut f = facts(v);
     f.truncate(MAX_FIELDS);
     f.into_iter()
         .map(|(k, val)| json!({"type": "mrkdwn", "text": truncate(&format!("*{k}*\n{}", escape(&val)), MAX_FIELD)}))
@@ -160,6 +79,51 @@ pub fn payload(views: &[AlertView], group_limit: usize) -> Value {
     }
     json!({
         "text": truncate(&fallback, MAX_TEXT),
-        "attachments": [{"color": color(views), "fallback": truncate(&fallback, MAX_TEXT), "blocks": blocks}]
+        "attachments": [{"color": color(Tone::of(views)), "fallback": truncate(&fallback, MAX_TEXT), "blocks": blocks}]
     })
+}
+
+/// Slack's attachment colour for a tone.
+fn color(tone: Tone) -> &'static str {
+    match tone {
+        Tone::Resolved => "good",
+        Tone::Critical => "danger",
+        Tone::Warning => "warning",
+        Tone::Info => "#439FE0",
+    }
+}
+
+/// A Slack incoming webhook.
+pub struct Slack {
+    pub url: SecretUrl,
+}
+
+impl Channel for Slack {
+    fn kind(&self) -> &'static str {
+        "slack"
+    }
+
+    fn render(&self, group: &Group<'_>) -> Message {
+        Message::Post(payload(group.views, group.limit))
+    }
+
+    fn url(&self) -> Option<&SecretUrl> {
+        Some(&self.url)
+    }
+
+    /// Slack answers 200 `ok`; a 200 with another body is an error it
+    /// reports in the body.
+    fn classify(&self, status: u16, retry_after: Option<Duration>, body: &str) -> Outcome {
+        match status {
+            200 if body == "ok" || body.is_empty() => Outcome::Delivered,
+            200 => Outcome::Permanent {
+                reason: channel::reason(status, body),
+            },
+            _ => channel::by_status(status, retry_after, body),
+        }
+    }
+
+    fn gap(&self, pacing: &Pacing) -> Duration {
+        pacing.slack
+    }
 }

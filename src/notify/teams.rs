@@ -1,9 +1,14 @@
-//! Microsoft Teams: the Workflows webhook payload with an Adaptive Card 1.4,
-//! or a legacy MessageCard for old Office 365 connectors.
+//! Microsoft Teams: the Workflows webhook payload with an Adaptive Card 1.4
+//! (the legacy MessageCard is in `messagecard`). Any 2xx is success
+//! (Workflows answers 202).
+
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::notify::slack::title;
+use crate::config::SecretUrl;
+use crate::notify::channel::{Channel, Group, Message, Pacing};
+use crate::notify::facts::{Tone, facts, title};
 use crate::notify::view::{AlertView, truncate};
 
 /// Workflows fail from about 21 KB; stay under 20 KB.
@@ -25,55 +30,20 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-fn color(views: &[AlertView]) -> &'static str {
-    if views.iter().all(|v| !v.is_firing()) {
-        "Good"
-    } else if views
-        .iter()
-        .any(|v| v.is_firing() && v.severity == "critical")
-    {
-        "Attention"
-    } else if views
-        .iter()
-        .any(|v| v.is_firing() && v.severity == "warning")
-    {
-        "Warning"
-    } else {
-        "Accent"
+/// The Adaptive Card colour of a title for a tone.
+fn color(tone: Tone) -> &'static str {
+    match tone {
+        Tone::Resolved => "Good",
+        Tone::Critical => "Attention",
+        Tone::Warning => "Warning",
+        Tone::Info => "Accent",
     }
 }
 
-fn facts(v: &AlertView) -> Vec<(&'static str, String)> {
-    let mut f = Vec::new();
-    if let Some(who) = v.who() {
-        f.push(("Participant", who.to_owned()));
-    }
-    if let Some(m) = v.meeting_text() {
-        f.push(("Meeting", m));
-    }
-    if let (Some(metric), Some(value)) = (&v.metric, &v.value) {
-        let t = v
-            .threshold
-            .as_ref()
-            .map_or(String::new(), |t| format!(" (threshold {t})"));
-        f.push(("Metric", format!("{metric}: {value}{t}")));
-    }
-    f.push(("Rule", format!("{} ({})", v.rule, v.severity)));
-    match &v.duration {
-        Some(d) => f.push(("Duration", format!("{d} (since {})", v.since))),
-        None => f.push(("Since", v.since.clone())),
-    }
-    let where_: Vec<&str> = [&v.device, &v.network_type, &v.location]
-        .into_iter()
-        .flatten()
-        .map(String::as_str)
-        .collect();
-    if !where_.is_empty() {
-        f.push(("Device / network / location", where_.join(" · ")));
-    }
-    if let Some(r) = &v.reason {
-        f.push(("Reason", r.clone()));
-    }
+/// The facts Teams shows: the shared ones and the fingerprint (Slack has
+/// it in a context line; a card has none).
+pub(crate) fn card_facts(v: &AlertView) -> Vec<(&'static str, String)> {
+    let mut f = facts(v);
     f.push(("Fingerprint", v.fingerprint.clone()));
     f
 }
@@ -89,7 +59,7 @@ fn text_block(text: String, extra: Value) -> Value {
 fn card(views: &[AlertView], listed: usize) -> Value {
     let mut body = vec![text_block(
         truncate(&escape(&title(views)), 300),
-        json!({"weight": "Bolder", "size": "Medium", "color": color(views)}),
+        json!({"weight": "Bolder", "size": "Medium", "color": color(Tone::of(views))}),
     )];
     for v in &views[..listed] {
         let mut items = vec![text_block(
@@ -102,7 +72,7 @@ fn card(views: &[AlertView], listed: usize) -> Value {
                 json!({"isSubtle": true}),
             ));
         }
-        let facts: Vec<Value> = facts(v)
+        let facts: Vec<Value> = card_facts(v)
             .into_iter()
             .map(|(t, val)| json!({"title": t, "value": truncate(&escape(&val), 1000)}))
             .collect();
@@ -146,40 +116,25 @@ pub fn payload(views: &[AlertView], group_limit: usize) -> Value {
     }
 }
 
-/// The legacy Office 365 connector body (MessageCard).
-pub fn message_card(views: &[AlertView], group_limit: usize) -> Value {
-    let listed = &views[..views.len().min(group_limit.max(1))];
-    let theme = match color(views) {
-        "Good" => "2EB67D",
-        "Attention" => "D00000",
-        "Warning" => "FFA500",
-        _ => "439FE0",
-    };
-    let mut sections: Vec<Value> = listed
-        .iter()
-        .map(|v| {
-            let facts: Vec<Value> = facts(v).into_iter().map(|(t, val)| json!({"name": t, "value": truncate(&escape(&val), 1000)})).collect();
-            json!({"activityTitle": truncate(&escape(&v.summary), 1000), "facts": facts, "markdown": true})
-        })
-        .collect();
-    let more = views.len() - listed.len();
-    if more > 0 {
-        sections.push(json!({"text": format!("and {more} more"), "markdown": true}));
+/// A Teams Workflows webhook.
+pub struct Teams {
+    pub url: SecretUrl,
+}
+
+impl Channel for Teams {
+    fn kind(&self) -> &'static str {
+        "teams"
     }
-    let title = truncate(&escape(&title(views)), 300);
-    let mut card = json!({
-        "@type": "MessageCard",
-        "@context": "https://schema.org/extensions",
-        "themeColor": theme,
-        "summary": title,
-        "title": title,
-        "sections": sections
-    });
-    let runbooks: Vec<&String> = listed.iter().filter_map(|v| v.runbook.as_ref()).collect();
-    if let Some(url) = runbooks.first()
-        && url::Url::parse(url).is_ok()
-    {
-        card["potentialAction"] = json!([{"@type": "OpenUri", "name": "Runbook", "targets": [{"os": "default", "uri": url}]}]);
+
+    fn render(&self, group: &Group<'_>) -> Message {
+        Message::Post(payload(group.views, group.limit))
     }
-    card
+
+    fn url(&self) -> Option<&SecretUrl> {
+        Some(&self.url)
+    }
+
+    fn gap(&self, pacing: &Pacing) -> Duration {
+        pacing.teams
+    }
 }

@@ -9,16 +9,15 @@ use serde::{Deserialize, Serialize};
 use crate::alert::lifecycle::fingerprint;
 use crate::alert::{Event, Reason, State};
 use crate::notify::format;
-use crate::rules::{Rule, template};
+use crate::rules::{Rule, Severity, template};
 
 /// One alert as people see it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlertView {
     pub rule: String,
     pub description: Option<String>,
-    pub severity: String,
-    /// `firing` or `resolved`.
-    pub state: String,
+    pub severity: Severity,
+    pub state: State,
     /// A reminder of an alert still firing.
     #[serde(default)]
     pub reminder: bool,
@@ -53,7 +52,7 @@ pub struct AlertView {
 
 impl AlertView {
     pub fn is_firing(&self) -> bool {
-        self.state == "firing"
+        self.state == State::Firing
     }
 
     /// The participant's name, or id.
@@ -78,8 +77,8 @@ pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
         Event::System(s) => AlertView {
             rule: s.name.to_owned(),
             description: Some("an alert about qoswatch itself".into()),
-            severity: s.severity.as_str().to_owned(),
-            state: s.state.as_str().to_owned(),
+            severity: s.severity,
+            state: s.state,
             reminder: false,
             first_sight: false,
             reason: None,
@@ -154,8 +153,8 @@ pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
             AlertView {
                 rule: t.rule.to_string(),
                 description: rule.and_then(|r| r.description.clone()),
-                severity: t.severity.as_str().to_owned(),
-                state: t.state.as_str().to_owned(),
+                severity: t.severity,
+                state: t.state,
                 reminder: t.reason == Reason::Reminder,
                 first_sight: t.reason == Reason::FirstSight,
                 reason: match t.reason {

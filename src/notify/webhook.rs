@@ -7,6 +7,8 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use crate::config::{Secret, SecretUrl};
+use crate::notify::channel::{Channel, Group, Message};
 use crate::notify::view::AlertView;
 
 /// Alertmanager's `endsAt` for alerts still firing.
@@ -15,7 +17,7 @@ const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 fn labels(v: &AlertView) -> BTreeMap<String, String> {
     let mut l = v.labels.clone();
     l.insert("alertname".into(), v.rule.clone());
-    l.insert("severity".into(), v.severity.clone());
+    l.insert("severity".into(), v.severity.as_str().to_owned());
     for (k, val) in [
         ("meeting", &v.meeting),
         ("topic", &v.topic),
@@ -76,7 +78,7 @@ pub fn payload(views: &[AlertView], group_limit: usize, receiver: &str) -> Value
         .iter()
         .map(|v| {
             json!({
-                "status": v.state,
+                "status": v.state.as_str(),
                 "labels": labels(v),
                 "annotations": annotations(v),
                 "startsAt": v.since,
@@ -108,6 +110,36 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     let bytes = mac.finalize().into_bytes();
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256={hex}")
+}
+
+/// A generic webhook receiving Alertmanager-shaped JSON.
+pub struct Webhook {
+    pub url: SecretUrl,
+    pub secret: Option<Secret>,
+}
+
+impl Channel for Webhook {
+    fn kind(&self) -> &'static str {
+        "webhook"
+    }
+
+    fn render(&self, group: &Group<'_>) -> Message {
+        Message::Post(payload(group.views, group.limit, group.notifier))
+    }
+
+    fn url(&self) -> Option<&SecretUrl> {
+        Some(&self.url)
+    }
+
+    fn headers(&self, body: &str) -> Vec<(&'static str, String)> {
+        match &self.secret {
+            Some(secret) => vec![(
+                "X-Qoswatch-Signature",
+                signature(secret.expose(), body.as_bytes()),
+            )],
+            None => Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,479 @@
+//! The service config (docs/configuration.md): `${VAR}` interpolation
+//! ([`env`]), strict parsing with `PATH:LINE:COL` errors ([`parse`]),
+//! validation into parts that cannot be invalid, and secrets kept out of
+//! logs.
+
+mod env;
+mod parse;
+
+pub use env::interpolate;
+use parse::parse_config;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::rules::Pattern;
+use crate::rules::load::Errs;
+use crate::yaml::{self, Diagnostic, Diagnostics};
+
+/// Marker left in place of an unset variable when checking without the
+/// environment; values holding it skip content validation.
+pub(crate) const UNSET_MARK: &str = "QOSWATCH_UNSET__";
+
+/// How `${VAR}` without a value is treated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvMode {
+    /// An unset variable is an error (the service).
+    Strict,
+    /// An unset variable is tolerated (`qoswatch check`).
+    Lenient,
+}
+
+/// The validated service config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file.
+    pub path: PathBuf,
+    /// Where samples come from.
+    pub source: SourceConfig,
+    pub poll: PollConfig,
+    /// Rule files and directories.
+    pub rules: Vec<PathBuf>,
+    pub notifiers: BTreeMap<String, NotifierConfig>,
+    pub routes: Vec<RouteConfig>,
+    /// Where alert state and the delivery queue are kept.
+    pub state_dir: PathBuf,
+    pub http: HttpConfig,
+}
+
+/// Where samples come from: Zoom, or a recording (`replay:` wins when both
+/// are given).
+#[derive(Debug, Clone)]
+pub enum SourceConfig {
+    /// Zoom credentials and API settings.
+    Zoom(ZoomConfig),
+    /// Offline: a directory (or file) of recorded QoS responses.
+    Replay(PathBuf),
+}
+
+impl SourceConfig {
+    pub fn is_replay(&self) -> bool {
+        matches!(self, SourceConfig::Replay(_))
+    }
+}
+
+/// A secret string that prints as `***`.
+#[derive(Clone)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(SecretString::from(s.into()))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// A URL that is a secret (webhooks carry their token in the path): printed
+/// as scheme and host only.
+#[derive(Clone)]
+pub struct SecretUrl(Secret);
+
+impl SecretUrl {
+    pub fn new(url: impl Into<String>) -> SecretUrl {
+        SecretUrl(Secret::new(url))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+
+    /// `https://hooks.slack.com/***`.
+    pub fn redacted(&self) -> String {
+        redact_url(self.expose())
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// Keeps scheme, host and port of a URL; hides path, query and user info.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or("?");
+            match u.port() {
+                Some(p) => format!("{}://{host}:{p}/***", u.scheme()),
+                None => format!("{}://{host}/***", u.scheme()),
+            }
+        }
+        Err(_) => "***".to_owned(),
+    }
+}
+
+/// `zoom:`.
+#[derive(Debug, Clone)]
+pub struct ZoomConfig {
+    pub account_id: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Default `https://api.zoom.us/v2`.
+    pub api_base: String,
+    /// Default `https://zoom.us/oauth/token`.
+    pub oauth_url: String,
+    /// Client-side limit for Heavy calls (Pro 10/s, Business+ 40/s). Default 10.
+    pub requests_per_second: u32,
+    /// Daily cap of Heavy + Resource-intensive calls (Pro 30,000, Business+ 60,000). Default 30,000.
+    pub daily_budget: u32,
+}
+
+/// How often meetings are polled.
+#[derive(Debug, Clone)]
+pub enum Cadence {
+    /// Once per new Zoom sample, shortly after it lands (default).
+    Auto,
+    /// A fixed interval.
+    Interval(Duration),
+    /// A cron schedule (5 or 6 fields, UTC).
+    Schedule(Box<croner::Cron>),
+}
+
+/// `poll:`.
+#[derive(Debug, Clone)]
+pub struct PollConfig {
+    pub cadence: Cadence,
+    /// Find live meetings with `GET /metrics/meetings?type=live`. Default true.
+    pub discover: bool,
+    /// Default 2m.
+    pub discover_interval: Duration,
+    /// Raise `qoswatch-source-down` after failing this long. Default 5m.
+    pub source_down_after: Duration,
+    pub targets: Vec<Target>,
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        PollConfig {
+            cadence: Cadence::Auto,
+            discover: true,
+            discover_interval: Duration::from_secs(120),
+            source_down_after: Duration::from_secs(300),
+            targets: Vec::new(),
+        }
+    }
+}
+
+/// An explicit meeting (and optionally one participant) to poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Meeting id or UUID.
+    pub meeting: String,
+    /// A participant's user_id: polled with the per-participant endpoint.
+    pub participant: Option<String>,
+}
+
+/// A notifier's kind and settings.
+#[derive(Debug, Clone)]
+pub enum NotifierKind {
+    Slack {
+        url: SecretUrl,
+    },
+    Teams {
+        url: SecretUrl,
+        message_card: bool,
+    },
+    Webhook {
+        url: SecretUrl,
+        secret: Option<Secret>,
+    },
+    Console,
+}
+
+/// `notifiers.NAME`.
+#[derive(Debug, Clone)]
+pub struct NotifierConfig {
+    pub name: String,
+    pub kind: NotifierKind,
+    /// Give up on a notification older than this. Default 1h.
+    pub max_age: Duration,
+}
+
+/// `routes[]`.
+#[derive(Debug, Clone)]
+pub struct RouteConfig {
+    /// `severity`, `rule` and label names to patterns; all must match.
+    pub matchers: Vec<(String, Vec<Pattern>)>,
+    pub notify: Vec<String>,
+    pub continue_matching: bool,
+    /// Alerts listed per message before "and N more". Default 10.
+    pub group_limit: usize,
+}
+
+/// `http:`.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Default 127.0.0.1:9464.
+    pub listen: SocketAddr,
+}
+
+impl Config {
+    /// Reads, interpolates and validates the config at `path`.
+    pub fn load(path: &Path, mode: EnvMode) -> Result<Config, Diagnostics> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Diagnostics(vec![Diagnostic::new(
+                path,
+                Default::default(),
+                format!("cannot read config: {e}"),
+            )])
+        })?;
+        Self::from_str(path, &text, mode, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses config text as if read from `path`, with `env` for `${VAR}`.
+    pub fn from_str(
+        path: &Path,
+        text: &str,
+        mode: EnvMode,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, Diagnostics> {
+        let text = interpolate(path, text, mode, env).map_err(Diagnostics)?;
+        let root = yaml::parse(path, &text).map_err(|d| Diagnostics(vec![d]))?;
+        let mut errs = Errs {
+            path,
+            diags: Vec::new(),
+        };
+        let config = parse_config(path, &root, &mut errs);
+        if errs.diags.is_empty() {
+            Ok(config)
+        } else {
+            Err(Diagnostics(errs.diags))
+        }
+    }
+}
+
+pub(crate) fn is_unset(s: &str) -> bool {
+    s.contains(UNSET_MARK)
+}
+
+pub(crate) fn resolve(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_owned()
+    } else {
+        base.join(p)
+    }
+}
+
+/// Checks that a URL is https, or http on a loopback host.
+pub fn check_url(url: &str) -> Result<(), String> {
+    if is_unset(url) {
+        return Ok(());
+    }
+    let parsed =
+        reqwest::Url::parse(url).map_err(|e| format!("invalid URL {}: {e}", redact_url(url)))?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = match parsed.host() {
+                Some(url::Host::Domain(d)) => d == "localhost",
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if loopback {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} must use https:// (plain http is only for loopback hosts)",
+                    redact_url(url)
+                ))
+            }
+        }
+        other => Err(format!(
+            "{} has scheme `{other}`; use https://",
+            redact_url(url)
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, Vec<String>> {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        Config::from_str(
+            Path::new("/etc/q/qoswatch.yaml"),
+            text,
+            EnvMode::Strict,
+            &|n| env.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()),
+        )
+        .map_err(|d| d.0.iter().map(|d| d.to_string()).collect())
+    }
+
+    const FULL: &str = r#"
+zoom:
+  account_id: ${ZOOM_ACCOUNT_ID}
+  client_id: ${ZOOM_CLIENT_ID}
+  client_secret: ${ZOOM_CLIENT_SECRET}
+  api_base: http://127.0.0.1:9999/v2/
+  requests_per_second: 40
+  daily_budget: 60000
+poll:
+  schedule: "*/30 * * * * *"
+  discover: true
+  discover_interval: 2m
+  source_down_after: 5m
+  targets:
+    - meeting: "85746065432"
+    - meeting: "/ajXp112QmuoKj4854875=="
+      participant: "16778240"
+rules: [rules/]
+notifiers:
+  oncall:
+    type: slack
+    url: ${SLACK_WEBHOOK_URL}
+    max_age: 30m
+  netops:
+    type: teams
+    url: https://example.webhook.office.com/x
+    format: messagecard
+  tools:
+    type: webhook
+    url: https://hooks.example.com/qoswatch  # ${NOT_INTERPOLATED}
+    secret: ${QOSWATCH_WEBHOOK_SECRET:-s3cret}
+  stdout:
+    type: console
+routes:
+  - match: { severity: critical }
+    notify: [oncall, netops]
+    continue: true
+  - notify: [stdout]
+    group_limit: 5
+state_dir: ./state
+http:
+  listen: 0.0.0.0:9464
+"#;
+
+    #[test]
+    fn full_config_loads() {
+        let c = load(
+            FULL,
+            &[
+                ("ZOOM_ACCOUNT_ID", "acc"),
+                ("ZOOM_CLIENT_ID", "cid"),
+                ("ZOOM_CLIENT_SECRET", "topsecret"),
+                (
+                    "SLACK_WEBHOOK_URL",
+                    "https://hooks.slack.com/services/T/B/XYZ",
+                ),
+            ],
+        )
+        .unwrap();
+        let SourceConfig::Zoom(z) = &c.source else {
+            panic!("zoom source expected")
+        };
+        assert_eq!(z.api_base, "http://127.0.0.1:9999/v2");
+        assert_eq!(z.requests_per_second, 40);
+        assert!(matches!(c.poll.cadence, Cadence::Schedule(_)));
+        assert_eq!(c.poll.targets[1].participant.as_deref(), Some("16778240"));
+        assert_eq!(c.rules, [PathBuf::from("/etc/q/rules/")]);
+        assert_eq!(c.state_dir, PathBuf::from("/etc/q/./state"));
+        assert_eq!(c.notifiers.len(), 4);
+        assert_eq!(c.routes[0].notify, ["oncall", "netops"]);
+        assert_eq!(c.routes[1].group_limit, 5);
+        let dbg = format!("{c:?}");
+        assert!(
+            !dbg.contains("topsecret") && !dbg.contains("XYZ") && !dbg.contains("s3cret"),
+            "{dbg}"
+        );
+        assert!(dbg.contains("https://hooks.slack.com/***"));
+    }
+
+    #[test]
+    fn unset_variables_and_bad_keys_are_errors_with_positions() {
+        let errs = load(FULL, &[("ZOOM_ACCOUNT_ID", "acc")]).unwrap_err();
+        assert_eq!(errs.len(), 3, "{errs:#?}");
+        assert!(errs[0].starts_with(
+            "/etc/q/qoswatch.yaml:4:14: error: environment variable `ZOOM_CLIENT_ID` is not set"
+        ));
+        let errs = load("replay: x/\npoll:\n  intervall: 1m\n  interval: 1m\n  schedule: '* * * * *'\nbogus: 1\n", &[]).unwrap_err();
+        assert!(
+            errs.iter().any(|e| e.contains(
+                ":3:3: error: unknown key `intervall` in `poll` (did you mean `interval`?)"
+            )),
+            "{errs:#?}"
+        );
+        assert!(
+            errs.iter().any(|e| e
+                .contains(":5:13: error: `poll.interval` and `poll.schedule` exclude each other")),
+            "{errs:#?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.contains(":6:1: error: unknown key `bogus`")),
+            "{errs:#?}"
+        );
+    }
+
+    #[test]
+    fn urls_must_be_https_or_loopback() {
+        let errs = load("replay: x\nnotifiers:\n  a: { type: slack, url: 'http://hooks.slack.com/services/SECRET' }\n  b: { type: webhook, url: 'http://localhost:8080/x' }\n  c: { type: pager }\nroutes:\n  - notify: [a, zz]\n", &[]).unwrap_err();
+        assert!(errs[0].contains("must use https://"), "{errs:#?}");
+        assert!(!errs[0].contains("SECRET"), "{errs:#?}");
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("unknown notifier type `pager`"))
+        );
+        assert!(errs.iter().any(|e| e.contains("unknown notifier `zz`")));
+        assert_eq!(errs.len(), 3, "{errs:#?}");
+    }
+
+    #[test]
+    fn check_mode_tolerates_unset_variables() {
+        let c = Config::from_str(Path::new("q.yaml"), FULL, EnvMode::Lenient, &|_| None).unwrap();
+        assert!(matches!(c.source, SourceConfig::Zoom(_)));
+        assert_eq!(c.rules, [PathBuf::from("./rules/")]);
+    }
+
+    #[test]
+    fn interpolation_details() {
+        let env = |n: &str| (n == "A").then(|| "x".to_owned());
+        let p = Path::new("c.yaml");
+        assert_eq!(
+            interpolate(p, "a: ${A}-${B:-d}-$${A} # ${C}\n", EnvMode::Strict, &env).unwrap(),
+            "a: x-d-${A} # ${C}\n"
+        );
+        assert_eq!(
+            interpolate(p, "a: '#${A}'\n", EnvMode::Strict, &env).unwrap(),
+            "a: '#x'\n"
+        );
+        assert!(interpolate(p, "a: ${A\n", EnvMode::Strict, &env).is_err());
+        assert!(interpolate(p, "a: ${1A}\n", EnvMode::Strict, &env).is_err());
+    }
+}

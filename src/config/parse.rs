@@ -1,0 +1,557 @@
+//! The config's YAML tree turned into a [`Config`]: every key checked,
+//! every error with its position, unknown keys refused.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+use crate::rules::load::{Errs, parse_pattern};
+use crate::yaml::{MapReader, Node, Value};
+
+const TOP_KEYS: [&str; 8] = [
+    "zoom",
+    "poll",
+    "replay",
+    "rules",
+    "notifiers",
+    "routes",
+    "state_dir",
+    "http",
+];
+const ZOOM_KEYS: [&str; 7] = [
+    "account_id",
+    "client_id",
+    "client_secret",
+    "api_base",
+    "oauth_url",
+    "requests_per_second",
+    "daily_budget",
+];
+const POLL_KEYS: [&str; 6] = [
+    "interval",
+    "schedule",
+    "discover",
+    "discover_interval",
+    "source_down_after",
+    "targets",
+];
+
+pub(super) fn parse_config(path: &Path, root: &Node, errs: &mut Errs<'_>) -> Config {
+    let base = path.parent().map(Path::to_owned).unwrap_or_default();
+    let base = if base.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        base
+    };
+    let empty = Node {
+        value: Value::Map(Vec::new()),
+        pos: root.pos,
+        text_pos: None,
+        char_pos: None,
+    };
+    let root = if root.value == Value::Null {
+        &empty
+    } else {
+        root
+    };
+    let mut top = match MapReader::new(root, "the config") {
+        Ok(m) => m,
+        Err(msg) => {
+            errs.at(root.pos, msg);
+            MapReader::new(&empty, "").expect("empty map")
+        }
+    };
+    let replay = top
+        .get("replay")
+        .and_then(|n| errs.string(n, "replay"))
+        .map(|s| resolve(&base, &s));
+    let zoom = match top.get("zoom") {
+        Some(n) => parse_zoom(n, errs),
+        None => {
+            if replay.is_none() {
+                errs.at(
+                    top.pos,
+                    "missing `zoom:` section (required unless `replay:` is the source)",
+                );
+            }
+            None
+        }
+    };
+    let poll = top
+        .get("poll")
+        .map(|n| parse_poll(n, errs))
+        .unwrap_or_default();
+    let rules = match top.get("rules") {
+        None => vec![base.join("rules")],
+        Some(n) => match &n.value {
+            Value::Seq(items) => items
+                .iter()
+                .filter_map(|i| errs.string(i, "rules"))
+                .map(|s| resolve(&base, &s))
+                .collect(),
+            Value::Str(s) => vec![resolve(&base, s)],
+            _ => {
+                errs.at(
+                    n.pos,
+                    "`rules` must be a list of rule files and directories",
+                );
+                Vec::new()
+            }
+        },
+    };
+    let notifiers = top
+        .get("notifiers")
+        .map(|n| parse_notifiers(n, errs))
+        .unwrap_or_default();
+    let routes = top
+        .get("routes")
+        .map(|n| parse_routes(n, &notifiers, errs))
+        .unwrap_or_default();
+    let state_dir = top
+        .get("state_dir")
+        .and_then(|n| errs.string(n, "state_dir"))
+        .map_or_else(|| base.join("qoswatch-state"), |s| resolve(&base, &s));
+    let http = HttpConfig {
+        listen: match top.get("http") {
+            None => default_listen(),
+            Some(n) => match MapReader::new(n, "`http`") {
+                Err(msg) => {
+                    errs.at(n.pos, msg);
+                    default_listen()
+                }
+                Ok(mut h) => {
+                    let listen = match h.get("listen") {
+                        None => default_listen(),
+                        Some(l) => match l.as_scalar_text().map(|s| s.parse::<SocketAddr>()) {
+                            Some(Ok(a)) => a,
+                            _ => {
+                                errs.at(l.pos, "`http.listen` must be an address like 127.0.0.1:9464 or 0.0.0.0:9464");
+                                default_listen()
+                            }
+                        },
+                    };
+                    errs.unknown_keys(&h, "`http`", &["listen"]);
+                    listen
+                }
+            },
+        },
+    };
+    errs.unknown_keys(&top, "the config", &TOP_KEYS);
+    // With errors the config is discarded, so a missing source can stand
+    // in as an empty replay.
+    let source = match (replay, zoom) {
+        (Some(dir), _) => SourceConfig::Replay(dir),
+        (None, Some(zoom)) => SourceConfig::Zoom(zoom),
+        (None, None) => SourceConfig::Replay(PathBuf::new()),
+    };
+    Config {
+        path: path.to_owned(),
+        source,
+        poll,
+        rules,
+        notifiers,
+        routes,
+        state_dir,
+        http,
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9464))
+}
+
+fn required_string(
+    m: &mut MapReader<'_>,
+    key: &str,
+    section: &str,
+    errs: &mut Errs<'_>,
+) -> Option<String> {
+    match m.get(key) {
+        None => {
+            errs.at(m.pos, format!("missing `{section}.{key}`"));
+            None
+        }
+        Some(n) => {
+            let s = n.as_scalar_text();
+            match s {
+                Some(s) if !s.trim().is_empty() => Some(s),
+                _ => {
+                    errs.at(
+                        n.pos,
+                        format!("`{section}.{key}` must be a non-empty string"),
+                    );
+                    None
+                }
+            }
+        }
+    }
+}
+
+fn url_field(
+    m: &mut MapReader<'_>,
+    key: &str,
+    section: &str,
+    default: Option<&str>,
+    errs: &mut Errs<'_>,
+) -> Option<String> {
+    let node = m.get(key);
+    let url = match node {
+        None => match default {
+            Some(d) => return Some(d.to_owned()),
+            None => {
+                errs.at(m.pos, format!("missing `{section}.{key}`"));
+                return None;
+            }
+        },
+        Some(n) => errs.string(n, key)?,
+    };
+    if let Err(msg) = check_url(&url) {
+        errs.at(
+            node.map_or(m.pos, |n| n.pos),
+            format!("`{section}.{key}`: {msg}"),
+        );
+    }
+    Some(url)
+}
+
+fn positive(m: &mut MapReader<'_>, key: &str, default: u32, errs: &mut Errs<'_>) -> u32 {
+    match m.get(key) {
+        None => default,
+        Some(Node {
+            value: Value::Int(i),
+            ..
+        }) if *i > 0 && *i <= u32::MAX as i64 => *i as u32,
+        Some(Node {
+            value: Value::Str(s),
+            ..
+        }) if is_unset(s) => default,
+        Some(n) => {
+            errs.at(n.pos, format!("`{key}` must be a positive whole number"));
+            default
+        }
+    }
+}
+
+fn parse_zoom(node: &Node, errs: &mut Errs<'_>) -> Option<ZoomConfig> {
+    let mut m = match MapReader::new(node, "`zoom`") {
+        Ok(m) => m,
+        Err(msg) => {
+            errs.at(node.pos, msg);
+            return None;
+        }
+    };
+    let account_id = required_string(&mut m, "account_id", "zoom", errs);
+    let client_id = required_string(&mut m, "client_id", "zoom", errs);
+    let client_secret = required_string(&mut m, "client_secret", "zoom", errs);
+    let api_base = url_field(
+        &mut m,
+        "api_base",
+        "zoom",
+        Some("https://api.zoom.us/v2"),
+        errs,
+    );
+    let oauth_url = url_field(
+        &mut m,
+        "oauth_url",
+        "zoom",
+        Some("https://zoom.us/oauth/token"),
+        errs,
+    );
+    let requests_per_second = positive(&mut m, "requests_per_second", 10, errs);
+    let daily_budget = positive(&mut m, "daily_budget", 30_000, errs);
+    errs.unknown_keys(&m, "`zoom`", &ZOOM_KEYS);
+    Some(ZoomConfig {
+        account_id: account_id?,
+        client_id: client_id?,
+        client_secret: Secret::new(client_secret?),
+        api_base: api_base?.trim_end_matches('/').to_owned(),
+        oauth_url: oauth_url?,
+        requests_per_second,
+        daily_budget,
+    })
+}
+
+fn parse_poll(node: &Node, errs: &mut Errs<'_>) -> PollConfig {
+    let mut poll = PollConfig::default();
+    let mut m = match MapReader::new(node, "`poll`") {
+        Ok(m) => m,
+        Err(msg) => {
+            errs.at(node.pos, msg);
+            return poll;
+        }
+    };
+    let interval = m.get("interval");
+    let schedule = m.get("schedule");
+    match (interval, schedule) {
+        (Some(_), Some(s)) => errs.at(
+            s.pos,
+            "`poll.interval` and `poll.schedule` exclude each other: keep one",
+        ),
+        (Some(i), None) => {
+            if let Some(d) = errs.duration(i, "interval") {
+                if d < Duration::from_secs(1) {
+                    errs.at(i.pos, "`poll.interval` must be at least 1s");
+                } else {
+                    poll.cadence = Cadence::Interval(d);
+                }
+            }
+        }
+        (None, Some(s)) => {
+            if let Some(text) = errs.string(s, "schedule") {
+                match text.parse::<croner::Cron>() {
+                    Ok(c) => poll.cadence = Cadence::Schedule(Box::new(c)),
+                    Err(e) => errs.at(s.pos, format!("bad cron schedule `{text}`: {e}; use 5 fields (minute hour day month weekday) or 6 with seconds first")),
+                }
+            }
+        }
+        (None, None) => {}
+    }
+    match m.get("discover") {
+        None => {}
+        Some(Node {
+            value: Value::Bool(b),
+            ..
+        }) => poll.discover = *b,
+        Some(n) => errs.at(n.pos, "`poll.discover` must be true or false"),
+    }
+    if let Some(d) = m
+        .get("discover_interval")
+        .and_then(|n| errs.duration(n, "discover_interval"))
+    {
+        poll.discover_interval = d.max(Duration::from_secs(1));
+    }
+    if let Some(d) = m
+        .get("source_down_after")
+        .and_then(|n| errs.duration(n, "source_down_after"))
+    {
+        poll.source_down_after = d;
+    }
+    if let Some(t) = m.get("targets") {
+        match &t.value {
+            Value::Seq(items) => {
+                for item in items {
+                    match MapReader::new(item, "a target") {
+                        Err(msg) => errs.at(item.pos, msg),
+                        Ok(mut tm) => {
+                            let meeting =
+                                required_string(&mut tm, "meeting", "poll.targets[]", errs);
+                            let participant = tm.get("participant").and_then(|p| {
+                                let s = p.as_scalar_text();
+                                if s.is_none() {
+                                    errs.at(p.pos, "`participant` must be a user_id string");
+                                }
+                                s
+                            });
+                            errs.unknown_keys(&tm, "a target", &["meeting", "participant"]);
+                            if let Some(meeting) = meeting {
+                                poll.targets.push(Target {
+                                    meeting,
+                                    participant,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            Value::Null => {}
+            _ => errs.at(t.pos, "`poll.targets` must be a list"),
+        }
+    }
+    errs.unknown_keys(&m, "`poll`", &POLL_KEYS);
+    poll
+}
+
+fn parse_notifiers(node: &Node, errs: &mut Errs<'_>) -> BTreeMap<String, NotifierConfig> {
+    let mut out = BTreeMap::new();
+    let mut m = match MapReader::new(node, "`notifiers`") {
+        Ok(m) => m,
+        Err(msg) => {
+            errs.at(node.pos, msg);
+            return out;
+        }
+    };
+    for (k, v) in m.entries() {
+        let Some(name) = k.as_scalar_text() else {
+            errs.at(k.pos, "notifier names must be strings");
+            continue;
+        };
+        let mut n = match MapReader::new(v, "a notifier") {
+            Ok(n) => n,
+            Err(msg) => {
+                errs.at(v.pos, msg);
+                continue;
+            }
+        };
+        let section = format!("notifiers.{name}");
+        let kind_text = required_string(&mut n, "type", &section, errs);
+        let max_age = n
+            .get("max_age")
+            .and_then(|a| errs.duration(a, "max_age"))
+            .unwrap_or(Duration::from_secs(3600));
+        let mut known = vec!["type", "max_age"];
+        let kind = match kind_text.as_deref() {
+            Some("slack") => {
+                known.push("url");
+                url_field(&mut n, "url", &section, None, errs).map(|u| NotifierKind::Slack {
+                    url: SecretUrl::new(u),
+                })
+            }
+            Some("teams") => {
+                known.extend(["url", "format"]);
+                let url = url_field(&mut n, "url", &section, None, errs);
+                let message_card = match n.get("format").map(|f| (f, f.as_scalar_text())) {
+                    None => false,
+                    Some((_, Some(f))) if f == "messagecard" => true,
+                    Some((_, Some(f))) if f == "adaptivecard" || f == "workflows" => false,
+                    Some((f, _)) => {
+                        errs.at(f.pos, "`format` must be `messagecard` (legacy connector) or left out (Workflows)");
+                        false
+                    }
+                };
+                url.map(|u| NotifierKind::Teams {
+                    url: SecretUrl::new(u),
+                    message_card,
+                })
+            }
+            Some("webhook") => {
+                known.extend(["url", "secret"]);
+                let url = url_field(&mut n, "url", &section, None, errs);
+                let secret = n
+                    .get("secret")
+                    .and_then(|s| errs.string(s, "secret"))
+                    .map(Secret::new);
+                url.map(|u| NotifierKind::Webhook {
+                    url: SecretUrl::new(u),
+                    secret,
+                })
+            }
+            Some("console") => Some(NotifierKind::Console),
+            Some(other) => {
+                let pos = n.key_node("type").map_or(n.pos, |k| k.pos);
+                errs.at(
+                    pos,
+                    format!(
+                        "unknown notifier type `{other}`: use slack, teams, webhook or console"
+                    ),
+                );
+                None
+            }
+            None => None,
+        };
+        errs.unknown_keys(&n, &format!("notifier `{name}`"), &known);
+        if let Some(kind) = kind {
+            out.insert(
+                name.clone(),
+                NotifierConfig {
+                    name,
+                    kind,
+                    max_age,
+                },
+            );
+        }
+    }
+    out
+}
+
+fn parse_routes(
+    node: &Node,
+    notifiers: &BTreeMap<String, NotifierConfig>,
+    errs: &mut Errs<'_>,
+) -> Vec<RouteConfig> {
+    let Value::Seq(items) = &node.value else {
+        errs.at(node.pos, "`routes` must be a list");
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let mut m = match MapReader::new(item, "a route") {
+            Ok(m) => m,
+            Err(msg) => {
+                errs.at(item.pos, msg);
+                continue;
+            }
+        };
+        let mut matchers = Vec::new();
+        if let Some(mn) = m.get("match") {
+            match MapReader::new(mn, "`match`") {
+                Err(msg) => errs.at(mn.pos, msg),
+                Ok(mut mm) => {
+                    for (k, v) in mm.entries() {
+                        let Some(key) = k.as_scalar_text() else {
+                            continue;
+                        };
+                        let values: Vec<&Node> = match &v.value {
+                            Value::Seq(items) => items.iter().collect(),
+                            _ => vec![v],
+                        };
+                        let mut patterns = Vec::new();
+                        for value in values {
+                            match parse_pattern(value) {
+                                Ok(p) => patterns.push(p),
+                                Err(msg) => {
+                                    errs.at(value.pos, format!("in route `match.{key}`: {msg}"))
+                                }
+                            }
+                        }
+                        matchers.push((key, patterns));
+                    }
+                }
+            }
+        }
+        let mut notify = Vec::new();
+        match m.get("notify") {
+            None => errs.at(m.pos, "route without `notify`"),
+            Some(nn) => {
+                let names: Vec<&Node> = match &nn.value {
+                    Value::Seq(items) => items.iter().collect(),
+                    _ => vec![nn],
+                };
+                for n in names {
+                    match n.as_scalar_text() {
+                        Some(name) if notifiers.contains_key(&name) => notify.push(name),
+                        Some(name) => {
+                            errs.at(n.pos, format!("route names unknown notifier `{name}`"))
+                        }
+                        None => errs.at(n.pos, "`notify` lists notifier names"),
+                    }
+                }
+            }
+        }
+        let continue_matching = match m.get("continue") {
+            None => false,
+            Some(Node {
+                value: Value::Bool(b),
+                ..
+            }) => *b,
+            Some(n) => {
+                errs.at(n.pos, "`continue` must be true or false");
+                false
+            }
+        };
+        let group_limit = match m.get("group_limit") {
+            None => 10,
+            Some(Node {
+                value: Value::Int(i),
+                ..
+            }) if *i >= 1 => *i as usize,
+            Some(n) => {
+                errs.at(n.pos, "`group_limit` must be a whole number of at least 1");
+                10
+            }
+        };
+        errs.unknown_keys(
+            &m,
+            "a route",
+            &["match", "notify", "continue", "group_limit"],
+        );
+        out.push(RouteConfig {
+            matchers,
+            notify,
+            continue_matching,
+            group_limit,
+        });
+    }
+    out
+}

@@ -1,0 +1,262 @@
+//! The dispatcher: the notification policy between the alert lifecycle and
+//! delivery. It routes each transition to notifiers, groups what one batch
+//! (one poll of one meeting) brought into one message per notifier, keeps
+//! an alert a notifier already has from being announced again at first
+//! sight, sends `repeat_every` reminders, and hands each message to its
+//! channel and then to the outbox, or prints it in a dry run.
+//!
+//! How it delivers is fixed when it is built ([`DeliveryMode`]), so no path
+//! can drop a notification for want of an outbox.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::alert::lifecycle::{ActiveAlert, fingerprint};
+use crate::alert::{Event, Reason, State, Transition};
+use crate::config::{Config, NotifierConfig, NotifierKind, RouteConfig};
+use crate::notify::channel::{self, Channel, Group, Message};
+use crate::notify::facts::title;
+use crate::notify::outbox::Outbox;
+use crate::notify::router::route;
+use crate::notify::view::{AlertView, view};
+use crate::qos::Timestamp;
+use crate::rules::Rule;
+
+/// Where rendered messages go.
+pub enum DeliveryMode {
+    /// Into the persisted outbox, for the delivery workers (console output
+    /// is written at once).
+    Outbox(Arc<Outbox>),
+    /// Printed to stdout, nothing posted or written (`once --dry-run`).
+    DryRun,
+}
+
+/// A configured notifier and its channel.
+pub struct Notifier {
+    pub config: NotifierConfig,
+    pub channel: Arc<dyn Channel>,
+}
+
+/// Routes, groups, de-duplicates and hands over.
+pub struct Dispatcher {
+    routes: Vec<RouteConfig>,
+    notifiers: BTreeMap<String, Notifier>,
+    names: Vec<String>,
+    mode: DeliveryMode,
+    /// When each firing alert was last notified (unix seconds), for
+    /// `repeat_every`; saved with the alert state.
+    notified: BTreeMap<String, i64>,
+}
+
+impl Dispatcher {
+    /// The config's notifiers and routes; with no notifier at all, alerts go
+    /// to the console.
+    pub fn new(config: &Config, mode: DeliveryMode) -> Dispatcher {
+        let mut configs = config.notifiers.clone();
+        if configs.is_empty() {
+            tracing::info!("no notifiers configured: alerts go to the console");
+            configs.insert(
+                "console".into(),
+                NotifierConfig {
+                    name: "console".into(),
+                    kind: NotifierKind::Console,
+                    max_age: Duration::from_secs(3600),
+                },
+            );
+        }
+        let notifiers: BTreeMap<String, Notifier> = configs
+            .into_iter()
+            .map(|(name, config)| {
+                let channel = channel::build(&config);
+                (name, Notifier { config, channel })
+            })
+            .collect();
+        Dispatcher {
+            routes: config.routes.clone(),
+            names: notifiers.keys().cloned().collect(),
+            notifiers,
+            mode,
+            notified: BTreeMap::new(),
+        }
+    }
+
+    /// The notifiers that post over HTTP (each needs a delivery worker).
+    pub fn remote(&self) -> impl Iterator<Item = &Notifier> {
+        self.notifiers
+            .values()
+            .filter(|n| n.channel.url().is_some())
+    }
+
+    /// New routes from a reload.
+    pub fn set_routes(&mut self, routes: Vec<RouteConfig>) {
+        self.routes = routes;
+    }
+
+    /// Last-notified times, for the saved state.
+    pub fn notified(&self) -> &BTreeMap<String, i64> {
+        &self.notified
+    }
+
+    /// Last-notified times from the saved state.
+    pub fn restore_notified(&mut self, notified: BTreeMap<String, i64>) {
+        self.notified = notified;
+    }
+
+    /// Routes and groups `events` (one batch: one message per notifier),
+    /// renders them and hands them over. `now` is the wall clock (unix
+    /// seconds), for reminders.
+    pub fn dispatch(&mut self, events: &[Event], rules: &[Rule], now: i64) {
+        if events.is_empty() {
+            return;
+        }
+        for e in events {
+            if let Event::Alert(t) = e {
+                match t.state {
+                    State::Firing => {
+                        self.notified.insert(t.fingerprint(), now);
+                    }
+                    State::Resolved => {
+                        self.notified.remove(&t.fingerprint());
+                    }
+                }
+            }
+        }
+        let views: Vec<AlertView> = events.iter().map(|e| view(e, rules)).collect();
+        let mut groups: BTreeMap<&str, (usize, Vec<usize>)> = BTreeMap::new();
+        for (i, v) in views.iter().enumerate() {
+            for (name, limit) in route(&self.routes, &self.names, v) {
+                groups.entry(name).or_insert((limit, Vec::new())).1.push(i);
+            }
+        }
+        for (name, (limit, idx)) in groups {
+            let Some(notifier) = self.notifiers.get(name) else {
+                continue;
+            };
+            // An alert this notifier was already told is firing (before a
+            // restart whose state save it outran) is not announced again at
+            // first sight.
+            let idx: Vec<usize> = idx
+                .into_iter()
+                .filter(|i| !(views[*i].first_sight && self.is_open(name, &views[*i].fingerprint)))
+                .collect();
+            if idx.is_empty() {
+                continue;
+            }
+            let group_views: Vec<AlertView> = idx.iter().map(|i| views[*i].clone()).collect();
+            let group_events: Vec<&Event> = idx.iter().map(|i| &events[*i]).collect();
+            let group = Group {
+                notifier: name,
+                views: &group_views,
+                events: &group_events,
+                limit,
+            };
+            let message = notifier.channel.render(&group);
+            self.hand_over(notifier, message, &group_views);
+        }
+    }
+
+    fn is_open(&self, notifier: &str, fingerprint: &str) -> bool {
+        match &self.mode {
+            DeliveryMode::Outbox(outbox) => outbox.is_open(notifier, fingerprint),
+            DeliveryMode::DryRun => false,
+        }
+    }
+
+    fn hand_over(&self, notifier: &Notifier, message: Message, views: &[AlertView]) {
+        let name = notifier.config.name.as_str();
+        match (message, &self.mode) {
+            (Message::Print(text), DeliveryMode::DryRun) => {
+                println!("--- {name} ({})\n{text}", notifier.channel.kind());
+            }
+            (Message::Print(text), DeliveryMode::Outbox(_)) => {
+                if let Err(e) = print_flushed(&text) {
+                    tracing::error!("writing to the console failed: {e}");
+                }
+            }
+            (Message::Post(body), DeliveryMode::DryRun) => {
+                println!(
+                    "--- {name} ({})\n{}",
+                    notifier.channel.kind(),
+                    serde_json::to_string_pretty(&body).unwrap_or_default()
+                );
+            }
+            (Message::Post(body), DeliveryMode::Outbox(outbox)) => {
+                let keys = views.iter().map(|v| transition_key(name, v)).collect();
+                match outbox.enqueue(name, body.to_string(), keys, title(views)) {
+                    Ok(true) => {}
+                    Ok(false) => tracing::debug!(
+                        notifier = name,
+                        "already sent or queued before a restart; not queued again"
+                    ),
+                    Err(e) => tracing::error!(notifier = name, "cannot queue a notification: {e}"),
+                }
+            }
+        }
+    }
+
+    /// `repeat_every` reminders due at `now` (wall clock, unix seconds) for
+    /// the alerts firing now.
+    pub fn reminders(&mut self, active: &[ActiveAlert], rules: &[Rule], now: i64) -> Vec<Event> {
+        let mut out = Vec::new();
+        if !rules.iter().any(|r| r.repeat_every.is_some()) {
+            return out;
+        }
+        for a in active {
+            let Some(every) = rules
+                .iter()
+                .find(|r| *r.name == *a.rule)
+                .and_then(|r| r.repeat_every)
+            else {
+                continue;
+            };
+            let fp = fingerprint(
+                &a.rule,
+                a.meeting.key().map(|k| &**k),
+                &a.participant.user_id,
+            );
+            let last = *self.notified.entry(fp).or_insert(now);
+            if now - last >= every.as_secs() as i64 {
+                out.push(Event::Alert(Transition {
+                    state: State::Firing,
+                    reason: Reason::Reminder,
+                    rule: a.rule.clone(),
+                    severity: a.severity,
+                    meeting: a.meeting.clone(),
+                    participant: a.participant.clone(),
+                    at: Timestamp(now),
+                    since: a.since,
+                    metric: a.metric,
+                    value: a.value,
+                    threshold: a.threshold,
+                    unit: a.metric.unit(),
+                }));
+            }
+        }
+        out
+    }
+}
+
+/// The key the outbox remembers a transition by: notifier, fingerprint,
+/// state and since (and the time, for a reminder).
+fn transition_key(notifier: &str, v: &AlertView) -> String {
+    let extra = if v.reminder {
+        format!("|reminder@{}", v.at)
+    } else {
+        String::new()
+    };
+    format!(
+        "{notifier}|{}|{}|{}{extra}",
+        v.fingerprint,
+        v.state.as_str(),
+        v.since
+    )
+}
+
+fn print_flushed(text: &str) -> std::io::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    writeln!(out, "{text}")?;
+    out.flush()
+}

@@ -1,0 +1,108 @@
+//! What every channel says about a group of alerts, in one place: the
+//! title, the state word, the tone (colour) and the facts of each alert.
+//! Channels only lay these out and escape them for their markup.
+
+use crate::alert::State;
+use crate::notify::view::AlertView;
+use crate::rules::Severity;
+
+/// The colour of a message: resolved, or the worst firing severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    Resolved,
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Tone {
+    pub fn of(views: &[AlertView]) -> Tone {
+        match views
+            .iter()
+            .filter(|v| v.is_firing())
+            .map(|v| v.severity)
+            .max()
+        {
+            None => Tone::Resolved,
+            Some(Severity::Critical) => Tone::Critical,
+            Some(Severity::Warning) => Tone::Warning,
+            Some(Severity::Info) => Tone::Info,
+        }
+    }
+}
+
+/// The state word of one alert ("FIRING", "RESOLVED", "STILL FIRING").
+pub fn state_word(v: &AlertView) -> &'static str {
+    match (v.state, v.reminder) {
+        (State::Firing, true) => "STILL FIRING",
+        (State::Firing, false) => "FIRING",
+        (State::Resolved, _) => "RESOLVED",
+    }
+}
+
+/// The one-line title of a group, for headers and previews (unescaped).
+pub fn title(views: &[AlertView]) -> String {
+    match views {
+        [] => "no alerts".into(),
+        [v] => format!("{} · {} · {}", state_word(v), v.severity, v.rule),
+        _ => {
+            let firing = views.iter().filter(|v| v.is_firing()).count();
+            let resolved = views.len() - firing;
+            let mut parts = Vec::new();
+            if firing > 0 {
+                parts.push(format!("{firing} firing"));
+            }
+            if resolved > 0 {
+                parts.push(format!("{resolved} resolved"));
+            }
+            let place = views[0]
+                .meeting_text()
+                .map_or(String::new(), |m| format!(" · {m}"));
+            format!("{} alerts ({}){place}", views.len(), parts.join(", "))
+        }
+    }
+}
+
+/// The facts of one alert, as (label, text) pairs in display order
+/// (unescaped): participant, meeting, metric, rule, since or duration,
+/// device / network / location, reason.
+pub fn facts(v: &AlertView) -> Vec<(&'static str, String)> {
+    let mut f: Vec<(&'static str, String)> = Vec::new();
+    if let Some(who) = v.who() {
+        let mut text = who.to_owned();
+        if v.user_name.is_some()
+            && let Some(id) = &v.participant
+        {
+            text.push_str(&format!(" ({id})"));
+        }
+        f.push(("Participant", text));
+    }
+    if let Some(m) = v.meeting_text() {
+        f.push(("Meeting", m));
+    }
+    if let (Some(metric), Some(value)) = (&v.metric, &v.value) {
+        let t = v
+            .threshold
+            .as_ref()
+            .map_or(String::new(), |t| format!(" (threshold {t})"));
+        let label = if v.is_firing() { "" } else { "recovered to " };
+        f.push(("Metric", format!("{metric}: {label}{value}{t}")));
+    }
+    f.push(("Rule", format!("{} ({})", v.rule, v.severity)));
+    match &v.duration {
+        Some(d) => f.push(("Duration", format!("{d} (since {})", v.since))),
+        None => f.push(("Since", v.since.clone())),
+    }
+    let where_: Vec<&str> = [&v.device, &v.network_type, &v.location]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    if !where_.is_empty() {
+        f.push(("Device / network / location", where_.join(" · ")));
+    }
+    if let Some(r) = &v.reason {
+        f.push(("Reason", r.clone()));
+    }
+    f
+}

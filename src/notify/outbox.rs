@@ -1,0 +1,386 @@
+//! The persisted outbox: one queue per notifier, each message a file under
+//! `state_dir/outbox/` written atomically before anything is sent, so it
+//! survives kill -9. Delivered transition keys go to `delivered.log`, so a
+//! restart that re-evaluates the same samples queues nothing twice.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+
+use crate::metrics::DeliveryMetrics;
+
+/// How long delivered keys are remembered.
+const KEY_MEMORY_SECS: f64 = 2.0 * 86_400.0;
+
+/// A message waiting for delivery.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    pub id: u64,
+    pub notifier: String,
+    /// Unix seconds.
+    pub created_at: f64,
+    pub attempts: u32,
+    /// Unix seconds.
+    pub next_attempt_at: f64,
+    /// The JSON body to post.
+    pub body: String,
+    /// Keys of the transitions it carries (notifier, fingerprint, state, since).
+    pub keys: Vec<String>,
+    /// A short description for logs.
+    pub summary: String,
+}
+
+/// Why the outbox could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutboxError {
+    #[error("cannot use the outbox directory {path}: {source}")]
+    OpenDirectory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write the outbox entry {path}: {source}")]
+    WriteEntry {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+struct Inner {
+    queues: BTreeMap<String, VecDeque<Entry>>,
+    next_id: u64,
+    known: HashSet<String>,
+    /// `notifier|fingerprint` of alerts announced firing and not resolved
+    /// since, from the queue and the delivery journal.
+    open: HashSet<String>,
+    journal: Option<std::fs::File>,
+}
+
+/// The persisted outbox.
+pub struct Outbox {
+    dir: PathBuf,
+    inner: Mutex<Inner>,
+    wakers: Mutex<BTreeMap<String, Arc<Notify>>>,
+    metrics: DeliveryMetrics,
+}
+
+/// Unix time in seconds.
+pub(crate) fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Updates the set of open (announced firing) alerts with a transition key
+/// `notifier|fingerprint|state|since...`.
+fn track_open(open: &mut HashSet<String>, key: &str) {
+    let mut parts = key.splitn(4, '|');
+    let (Some(notifier), Some(fp), Some(state)) = (parts.next(), parts.next(), parts.next()) else {
+        return;
+    };
+    let id = format!("{notifier}|{fp}");
+    match state {
+        "firing" => {
+            open.insert(id);
+        }
+        "resolved" => {
+            open.remove(&id);
+        }
+        _ => {}
+    }
+}
+
+impl Outbox {
+    /// Opens (creating) `state_dir/outbox`, loading pending entries and the
+    /// keys of recent deliveries.
+    pub fn open(state_dir: &Path, metrics: DeliveryMetrics) -> Result<Outbox, OutboxError> {
+        let dir = state_dir.join("outbox");
+        let open_err = |source| OutboxError::OpenDirectory {
+            path: dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(open_err)?;
+        let mut entries = Vec::new();
+        for e in std::fs::read_dir(&dir).map_err(open_err)?.flatten() {
+            let p = e.path();
+            if p.extension().and_then(|x| x.to_str()) != Some("json") {
+                continue;
+            }
+            match std::fs::read(&p)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Entry>(&b).ok())
+            {
+                Some(entry) => entries.push(entry),
+                None => {
+                    tracing::warn!(file = %p.display(), "unreadable outbox entry set aside as .corrupt");
+                    let _ = std::fs::rename(&p, p.with_extension("corrupt"));
+                }
+            }
+        }
+        entries.sort_by_key(|e| e.id);
+        let mut known = HashSet::new();
+        let mut open = HashSet::new();
+        let journal_path = state_dir.join("delivered.log");
+        let cutoff = now() - KEY_MEMORY_SECS;
+        let mut kept = String::new();
+        if let Ok(text) = std::fs::read_to_string(&journal_path) {
+            for line in text.lines() {
+                if let Some((ts, key)) = line.split_once('\t')
+                    && ts.parse::<f64>().is_ok_and(|t| t >= cutoff)
+                {
+                    known.insert(key.to_owned());
+                    track_open(&mut open, key);
+                    kept.push_str(line);
+                    kept.push('\n');
+                }
+            }
+        }
+        // Compact the journal to what is still remembered.
+        crate::persist::write_atomic(&journal_path, kept.as_bytes()).map_err(open_err)?;
+        let journal = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&journal_path)
+            .map_err(open_err)?;
+        let mut queues: BTreeMap<String, VecDeque<Entry>> = BTreeMap::new();
+        let next_id = entries.iter().map(|e| e.id + 1).max().unwrap_or(1);
+        for e in entries {
+            for k in &e.keys {
+                track_open(&mut open, k);
+            }
+            known.extend(e.keys.iter().cloned());
+            queues.entry(e.notifier.clone()).or_default().push_back(e);
+        }
+        let pending: usize = queues.values().map(VecDeque::len).sum();
+        if pending > 0 {
+            tracing::info!(
+                pending,
+                "outbox has undelivered messages from before the restart"
+            );
+        }
+        for (notifier, q) in &queues {
+            metrics
+                .outbox
+                .with_label_values(&[notifier.as_str()])
+                .set(q.len() as i64);
+        }
+        Ok(Outbox {
+            dir,
+            inner: Mutex::new(Inner {
+                queues,
+                next_id,
+                known,
+                open,
+                journal: Some(journal),
+            }),
+            wakers: Mutex::new(BTreeMap::new()),
+            metrics,
+        })
+    }
+
+    fn path_of(&self, id: u64) -> PathBuf {
+        self.dir.join(format!("{id:020}.json"))
+    }
+
+    pub(crate) fn waker(&self, notifier: &str) -> Arc<Notify> {
+        let mut w = self.wakers.lock().expect("waker lock");
+        w.entry(notifier.to_owned())
+            .or_insert_with(|| Arc::new(Notify::new()))
+            .clone()
+    }
+
+    /// Whether the alert was announced firing to `notifier` (queued or
+    /// delivered) and not resolved since.
+    pub fn is_open(&self, notifier: &str, fingerprint: &str) -> bool {
+        let inner = self.inner.lock().expect("outbox lock");
+        inner.open.contains(&format!("{notifier}|{fingerprint}"))
+    }
+
+    /// Persists and queues a message; `Ok(false)` when all its transitions
+    /// were already enqueued or delivered.
+    pub fn enqueue(
+        &self,
+        notifier: &str,
+        body: String,
+        keys: Vec<String>,
+        summary: String,
+    ) -> Result<bool, OutboxError> {
+        let entry = {
+            let mut inner = self.inner.lock().expect("outbox lock");
+            if !keys.is_empty() && keys.iter().all(|k| inner.known.contains(k)) {
+                return Ok(false);
+            }
+            let id = inner.next_id;
+            inner.next_id += 1;
+            let t = now();
+            Entry {
+                id,
+                notifier: notifier.to_owned(),
+                created_at: t,
+                attempts: 0,
+                next_attempt_at: t,
+                body,
+                keys,
+                summary,
+            }
+        };
+        let path = self.path_of(entry.id);
+        let bytes = serde_json::to_vec(&entry).expect("entries serialise");
+        crate::persist::write_atomic(&path, &bytes)
+            .map_err(|source| OutboxError::WriteEntry { path, source })?;
+        {
+            let mut inner = self.inner.lock().expect("outbox lock");
+            for k in &entry.keys {
+                track_open(&mut inner.open, k);
+            }
+            inner.known.extend(entry.keys.iter().cloned());
+            inner
+                .queues
+                .entry(notifier.to_owned())
+                .or_default()
+                .push_back(entry);
+            self.publish_depth(&inner, notifier);
+        }
+        self.waker(notifier).notify_one();
+        Ok(true)
+    }
+
+    fn publish_depth(&self, inner: &Inner, notifier: &str) {
+        let depth = inner.queues.get(notifier).map_or(0, VecDeque::len);
+        self.metrics
+            .outbox
+            .with_label_values(&[notifier])
+            .set(depth as i64);
+    }
+
+    /// Counts an outcome (delivered, retried, failed, dropped) for `notifier`.
+    pub fn count_outcome(&self, notifier: &str, outcome: &'static str) {
+        self.metrics
+            .notifications
+            .with_label_values(&[notifier, outcome])
+            .inc();
+    }
+
+    /// How many messages to `notifier` had `outcome` so far.
+    pub fn outcomes(&self, notifier: &str, outcome: &str) -> u64 {
+        self.metrics
+            .notifications
+            .with_label_values(&[notifier, outcome])
+            .get()
+    }
+
+    /// Messages waiting, by notifier.
+    pub fn depth(&self) -> BTreeMap<String, usize> {
+        let inner = self.inner.lock().expect("outbox lock");
+        inner
+            .queues
+            .iter()
+            .map(|(k, q)| (k.clone(), q.len()))
+            .collect()
+    }
+
+    /// Messages waiting in all queues.
+    pub fn pending(&self) -> usize {
+        self.depth().values().sum()
+    }
+
+    pub(crate) fn front(&self, notifier: &str) -> Option<Entry> {
+        let inner = self.inner.lock().expect("outbox lock");
+        inner.queues.get(notifier).and_then(|q| q.front().cloned())
+    }
+
+    /// Removes the front entry; records its keys when delivered.
+    pub(crate) fn finish(&self, notifier: &str, id: u64, delivered: bool) {
+        let mut inner = self.inner.lock().expect("outbox lock");
+        let Some(q) = inner.queues.get_mut(notifier) else {
+            return;
+        };
+        if q.front().map(|e| e.id) != Some(id) {
+            return;
+        }
+        let entry = q.pop_front().expect("front exists");
+        self.publish_depth(&inner, notifier);
+        if delivered && let Some(j) = inner.journal.as_mut() {
+            let t = now();
+            let lines: String = entry
+                .keys
+                .iter()
+                .map(|k| format!("{t:.0}\t{k}\n"))
+                .collect();
+            if let Err(e) = j.write_all(lines.as_bytes()).and_then(|_| j.sync_data()) {
+                tracing::error!("cannot record a delivery in delivered.log: {e}");
+            }
+        }
+        drop(inner);
+        if let Err(e) = std::fs::remove_file(self.path_of(id))
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::error!("cannot remove delivered outbox entry {id}: {e}");
+        }
+    }
+
+    /// Persists a rescheduled front entry.
+    pub(crate) fn reschedule(&self, entry: &Entry) {
+        let path = self.path_of(entry.id);
+        if let Err(e) = crate::persist::write_atomic(
+            &path,
+            &serde_json::to_vec(entry).expect("entries serialise"),
+        ) {
+            tracing::error!("cannot update outbox entry {}: {e}", entry.id);
+        }
+        let mut inner = self.inner.lock().expect("outbox lock");
+        if let Some(front) = inner
+            .queues
+            .get_mut(&entry.notifier)
+            .and_then(|q| q.front_mut())
+            && front.id == entry.id
+        {
+            *front = entry.clone();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn entries_survive_reopening_and_known_keys_are_not_requeued() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = DeliveryMetrics::default();
+        let outbox = Outbox::open(dir.path(), metrics.clone()).unwrap();
+        assert!(
+            outbox
+                .enqueue("slack", "{}".into(), vec!["k1".into()], "s".into())
+                .unwrap()
+        );
+        assert!(
+            !outbox
+                .enqueue("slack", "{}".into(), vec!["k1".into()], "s".into())
+                .unwrap()
+        );
+        assert!(
+            outbox
+                .enqueue("slack", "{}".into(), vec!["k2".into()], "s".into())
+                .unwrap()
+        );
+        assert_eq!(metrics.outbox.with_label_values(&["slack"]).get(), 2);
+        let first = outbox.front("slack").unwrap();
+        outbox.finish("slack", first.id, true);
+        assert_eq!(metrics.outbox.with_label_values(&["slack"]).get(), 1);
+        drop(outbox);
+        let reopened = Outbox::open(dir.path(), DeliveryMetrics::default()).unwrap();
+        assert_eq!(reopened.pending(), 1);
+        assert_eq!(reopened.front("slack").unwrap().keys, ["k2"]);
+        assert!(
+            !reopened
+                .enqueue("slack", "{}".into(), vec!["k1".into()], "s".into())
+                .unwrap(),
+            "delivered keys are remembered"
+        );
+    }
+}

@@ -1,0 +1,436 @@
+//! The running pipeline: source events in, the engine's transitions out
+//! through the dispatcher, with the service's own alerts (source down,
+//! config invalid) and its status kept current.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::health::SourceHealth;
+use super::reload::ReloadState;
+use super::{state, status};
+use crate::alert::lifecycle::sort_transitions;
+use crate::alert::{Engine, Event, Transition};
+use crate::config::Config;
+use crate::http::HttpState;
+use crate::metrics::ServiceMetrics;
+use crate::notify::dispatch::Dispatcher;
+use crate::qos::Timestamp;
+use crate::rules::RuleSet;
+use crate::source::{Batch, SourceEvent};
+
+/// Wall-clock now, for what has no sample time (resolutions at a meeting's
+/// end, the service's own alerts, reminders).
+pub fn now_ts() -> Timestamp {
+    Timestamp(chrono::Utc::now().timestamp())
+}
+
+/// Engine, dispatcher and the service's own state.
+pub struct Pipeline {
+    pub(super) config: Config,
+    pub(super) engine: Engine,
+    pub(super) dispatcher: Dispatcher,
+    pub(super) metrics: ServiceMetrics,
+    pub(super) reloads: ReloadState,
+    health: SourceHealth,
+    /// The HTTP endpoints' state, when serving.
+    http: Option<Arc<HttpState>>,
+    /// Engine state changed since the last save.
+    dirty: bool,
+    /// An alert changed state since the last save: save soon.
+    urgent: bool,
+}
+
+impl Pipeline {
+    pub fn new(
+        config: Config,
+        rules: RuleSet,
+        dispatcher: Dispatcher,
+        metrics: ServiceMetrics,
+    ) -> Pipeline {
+        Pipeline {
+            health: SourceHealth::new(config.poll.source_down_after),
+            config,
+            engine: Engine::new(rules),
+            dispatcher,
+            metrics,
+            reloads: ReloadState::default(),
+            http: None,
+            dirty: false,
+            urgent: false,
+        }
+    }
+
+    /// The alert engine (tests, `/api/alerts`).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Publishes status to the HTTP endpoints from now on.
+    pub fn serve_status(&mut self, http: Arc<HttpState>) {
+        self.http = Some(http);
+        self.publish();
+    }
+
+    /// Handles one source event; `false` when the source has finished.
+    pub fn on_source_event(&mut self, event: SourceEvent) -> bool {
+        let events = match event {
+            SourceEvent::Batch(b) => self.handle_batch(b).into_iter().map(Event::Alert).collect(),
+            SourceEvent::Healthy => self.source_ok(),
+            SourceEvent::Failed(e) => self.source_failed(e, Instant::now()),
+            SourceEvent::Finished => {
+                tracing::info!("replay finished");
+                return false;
+            }
+        };
+        self.deliver(&events);
+        true
+    }
+
+    /// Applies one batch to the engine; returns the transitions, in order.
+    pub fn handle_batch(&mut self, batch: Batch) -> Vec<Transition> {
+        self.dirty = true;
+        let mut out = Vec::new();
+        let meeting = &batch.meeting;
+        if batch.ended {
+            self.engine.meeting_ended(meeting, batch.at, &mut out);
+            return out;
+        }
+        self.metrics.samples.inc_by(
+            batch
+                .participants
+                .iter()
+                .map(|p| p.samples.len() as u64)
+                .sum(),
+        );
+        let newest = self
+            .engine
+            .observe_poll(meeting, &batch.participants, &mut out);
+        // The poller skips samples it delivered before, so the newest
+        // sample is the engine's, not this batch's.
+        for (p, newest) in batch.participants.iter().zip(newest) {
+            if let (Some(leave), Some(newest)) = (p.info.leave_time, newest)
+                && leave > newest
+            {
+                self.engine
+                    .participant_left(meeting, &p.info.user_id, leave, &mut out);
+            }
+        }
+        if batch.complete {
+            // Small meetings are searched in place; a set pays off for large ones.
+            let listed = &batch.participants;
+            let set: Option<std::collections::HashSet<&str>> =
+                (listed.len() > 32).then(|| listed.iter().map(|p| &*p.info.user_id).collect());
+            let present = |user: &str| match &set {
+                Some(set) => set.contains(user),
+                None => listed.iter().any(|p| &*p.info.user_id == user),
+            };
+            for user in self.engine.participants_absent(meeting, present) {
+                self.engine
+                    .participant_left(meeting, &user, batch.at, &mut out);
+            }
+        }
+        sort_transitions(&mut out);
+        out
+    }
+
+    fn source_ok(&mut self) -> Vec<Event> {
+        self.metrics.source_up.set(1);
+        if let Some(h) = &self.http
+            && let Ok(mut st) = h.status.lock()
+        {
+            st.last_source_ok = Some(Instant::now());
+        }
+        self.health
+            .ok(now_ts())
+            .map(Event::System)
+            .into_iter()
+            .collect()
+    }
+
+    fn source_failed(&mut self, error: String, now: Instant) -> Vec<Event> {
+        self.metrics.source_up.set(0);
+        self.health
+            .failed(error, now, now_ts())
+            .map(Event::System)
+            .into_iter()
+            .collect()
+    }
+
+    /// Routes, groups and queues events (one call = one group per notifier),
+    /// and publishes the new state at once.
+    pub fn deliver(&mut self, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        self.dirty = true;
+        self.urgent = true;
+        self.dispatcher
+            .dispatch(events, self.engine.rules(), now_ts().0);
+        self.publish();
+    }
+
+    fn publish(&self) {
+        status::publish(&self.engine, &self.metrics, self.http.as_deref());
+    }
+
+    /// Once a second in `run`: the source-down check; reminders when
+    /// `reminders` is set.
+    pub fn tick(&mut self, now: Instant, reminders: bool) {
+        let at = now_ts();
+        let mut events: Vec<Event> = self
+            .health
+            .check(now, at)
+            .map(Event::System)
+            .into_iter()
+            .collect();
+        if reminders {
+            let active = self.engine.active();
+            events.extend(
+                self.dispatcher
+                    .reminders(&active, self.engine.rules(), at.0),
+            );
+        }
+        // Each reminder is a message of its own.
+        for e in events {
+            self.deliver(std::slice::from_ref(&e));
+        }
+    }
+
+    /// Whether the state should be saved now: transitions within seconds,
+    /// the rest (sample times, pending counts) once a minute; the outbox's
+    /// keys make a re-evaluation after a crash harmless.
+    pub fn save_due(&self, since_last: std::time::Duration) -> bool {
+        let due = if self.urgent { 5 } else { 60 };
+        self.dirty && since_last.as_secs() >= due
+    }
+
+    /// Restores the saved alert state, if any.
+    pub fn load_state(&mut self) {
+        let Some(saved) = state::load(&self.config.state_dir) else {
+            return;
+        };
+        let n = saved.engine.participants.len();
+        self.engine.restore(saved.engine);
+        self.dispatcher.restore_notified(saved.notified);
+        tracing::info!(
+            participants = n,
+            firing = self.engine.active().len(),
+            "restored alert state"
+        );
+        self.publish();
+    }
+
+    /// Persists the alert state.
+    pub fn save_state(&mut self) {
+        let saved = state::SavedState {
+            version: 1,
+            engine: self.engine.snapshot(),
+            notified: self.dispatcher.notified().clone(),
+        };
+        match state::save(&self.config.state_dir, &saved) {
+            Ok(()) => {
+                self.dirty = false;
+                self.urgent = false;
+            }
+            Err(e) => tracing::error!(
+                file = %state::path(&self.config.state_dir).display(),
+                "cannot save alert state: {e}"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{Reason, State};
+    use crate::config::EnvMode;
+    use crate::notify::dispatch::DeliveryMode;
+    use crate::qos::{MeetingInfo, Metric, ParticipantInfo, ParticipantSamples, Sample};
+    use std::path::Path;
+    use std::sync::Arc;
+
+    fn pipeline(rules: &str, extra: &str) -> Pipeline {
+        let config = Config::from_str(
+            Path::new("q.yaml"),
+            &format!("replay: x/\n{extra}"),
+            EnvMode::Strict,
+            &|_| None,
+        )
+        .unwrap();
+        let rules = crate::rules::load_str(Path::new("r.yaml"), rules).unwrap();
+        let dispatcher = Dispatcher::new(&config, DeliveryMode::DryRun);
+        Pipeline::new(config, rules, dispatcher, ServiceMetrics::default())
+    }
+
+    fn meeting() -> MeetingInfo {
+        MeetingInfo {
+            id: Some(Arc::from("1")),
+            uuid: Some(Arc::from("u==")),
+            topic: Some(Arc::from("Sync")),
+        }
+    }
+
+    fn person(user: &str, latencies: &[(i64, f64)]) -> ParticipantSamples {
+        let metric = Metric::from_path("audio_input.latency").unwrap();
+        ParticipantSamples {
+            info: ParticipantInfo {
+                user_id: Arc::from(user),
+                ..ParticipantInfo::default()
+            },
+            samples: latencies
+                .iter()
+                .map(|(t, v)| {
+                    let mut s = Sample::empty(Timestamp(*t));
+                    s.set(metric, Some(*v));
+                    s
+                })
+                .collect(),
+        }
+    }
+
+    fn batch(participants: Vec<ParticipantSamples>, at: i64) -> Batch {
+        Batch {
+            meeting: meeting(),
+            participants,
+            complete: true,
+            ended: false,
+            at: Timestamp(at),
+        }
+    }
+
+    const RULE: &str = "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n";
+
+    #[test]
+    fn first_sight_announces_only_the_current_state() {
+        let mut s = pipeline(RULE, "");
+        // History: fired and resolved twice, firing at the newest sample.
+        let out = s.handle_batch(batch(
+            vec![
+                person(
+                    "a",
+                    &[
+                        (0, 200.0),
+                        (60, 10.0),
+                        (120, 200.0),
+                        (180, 10.0),
+                        (240, 300.0),
+                    ],
+                ),
+                person("b", &[(0, 300.0), (60, 10.0)]),
+            ],
+            250,
+        ));
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert_eq!(
+            (&*out[0].participant.user_id, out[0].reason, out[0].value),
+            ("a", Reason::FirstSight, 300.0)
+        );
+        // The next poll repeats old samples and adds one: normal transitions.
+        let out = s.handle_batch(batch(
+            vec![
+                person("a", &[(180, 10.0), (240, 300.0), (300, 20.0)]),
+                person("b", &[(60, 10.0), (120, 10.0)]),
+            ],
+            310,
+        ));
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].state, out[0].reason),
+            (State::Resolved, Reason::Condition)
+        );
+    }
+
+    #[test]
+    fn departures_and_meeting_end_resolve_with_a_reason() {
+        let mut s = pipeline(RULE, "");
+        s.handle_batch(batch(
+            vec![
+                person("a", &[(0, 200.0)]),
+                person("b", &[(0, 200.0)]),
+                person("c", &[(0, 200.0)]),
+            ],
+            10,
+        ));
+        // b is gone from the roster; c has a leave_time after its last sample.
+        let mut c = person("c", &[(60, 200.0)]);
+        c.info.leave_time = Some(Timestamp(90));
+        let out = s.handle_batch(batch(vec![person("a", &[(60, 200.0)]), c], 100));
+        let mut got: Vec<(String, Reason)> = out
+            .iter()
+            .map(|t| (t.participant.user_id.to_string(), t.reason))
+            .collect();
+        got.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(
+            got,
+            [
+                ("b".to_owned(), Reason::ParticipantLeft),
+                ("c".to_owned(), Reason::ParticipantLeft)
+            ]
+        );
+        // A page of a per-participant target is not the roster.
+        let mut partial = batch(vec![], 110);
+        partial.complete = false;
+        assert!(s.handle_batch(partial).is_empty());
+        let mut ended = batch(vec![], 200);
+        ended.ended = true;
+        let out = s.handle_batch(ended);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (&*out[0].participant.user_id, out[0].reason, out[0].at),
+            ("a", Reason::MeetingEnded, Timestamp(200))
+        );
+        assert!(s.engine().active().is_empty());
+    }
+
+    #[test]
+    fn the_status_lists_an_alert_as_soon_as_it_is_delivered() {
+        // Before: `/api/alerts` was refreshed on a 5 s timer, so an alert
+        // could reach chat while the list was still empty.
+        let mut s = pipeline(RULE, "");
+        let http = Arc::new(HttpState {
+            status: std::sync::Mutex::new(crate::http::Status::default()),
+            metrics: crate::metrics::Metrics::new(),
+        });
+        s.serve_status(http.clone());
+        let fired = s.on_source_event(SourceEvent::Batch(batch(
+            vec![person("a", &[(0, 200.0)])],
+            10,
+        )));
+        assert!(fired);
+        let alerts = http.status.lock().unwrap().alerts.clone();
+        assert_eq!(alerts.len(), 1, "listed at once");
+        assert_eq!(alerts[0].participant, "a");
+        assert_eq!(
+            s.metrics
+                .alerts_firing
+                .with_label_values(&["lat", "warning"])
+                .get(),
+            1
+        );
+        let mut ended = batch(vec![], 100);
+        ended.ended = true;
+        s.on_source_event(SourceEvent::Batch(ended));
+        assert!(
+            http.status.lock().unwrap().alerts.is_empty(),
+            "and unlisted at once"
+        );
+    }
+
+    #[test]
+    fn source_failures_raise_source_down_through_the_pipeline() {
+        let mut s = pipeline(RULE, "poll:\n  source_down_after: 0s\n");
+        let events = s.source_failed("polling meeting 1: HTTP 500".into(), Instant::now());
+        assert!(
+            matches!(&events[..], [Event::System(a)] if a.state == State::Firing && a.message.contains("HTTP 500"))
+        );
+        assert_eq!(s.metrics.source_up.get(), 0);
+        let events = s.source_ok();
+        assert!(matches!(&events[..], [Event::System(a)] if a.state == State::Resolved));
+        assert_eq!(s.metrics.source_up.get(), 1);
+    }
+}

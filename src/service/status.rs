@@ -1,0 +1,101 @@
+//! What the service shows of itself: the firing alerts on `/api/alerts` and
+//! the `qoswatch_alerts_firing` gauge, published on every transition (not
+//! on a timer: an alert that reached chat is listed at once), and the HTTP
+//! endpoints started.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::ServiceError;
+use crate::alert::Engine;
+use crate::alert::lifecycle::fingerprint;
+use crate::config::Config;
+use crate::http::{ApiAlert, HttpState, Status};
+use crate::metrics::{Metrics, ServiceMetrics};
+
+/// Publishes the firing alerts: the gauge always, the list when serving.
+pub fn publish(engine: &Engine, metrics: &ServiceMetrics, http: Option<&HttpState>) {
+    let active = engine.active();
+    let mut by_rule: std::collections::BTreeMap<(String, &'static str), i64> =
+        std::collections::BTreeMap::new();
+    for r in engine.rules() {
+        by_rule.insert((r.name.clone(), r.severity.as_str()), 0);
+    }
+    for a in &active {
+        *by_rule
+            .entry((a.rule.to_string(), a.severity.as_str()))
+            .or_default() += 1;
+    }
+    metrics.alerts_firing.reset();
+    for ((rule, severity), n) in by_rule {
+        metrics
+            .alerts_firing
+            .with_label_values(&[rule.as_str(), severity])
+            .set(n);
+    }
+    let Some(http) = http else { return };
+    let alerts: Vec<ApiAlert> = active
+        .iter()
+        .map(|a| ApiAlert {
+            rule: a.rule.to_string(),
+            severity: a.severity.as_str().to_owned(),
+            state: "firing",
+            meeting: a.meeting.key().map(|k| k.to_string()),
+            topic: a.meeting.topic.as_deref().map(str::to_owned),
+            participant: a.participant.user_id.to_string(),
+            user_name: a.participant.attribute("user_name").map(str::to_owned),
+            metric: a.metric.path(),
+            value: a.value,
+            unit: a.metric.unit().as_str(),
+            threshold: a.threshold,
+            since: a.since.to_rfc3339(),
+            fingerprint: fingerprint(
+                &a.rule,
+                a.meeting.key().map(|k| &**k),
+                &a.participant.user_id,
+            ),
+        })
+        .collect();
+    if let Ok(mut st) = http.status.lock() {
+        st.alerts = alerts;
+    }
+}
+
+/// Starts the HTTP endpoints on `http.listen`; they stop with `cancel`.
+pub async fn serve(
+    config: &Config,
+    metrics: &Metrics,
+    cadence: &str,
+    rules: usize,
+    cancel: CancellationToken,
+) -> Result<Arc<HttpState>, ServiceError> {
+    let addr = config.http.listen;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServiceError::BindHttp { addr, source })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    tracing::info!(
+        "HTTP endpoints listening on http://{local} (/healthz /readyz /metrics /api/alerts)"
+    );
+    let state = Arc::new(HttpState {
+        status: Mutex::new(Status {
+            rules_loaded: true,
+            source_is_replay: config.source.is_replay(),
+            last_source_ok: None,
+            ready_window: config.poll.source_down_after.max(Duration::from_secs(180)),
+            alerts: Vec::new(),
+        }),
+        metrics: metrics.clone(),
+    });
+    let m = &metrics.service;
+    m.info
+        .with_label_values(&[env!("CARGO_PKG_VERSION"), cadence])
+        .set(1.0);
+    m.rules_loaded.set(rules as i64);
+    m.reload_success.set(1);
+    m.reload_time.set(chrono::Utc::now().timestamp() as f64);
+    tokio::spawn(crate::http::serve(listener, state.clone(), cancel));
+    Ok(state)
+}
