@@ -88,7 +88,7 @@ impl Respond for Qos {
                 // One participant in twenty degrades for 3 minutes in 7,
                 // staggered by meeting, so alerts fire and resolve every
                 // minute at the same rate.
-                let bad = (meeting + p) % 20 == 0 && (t / 60 + meeting as i64) % 7 < 3;
+                let bad = (meeting + p).is_multiple_of(20) && (t / 60 + meeting as i64) % 7 < 3;
                 let lat = if bad {
                     240
                 } else {

@@ -215,7 +215,7 @@ fn eval_json_on_zoom_example_fires_once_with_the_worst_value() {
             "value": 4.9, "unit": "%", "at": "2021-06-24T20:00:00Z"
         })
     );
-    // Key order as in the SPEC.
+    // Key order as documented in docs/operations.md.
     assert!(lines[0].starts_with("{\"state\":\"firing\",\"rule\":\"video-loss\",\"severity\":\"warning\",\"meeting\":null,\"participant\""));
 }
 

@@ -1,4 +1,4 @@
-//! The alert lifecycle (SPEC section 6) as a pure state machine.
+//! The alert lifecycle (docs/rules.md) as a pure state machine.
 //!
 //! [`Engine`] keeps, per participant (meeting key + `user_id`), the newest
 //! sample time seen and each rule's phase: inactive, pending or firing. It

@@ -30,10 +30,6 @@ pub struct SystemAlertState {
 }
 
 impl SystemAlertState {
-    pub fn is_firing(&self) -> bool {
-        self.since.is_some()
-    }
-
     /// Fires if not already firing.
     pub fn raise(
         &mut self,

@@ -132,7 +132,7 @@ pub fn run(
     Ok(EXIT_OK)
 }
 
-/// The JSON line of SPEC section 2.
+/// The JSON line `eval --format json` prints (docs/operations.md).
 #[derive(Serialize)]
 pub struct JsonTransition<'a> {
     pub state: &'static str,

@@ -1,5 +1,5 @@
 //! `qoswatch test`: rule unit tests in the spirit of `promtool test rules`
-//! (SPEC section 6). Each case feeds samples, one `interval` apart, through
+//! (docs/testing-rules.md). Each case feeds samples, one `interval` apart, through
 //! the rules and the lifecycle and compares every transition with `expect`.
 
 use std::collections::BTreeSet;

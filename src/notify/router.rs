@@ -1,4 +1,4 @@
-//! Routing (SPEC section 3): which notifiers get an alert, first match wins
+//! Routing (docs/configuration.md, `routes`): which notifiers get an alert, first match wins
 //! unless `continue: true`; no routes at all means every notifier.
 
 use crate::config::RouteConfig;

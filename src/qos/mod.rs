@@ -187,7 +187,7 @@ pub enum Media {
     Share,
 }
 
-/// A QoS stream of a sample, in SPEC stream order.
+/// A QoS stream of a sample, in the documented stream order (docs/rules.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Stream(u8);
 
@@ -560,11 +560,6 @@ impl ParticipantInfo {
             }
             None => false,
         }
-    }
-
-    /// `user_name`, or the `user_id` when Zoom sent no name.
-    pub fn display_name(&self) -> &str {
-        self.attribute("user_name").unwrap_or(&self.user_id)
     }
 }
 

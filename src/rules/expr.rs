@@ -1,4 +1,4 @@
-//! The condition language (SPEC section 5): parsing with precise positions,
+//! The condition language (docs/rules.md, "Conditions"): parsing with precise positions,
 //! unit type-checking, and three-valued evaluation over one sample.
 //!
 //! ```text

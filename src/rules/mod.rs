@@ -120,7 +120,7 @@ pub struct RuleSource {
     pub line: u32,
 }
 
-/// A validated rule (SPEC section 4).
+/// A validated rule (docs/rules.md).
 #[derive(Clone, Debug)]
 pub struct Rule {
     /// Unique across all files, `[a-z0-9_-]+`.

@@ -1,4 +1,4 @@
-//! `summary` templates: checked at load against the variables SPEC section 4
+//! `summary` templates: checked at load against the variables docs/rules.md
 //! allows, so that a typo fails `qoswatch check` instead of a message.
 
 /// Template variables a `summary` may use (plus `labels.NAME` and the

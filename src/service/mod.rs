@@ -229,7 +229,7 @@ pub async fn run(
             Some(what) = watch_rx.recv() => what,
             _ = tick.tick() => {
                 ticks += 1;
-                pipeline.tick(std::time::Instant::now(), ticks % 10 == 0);
+                pipeline.tick(std::time::Instant::now(), ticks.is_multiple_of(10));
                 if pipeline.save_due(last_save.elapsed()) && started.keep_state {
                     pipeline.save_state();
                     last_save = tokio::time::Instant::now();
