@@ -3,18 +3,22 @@
 //!
 //! # Layout
 //!
-//! Modules follow the pipeline, and lower stages never import higher ones:
+//! Modules follow the pipeline, and lower stages never import higher ones
+//! (ARCHITECTURE.md has the picture and the rules):
 //!
 //! - [`qos`]: typed, unit-normalised QoS samples.
-//! - [`zoom`]: Zoom's wire types and their conversion to samples.
+//! - [`zoom`]: Zoom's wire types, their one reader, and the API client.
+//! - [`net`]: the one retry policy (backoff, `Retry-After`, status classes).
+//! - [`persist`]: atomic file writes for state and outbox.
 //! - [`yaml`]: positioned YAML trees and `PATH:LINE:COL` diagnostics.
 //! - [`rules`]: the rule model, its loader and the condition language.
 //! - [`alert`]: the alert lifecycle, a pure state machine.
 //! - [`source`]: where samples come from: the Zoom poller and replay.
-//! - [`notify`]: notifiers (console, Slack, Teams, webhook) and formatting.
+//! - [`notify`]: the notification path: dispatcher, channels, outbox, delivery.
+//! - [`metrics`]: the Prometheus metrics, handed to each stage at construction.
 //! - [`commands`]: `check`, `eval` and `test`.
 //! - [`http`]: /healthz, /readyz, /metrics and /api/alerts.
-//! - [`service`]: `run` and `once`: sources to engine to notifiers, reload, shutdown.
+//! - [`service`]: the composition root of `run` and `once`.
 //! - [`config`]: the service config.
 //! - [`cli`]: command-line definitions.
 
