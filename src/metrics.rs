@@ -41,6 +41,9 @@ pub struct DeliveryMetrics {
 #[derive(Clone)]
 pub struct ServiceMetrics {
     pub samples: IntCounter,
+    /// `qoswatch_samples_rejected_total{reason}`: `future` for a sample
+    /// dated more than 5 minutes ahead of the clock.
+    pub samples_rejected: IntCounterVec,
     pub alerts_firing: IntGaugeVec,
     pub reload_success: IntGauge,
     pub reload_time: Gauge,
@@ -131,6 +134,13 @@ impl Metrics {
                 "qoswatch_samples_processed_total",
                 "QoS samples evaluated against the rules."
             ))),
+            samples_rejected: reg!(IntCounterVec::new(
+                o(
+                    "qoswatch_samples_rejected_total",
+                    "QoS samples ignored, by reason (future: dated more than 5 minutes ahead of the clock)."
+                ),
+                &["reason"]
+            )),
             alerts_firing: reg!(IntGaugeVec::new(
                 o(
                     "qoswatch_alerts_firing",

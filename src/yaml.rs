@@ -54,6 +54,27 @@ impl Diagnostic {
     }
 }
 
+/// The largest rule or config file read (4 MiB): far beyond any real one,
+/// and `/dev/zero` named as a rule file fails at once.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
+/// Reads a rule or config file as UTF-8 text, refusing one over
+/// [`MAX_FILE_BYTES`] without reading it whole. `what` names the file's role
+/// in messages ("rule file", "config").
+pub fn read_limited(path: &Path, what: &str) -> Result<String, Diagnostic> {
+    use std::io::Read;
+    let fail = |message: String| Diagnostic::new(path, Pos::default(), message);
+    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot read {what}: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(format!("cannot read {what}: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(fail(format!("{what} exceeds the 4 MiB limit")));
+    }
+    String::from_utf8(bytes).map_err(|_| fail(format!("{what} is not UTF-8 text")))
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -572,5 +593,27 @@ mod tests {
             Some("severity")
         );
         assert_eq!(suggest("zzz", &["severity"]), None);
+    }
+
+    #[test]
+    fn oversized_files_are_refused_without_reading_them_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.yaml");
+        std::fs::write(&big, vec![b'#'; (MAX_FILE_BYTES + 1) as usize]).unwrap();
+        let e = read_limited(&big, "rule file").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:1:1: error: rule file exceeds the 4 MiB limit",
+                big.display()
+            )
+        );
+        if std::path::Path::new("/dev/zero").exists() {
+            let e = read_limited(std::path::Path::new("/dev/zero"), "rule file").unwrap_err();
+            assert!(e.to_string().contains("4 MiB"), "{e}");
+        }
+        let ok = dir.path().join("ok.yaml");
+        std::fs::write(&ok, "rules: []\n").unwrap();
+        assert_eq!(read_limited(&ok, "rule file").unwrap(), "rules: []\n");
     }
 }

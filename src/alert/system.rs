@@ -8,6 +8,10 @@ use crate::rules::Severity;
 
 /// The built-in alert raised when the source fails longer than `source_down_after`.
 pub const SOURCE_DOWN: &str = "qoswatch-source-down";
+/// The built-in alert raised when `state_dir` refuses writes (outbox
+/// entries or alert state): nothing is lost while the process lives, but a
+/// crash now would lose what is only in memory.
+pub const STATE_UNWRITABLE: &str = "qoswatch-state-unwritable";
 /// The built-in alert raised when a reload finds broken rules or config.
 pub const CONFIG_INVALID: &str = "qoswatch-config-invalid";
 

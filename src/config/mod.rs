@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::rules::Pattern;
 use crate::rules::load::Errs;
-use crate::yaml::{self, Diagnostic, Diagnostics};
+use crate::yaml::{self, Diagnostics};
 
 /// Marker left in place of an unset variable when checking without the
 /// environment; values holding it skip content validation.
@@ -241,13 +241,7 @@ pub struct HttpConfig {
 impl Config {
     /// Reads, interpolates and validates the config at `path`.
     pub fn load(path: &Path, mode: EnvMode) -> Result<Config, Diagnostics> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Diagnostics(vec![Diagnostic::new(
-                path,
-                Default::default(),
-                format!("cannot read config: {e}"),
-            )])
-        })?;
+        let text = yaml::read_limited(path, "config").map_err(|d| Diagnostics(vec![d]))?;
         Self::from_str(path, &text, mode, &|name| std::env::var(name).ok())
     }
 

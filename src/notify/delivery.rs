@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::NotifierConfig;
+use crate::config::{NotifierConfig, redact_url};
 use crate::net::{Backoff, parse_retry_after};
 use crate::notify::channel::{self, Channel, Outcome, Pacing};
 use crate::notify::outbox::{Outbox, now};
@@ -56,6 +56,10 @@ impl Sender {
             .timeout(tuning.timeout)
             .connect_timeout(tuning.timeout.min(Duration::from_secs(5)))
             .user_agent(concat!("qoswatch/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the body (and, as Referer, the secret
+            // URL) to another host, around the https-only rule: refused.
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
             .build()
             .expect("HTTP client builds");
         let channel = channel::build(&config);
@@ -96,6 +100,18 @@ impl Sender {
             }
         };
         let status = response.status().as_u16();
+        if response.status().is_redirection() {
+            let to = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map_or_else(|| "nowhere".to_owned(), redact_url);
+            return Outcome::Permanent {
+                reason: format!(
+                    "HTTP {status}: redirect to {to} refused (notifier redirects are never followed; fix the URL)"
+                ),
+            };
+        }
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)
@@ -134,14 +150,23 @@ pub async fn run_worker(
             }
         };
         let t = now();
-        if t - entry.created_at > max_age {
-            tracing::error!(notifier = %name, attempts = entry.attempts, "giving up on a message older than max_age ({}): {}", humantime::format_duration(sender.config.max_age), entry.summary);
-            outbox.count_outcome(&name, "dropped");
-            outbox.finish(&name, entry.id, false);
+        // Every entry past max_age goes, not only the front one: a queue
+        // held up by a long Retry-After must not keep stale messages.
+        let expired = outbox.expire(&name, max_age, t);
+        if !expired.is_empty() {
+            for e in &expired {
+                tracing::error!(notifier = %name, attempts = e.attempts, "giving up on a message older than max_age ({}): {}", humantime::format_duration(sender.config.max_age), e.summary);
+                outbox.count_outcome(&name, "dropped");
+            }
             continue;
         }
         if entry.next_attempt_at > t {
-            let wait = Duration::from_secs_f64((entry.next_attempt_at - t).min(3600.0));
+            // Wake at the next attempt or when the entry expires, whichever
+            // is first.
+            let until = entry
+                .next_attempt_at
+                .min(entry.created_at + max_age + 0.001);
+            let wait = Duration::from_secs_f64((until - t).clamp(0.0, 3600.0));
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
@@ -182,6 +207,9 @@ pub async fn run_worker(
                     Some(asked) => asked.min(tuning.max_retry_after),
                     None => tuning.backoff.delay(entry.attempts),
                 };
+                // Never past the entry's own expiry: it is dropped then.
+                let left = (entry.created_at + max_age - now()).max(0.0);
+                let wait = wait.min(Duration::from_secs_f64(left));
                 entry.next_attempt_at = now() + wait.as_secs_f64();
                 tracing::warn!(notifier = %name, attempt = entry.attempts, retry_in_ms = wait.as_millis() as u64, "delivery failed, will retry ({reason})");
                 outbox.count_outcome(&name, "retried");

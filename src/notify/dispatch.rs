@@ -89,6 +89,14 @@ impl Dispatcher {
             .filter(|n| n.channel.url().is_some())
     }
 
+    /// The outbox, when delivering.
+    pub fn outbox(&self) -> Option<&Arc<Outbox>> {
+        match &self.mode {
+            DeliveryMode::Outbox(o) => Some(o),
+            DeliveryMode::DryRun => None,
+        }
+    }
+
     /// New routes from a reload.
     pub fn set_routes(&mut self, routes: Vec<RouteConfig>) {
         self.routes = routes;
@@ -137,9 +145,14 @@ impl Dispatcher {
             // An alert this notifier was already told is firing (before a
             // restart whose state save it outran) is not announced again at
             // first sight.
+            //
+            // A transition already queued or delivered (re-evaluated after a
+            // crash outran the state save) is left out, so a message carries
+            // only what is new and nothing is sent twice.
             let idx: Vec<usize> = idx
                 .into_iter()
                 .filter(|i| !(views[*i].first_sight && self.is_open(name, &views[*i].fingerprint)))
+                .filter(|i| !self.is_known(&transition_key(name, &views[*i])))
                 .collect();
             if idx.is_empty() {
                 continue;
@@ -160,6 +173,13 @@ impl Dispatcher {
     fn is_open(&self, notifier: &str, fingerprint: &str) -> bool {
         match &self.mode {
             DeliveryMode::Outbox(outbox) => outbox.is_open(notifier, fingerprint),
+            DeliveryMode::DryRun => false,
+        }
+    }
+
+    fn is_known(&self, key: &str) -> bool {
+        match &self.mode {
+            DeliveryMode::Outbox(outbox) => outbox.is_known(key),
             DeliveryMode::DryRun => false,
         }
     }

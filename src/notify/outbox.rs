@@ -43,6 +43,11 @@ pub enum OutboxError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot use the delivery journal {path}: {source}")]
+    OpenJournal {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write the outbox entry {path}: {source}")]
     WriteEntry {
         path: PathBuf,
@@ -58,6 +63,10 @@ struct Inner {
     /// since, from the queue and the delivery journal.
     open: HashSet<String>,
     journal: Option<std::fs::File>,
+    /// Entries queued in memory whose file could not be written yet.
+    unwritten: std::collections::BTreeSet<u64>,
+    /// Why the last write failed, while any entry is unwritten.
+    write_error: Option<String>,
 }
 
 /// The persisted outbox.
@@ -141,11 +150,15 @@ impl Outbox {
             }
         }
         // Compact the journal to what is still remembered.
-        crate::persist::write_atomic(&journal_path, kept.as_bytes()).map_err(open_err)?;
+        let journal_err = |source| OutboxError::OpenJournal {
+            path: journal_path.clone(),
+            source,
+        };
+        crate::persist::write_atomic(&journal_path, kept.as_bytes()).map_err(journal_err)?;
         let journal = std::fs::OpenOptions::new()
             .append(true)
             .open(&journal_path)
-            .map_err(open_err)?;
+            .map_err(journal_err)?;
         let mut queues: BTreeMap<String, VecDeque<Entry>> = BTreeMap::new();
         let next_id = entries.iter().map(|e| e.id + 1).max().unwrap_or(1);
         for e in entries {
@@ -176,6 +189,8 @@ impl Outbox {
                 known,
                 open,
                 journal: Some(journal),
+                unwritten: Default::default(),
+                write_error: None,
             }),
             wakers: Mutex::new(BTreeMap::new()),
             metrics,
@@ -198,6 +213,12 @@ impl Outbox {
     pub fn is_open(&self, notifier: &str, fingerprint: &str) -> bool {
         let inner = self.inner.lock().expect("outbox lock");
         inner.open.contains(&format!("{notifier}|{fingerprint}"))
+    }
+
+    /// Whether a transition key was already queued or delivered.
+    pub fn is_known(&self, key: &str) -> bool {
+        let inner = self.inner.lock().expect("outbox lock");
+        inner.known.contains(key)
     }
 
     /// Persists and queues a message; `Ok(false)` when all its transitions
@@ -230,10 +251,22 @@ impl Outbox {
         };
         let path = self.path_of(entry.id);
         let bytes = serde_json::to_vec(&entry).expect("entries serialise");
-        crate::persist::write_atomic(&path, &bytes)
-            .map_err(|source| OutboxError::WriteEntry { path, source })?;
+        // A write that fails (disk full, no file descriptors left) must not
+        // lose the message: it is queued in memory, sent, and its write
+        // retried (`retry_writes`); `write_error` tells the service to raise
+        // an alert meanwhile.
+        let written = crate::persist::write_atomic(&path, &bytes)
+            .map_err(|source| OutboxError::WriteEntry { path, source });
         {
             let mut inner = self.inner.lock().expect("outbox lock");
+            if let Err(e) = &written {
+                tracing::error!(
+                    notifier,
+                    "{e}; the message is kept in memory and the write retried"
+                );
+                inner.unwritten.insert(entry.id);
+                inner.write_error = Some(e.to_string());
+            }
             for k in &entry.keys {
                 track_open(&mut inner.open, k);
             }
@@ -323,6 +356,90 @@ impl Outbox {
         }
     }
 
+    /// Removes and returns every entry of `notifier` older than `max_age`
+    /// seconds at `now`.
+    pub(crate) fn expire(&self, notifier: &str, max_age: f64, now: f64) -> Vec<Entry> {
+        let mut inner = self.inner.lock().expect("outbox lock");
+        let Some(q) = inner.queues.get_mut(notifier) else {
+            return Vec::new();
+        };
+        if !q.iter().any(|e| now - e.created_at > max_age) {
+            return Vec::new();
+        }
+        let (expired, kept): (VecDeque<Entry>, VecDeque<Entry>) =
+            q.drain(..).partition(|e| now - e.created_at > max_age);
+        *q = kept;
+        self.publish_depth(&inner, notifier);
+        drop(inner);
+        for e in &expired {
+            if let Err(err) = std::fs::remove_file(self.path_of(e.id))
+                && err.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::error!("cannot remove expired outbox entry {}: {err}", e.id);
+            }
+        }
+        expired.into()
+    }
+
+    /// Writes the entries that could not be written before; returns
+    /// whether every queued entry is now on disk.
+    pub fn retry_writes(&self) -> bool {
+        let pending: Vec<Entry> = {
+            let inner = self.inner.lock().expect("outbox lock");
+            if inner.unwritten.is_empty() {
+                return true;
+            }
+            inner
+                .queues
+                .values()
+                .flatten()
+                .filter(|e| inner.unwritten.contains(&e.id))
+                .cloned()
+                .collect()
+        };
+        let mut inner_errors = Vec::new();
+        let mut written = Vec::new();
+        for e in &pending {
+            let path = self.path_of(e.id);
+            match crate::persist::write_atomic(
+                &path,
+                &serde_json::to_vec(e).expect("entries serialise"),
+            ) {
+                Ok(()) => written.push(e.id),
+                Err(source) => {
+                    inner_errors.push(OutboxError::WriteEntry { path, source }.to_string())
+                }
+            }
+        }
+        let mut inner = self.inner.lock().expect("outbox lock");
+        let still_queued: std::collections::BTreeSet<u64> =
+            inner.queues.values().flatten().map(|e| e.id).collect();
+        inner
+            .unwritten
+            .retain(|id| !written.contains(id) && still_queued.contains(id));
+        if inner.unwritten.is_empty() {
+            if inner.write_error.take().is_some() {
+                tracing::info!("outbox entries written again");
+            }
+            true
+        } else {
+            if let Some(e) = inner_errors.pop() {
+                inner.write_error = Some(e);
+            }
+            false
+        }
+    }
+
+    /// Why writing the outbox fails, while some message lives only in memory.
+    pub fn write_error(&self) -> Option<String> {
+        let inner = self.inner.lock().expect("outbox lock");
+        if inner.unwritten.is_empty() {
+            None
+        } else {
+            inner.write_error.clone()
+        }
+    }
+
     /// Persists a rescheduled front entry.
     pub(crate) fn reschedule(&self, entry: &Entry) {
         let path = self.path_of(entry.id);
@@ -330,7 +447,10 @@ impl Outbox {
             &path,
             &serde_json::to_vec(entry).expect("entries serialise"),
         ) {
-            tracing::error!("cannot update outbox entry {}: {e}", entry.id);
+            tracing::error!(
+                "cannot update the outbox entry {}: {e}; kept in memory",
+                path.display()
+            );
         }
         let mut inner = self.inner.lock().expect("outbox lock");
         if let Some(front) = inner
@@ -347,6 +467,32 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_write_keeps_the_message_and_is_retried() {
+        // Before: a write that failed (too many open files, disk full)
+        // dropped the notification for good.
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(dir.path(), DeliveryMetrics::default()).unwrap();
+        let entries = dir.path().join("outbox");
+        std::fs::remove_dir_all(&entries).unwrap();
+        std::fs::write(&entries, b"not a directory").unwrap();
+        assert!(
+            outbox
+                .enqueue("slack", "{}".into(), vec!["k1".into()], "s".into())
+                .unwrap()
+        );
+        assert_eq!(outbox.pending(), 1, "queued in memory");
+        assert!(outbox.write_error().unwrap().contains("outbox"));
+        assert!(!outbox.retry_writes(), "the disk still refuses");
+        std::fs::remove_file(&entries).unwrap();
+        std::fs::create_dir(&entries).unwrap();
+        assert!(outbox.retry_writes());
+        assert!(outbox.write_error().is_none());
+        drop(outbox);
+        let reopened = Outbox::open(dir.path(), DeliveryMetrics::default()).unwrap();
+        assert_eq!(reopened.pending(), 1, "and on disk now");
+    }
 
     #[tokio::test]
     async fn entries_survive_reopening_and_known_keys_are_not_requeued() {

@@ -77,22 +77,9 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<RuleSet, Diagnostics> {
                         continue;
                     }
                     seen_files.push(canonical);
-                    match std::fs::read(&file) {
-                        Err(e) => diags.push(Diagnostic::new(
-                            &file,
-                            Default::default(),
-                            format!("cannot read rule file: {e}"),
-                        )),
-                        Ok(bytes) => match String::from_utf8(bytes) {
-                            Err(_) => diags.push(Diagnostic::new(
-                                &file,
-                                Default::default(),
-                                "rule file is not UTF-8 text",
-                            )),
-                            Ok(text) => {
-                                parse_file(&file, &text, &mut rules, &mut names, &mut diags)
-                            }
-                        },
+                    match crate::yaml::read_limited(&file, "rule file") {
+                        Err(d) => diags.push(d),
+                        Ok(text) => parse_file(&file, &text, &mut rules, &mut names, &mut diags),
                     }
                 }
             }

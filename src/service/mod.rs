@@ -58,8 +58,15 @@ pub enum ServiceError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
+    #[error("cannot use state_dir {path}: {source}")]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "state_dir {path} is in use by another qoswatch{holder}; stop it or give this one its own state_dir"
+    )]
+    StateDirLocked { path: PathBuf, holder: String },
 }
 
 /// Knobs the binary leaves at their defaults and tests shrink.
@@ -91,6 +98,8 @@ struct Delivery {
 
 /// A started service: everything but its source.
 struct Started {
+    /// Held until the process ends: one process per `state_dir`.
+    _lock: Option<std::fs::File>,
     pipeline: Pipeline,
     metrics: Metrics,
     delivery: Option<Delivery>,
@@ -104,10 +113,11 @@ fn start(config_path: &Path, options: &RunOptions, mode: Mode) -> Result<Started
     let rules = load_paths(&config.rules).map_err(ServiceError::LoadRules)?;
     tracing::info!(rules = rules.rules.len(), config = %config_path.display(), "loaded rules");
     let metrics = Metrics::new();
+    let mut lock = None;
     let (delivery_mode, delivery) = match mode {
         Mode::DryRun => (DeliveryMode::DryRun, None),
         Mode::Run | Mode::Once => {
-            std::fs::create_dir_all(&config.state_dir)?;
+            lock = Some(lock_state_dir(&config.state_dir)?);
             let outbox = Arc::new(Outbox::open(&config.state_dir, metrics.delivery.clone())?);
             (DeliveryMode::Outbox(outbox.clone()), Some(outbox))
         }
@@ -143,11 +153,55 @@ fn start(config_path: &Path, options: &RunOptions, mode: Mode) -> Result<Started
         pipeline.load_state();
     }
     Ok(Started {
+        _lock: lock,
         pipeline,
         metrics,
         delivery,
         keep_state,
     })
+}
+
+/// Takes `state_dir/lock` for this process (released when it exits, even by
+/// kill -9) and writes its pid there for the next one's message.
+fn lock_state_dir(dir: &Path) -> Result<std::fs::File, ServiceError> {
+    let fail = |source| ServiceError::StateDir {
+        path: dir.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let path = dir.join("lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(fail)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok())
+                .map_or_else(String::new, |pid| format!(" (pid {pid})"));
+            return Err(ServiceError::StateDirLocked {
+                path: dir.to_owned(),
+                holder,
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(fail(e)),
+    }
+    use std::io::{Seek, Write};
+    let pid = std::process::id();
+    let written = file
+        .set_len(0)
+        .and_then(|_| file.rewind())
+        .and_then(|_| writeln!(file, "{pid}"))
+        .and_then(|_| file.flush());
+    if let Err(e) = written {
+        tracing::warn!(file = %path.display(), "cannot record the pid in the lock file: {e}");
+    }
+    Ok(file)
 }
 
 /// Saves state, flushes deliveries for up to 10 s (what is left stays in

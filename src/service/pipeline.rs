@@ -9,7 +9,8 @@ use super::health::SourceHealth;
 use super::reload::ReloadState;
 use super::{state, status};
 use crate::alert::lifecycle::sort_transitions;
-use crate::alert::{Engine, Event, Transition};
+use crate::alert::system::{STATE_UNWRITABLE, SystemAlertState};
+use crate::alert::{Engine, Event, SystemAlert, Transition};
 use crate::config::Config;
 use crate::http::HttpState;
 use crate::metrics::ServiceMetrics;
@@ -24,6 +25,9 @@ pub fn now_ts() -> Timestamp {
     Timestamp(chrono::Utc::now().timestamp())
 }
 
+/// How far ahead of the clock a sample may be dated (seconds).
+pub const MAX_AHEAD: i64 = 300;
+
 /// Engine, dispatcher and the service's own state.
 pub struct Pipeline {
     pub(super) config: Config,
@@ -32,6 +36,9 @@ pub struct Pipeline {
     pub(super) metrics: ServiceMetrics,
     pub(super) reloads: ReloadState,
     health: SourceHealth,
+    /// `qoswatch-state-unwritable`, and why the last state save failed.
+    unwritable: SystemAlertState,
+    state_error: Option<String>,
     /// The HTTP endpoints' state, when serving.
     http: Option<Arc<HttpState>>,
     /// Engine state changed since the last save.
@@ -54,6 +61,8 @@ impl Pipeline {
             dispatcher,
             metrics,
             reloads: ReloadState::default(),
+            unwritable: SystemAlertState::default(),
+            state_error: None,
             http: None,
             dirty: false,
             urgent: false,
@@ -78,7 +87,11 @@ impl Pipeline {
     /// Handles one source event; `false` when the source has finished.
     pub fn on_source_event(&mut self, event: SourceEvent) -> bool {
         let events = match event {
-            SourceEvent::Batch(b) => self.handle_batch(b).into_iter().map(Event::Alert).collect(),
+            SourceEvent::Batch(b) => self
+                .handle_batch(b, now_ts())
+                .into_iter()
+                .map(Event::Alert)
+                .collect(),
             SourceEvent::Healthy => self.source_ok(),
             SourceEvent::Failed(e) => self.source_failed(e, Instant::now()),
             SourceEvent::Finished => {
@@ -90,9 +103,11 @@ impl Pipeline {
         true
     }
 
-    /// Applies one batch to the engine; returns the transitions, in order.
-    pub fn handle_batch(&mut self, batch: Batch) -> Vec<Transition> {
+    /// Applies one batch to the engine at wall-clock `now`; returns the
+    /// transitions, in order.
+    pub fn handle_batch(&mut self, mut batch: Batch, now: Timestamp) -> Vec<Transition> {
         self.dirty = true;
+        self.reject_future_samples(&mut batch, now);
         let mut out = Vec::new();
         let meeting = &batch.meeting;
         if batch.ended {
@@ -135,6 +150,30 @@ impl Pipeline {
         }
         sort_transitions(&mut out);
         out
+    }
+
+    /// Drops samples dated more than [`MAX_AHEAD`] seconds after `now`:
+    /// kept, one would make every later (correct) sample of that
+    /// participant look old.
+    fn reject_future_samples(&self, batch: &mut Batch, now: Timestamp) {
+        let limit = now.0.saturating_add(MAX_AHEAD);
+        for p in &mut batch.participants {
+            let before = p.samples.len();
+            p.samples.retain(|s| s.at.0 <= limit);
+            let rejected = before - p.samples.len();
+            if rejected > 0 {
+                tracing::warn!(
+                    meeting = batch.meeting.key().map(|k| k.to_string()).unwrap_or_default(),
+                    participant = %p.info.user_id,
+                    rejected,
+                    "ignoring samples dated more than 5 minutes ahead of the clock"
+                );
+                self.metrics
+                    .samples_rejected
+                    .with_label_values(&["future"])
+                    .inc_by(rejected as u64);
+            }
+        }
     }
 
     fn source_ok(&mut self) -> Vec<Event> {
@@ -187,6 +226,11 @@ impl Pipeline {
             .map(Event::System)
             .into_iter()
             .collect();
+        events.extend(self.check_writes(at).map(Event::System));
+        if self.recheck_due(now) {
+            let changes = self.reload(super::Reload::Rules, at);
+            self.deliver(&changes);
+        }
         if reminders {
             let active = self.engine.active();
             events.extend(
@@ -197,6 +241,27 @@ impl Pipeline {
         // Each reminder is a message of its own.
         for e in events {
             self.deliver(std::slice::from_ref(&e));
+        }
+    }
+
+    /// Retries outbox writes that failed, and raises or resolves
+    /// `qoswatch-state-unwritable`.
+    fn check_writes(&mut self, at: Timestamp) -> Option<SystemAlert> {
+        let outbox_error = self
+            .dispatcher
+            .outbox()
+            .filter(|o| !o.retry_writes())
+            .and_then(|o| o.write_error());
+        match outbox_error.or_else(|| self.state_error.clone()) {
+            Some(error) => self.unwritable.raise(
+                STATE_UNWRITABLE,
+                format!("state_dir refuses writes; messages wait in memory only: {error}"),
+                at,
+            ),
+            None => {
+                self.unwritable
+                    .clear(STATE_UNWRITABLE, "state_dir takes writes again".into(), at)
+            }
         }
     }
 
@@ -235,11 +300,16 @@ impl Pipeline {
             Ok(()) => {
                 self.dirty = false;
                 self.urgent = false;
+                self.state_error = None;
             }
-            Err(e) => tracing::error!(
-                file = %state::path(&self.config.state_dir).display(),
-                "cannot save alert state: {e}"
-            ),
+            Err(e) => {
+                let error = format!(
+                    "cannot save the alert state {}: {e}",
+                    state::path(&self.config.state_dir).display()
+                );
+                tracing::error!("{error}");
+                self.state_error = Some(error);
+            }
         }
     }
 }
@@ -303,41 +373,77 @@ mod tests {
         }
     }
 
+    /// The clock of these tests: well after every sample.
+    fn handle(s: &mut Pipeline, b: Batch) -> Vec<Transition> {
+        s.handle_batch(b, Timestamp(1_000_000))
+    }
+
+    #[test]
+    fn samples_from_the_future_are_ignored_and_counted() {
+        // Before: one sample stamped 2099 made every later sample of that
+        // participant look old, silently.
+        let mut s = pipeline(RULE, "");
+        let out = s.handle_batch(
+            batch(vec![person("a", &[(4_000_000_000, 300.0)])], 10),
+            Timestamp(1000),
+        );
+        assert!(out.is_empty(), "{out:#?}");
+        assert_eq!(
+            s.metrics
+                .samples_rejected
+                .with_label_values(&["future"])
+                .get(),
+            1
+        );
+        // A sample up to 5 minutes ahead is accepted (clocks drift).
+        let out = s.handle_batch(
+            batch(vec![person("a", &[(1290, 300.0)])], 20),
+            Timestamp(1000),
+        );
+        assert_eq!(out.len(), 1, "the participant is not blinded");
+    }
+
     const RULE: &str = "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n";
 
     #[test]
     fn first_sight_announces_only_the_current_state() {
         let mut s = pipeline(RULE, "");
         // History: fired and resolved twice, firing at the newest sample.
-        let out = s.handle_batch(batch(
-            vec![
-                person(
-                    "a",
-                    &[
-                        (0, 200.0),
-                        (60, 10.0),
-                        (120, 200.0),
-                        (180, 10.0),
-                        (240, 300.0),
-                    ],
-                ),
-                person("b", &[(0, 300.0), (60, 10.0)]),
-            ],
-            250,
-        ));
+        let out = handle(
+            &mut s,
+            batch(
+                vec![
+                    person(
+                        "a",
+                        &[
+                            (0, 200.0),
+                            (60, 10.0),
+                            (120, 200.0),
+                            (180, 10.0),
+                            (240, 300.0),
+                        ],
+                    ),
+                    person("b", &[(0, 300.0), (60, 10.0)]),
+                ],
+                250,
+            ),
+        );
         assert_eq!(out.len(), 1, "{out:#?}");
         assert_eq!(
             (&*out[0].participant.user_id, out[0].reason, out[0].value),
             ("a", Reason::FirstSight, 300.0)
         );
         // The next poll repeats old samples and adds one: normal transitions.
-        let out = s.handle_batch(batch(
-            vec![
-                person("a", &[(180, 10.0), (240, 300.0), (300, 20.0)]),
-                person("b", &[(60, 10.0), (120, 10.0)]),
-            ],
-            310,
-        ));
+        let out = handle(
+            &mut s,
+            batch(
+                vec![
+                    person("a", &[(180, 10.0), (240, 300.0), (300, 20.0)]),
+                    person("b", &[(60, 10.0), (120, 10.0)]),
+                ],
+                310,
+            ),
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(
             (out[0].state, out[0].reason),
@@ -348,18 +454,21 @@ mod tests {
     #[test]
     fn departures_and_meeting_end_resolve_with_a_reason() {
         let mut s = pipeline(RULE, "");
-        s.handle_batch(batch(
-            vec![
-                person("a", &[(0, 200.0)]),
-                person("b", &[(0, 200.0)]),
-                person("c", &[(0, 200.0)]),
-            ],
-            10,
-        ));
+        handle(
+            &mut s,
+            batch(
+                vec![
+                    person("a", &[(0, 200.0)]),
+                    person("b", &[(0, 200.0)]),
+                    person("c", &[(0, 200.0)]),
+                ],
+                10,
+            ),
+        );
         // b is gone from the roster; c has a leave_time after its last sample.
         let mut c = person("c", &[(60, 200.0)]);
         c.info.leave_time = Some(Timestamp(90));
-        let out = s.handle_batch(batch(vec![person("a", &[(60, 200.0)]), c], 100));
+        let out = handle(&mut s, batch(vec![person("a", &[(60, 200.0)]), c], 100));
         let mut got: Vec<(String, Reason)> = out
             .iter()
             .map(|t| (t.participant.user_id.to_string(), t.reason))
@@ -375,10 +484,10 @@ mod tests {
         // A page of a per-participant target is not the roster.
         let mut partial = batch(vec![], 110);
         partial.complete = false;
-        assert!(s.handle_batch(partial).is_empty());
+        assert!(handle(&mut s, partial).is_empty());
         let mut ended = batch(vec![], 200);
         ended.ended = true;
-        let out = s.handle_batch(ended);
+        let out = handle(&mut s, ended);
         assert_eq!(out.len(), 1);
         assert_eq!(
             (&*out[0].participant.user_id, out[0].reason, out[0].at),

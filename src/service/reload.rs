@@ -3,7 +3,7 @@
 //! `qoswatch-config-invalid`; the next good load resolves it.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -12,7 +12,7 @@ use crate::alert::Event;
 use crate::alert::system::{CONFIG_INVALID, SystemAlertState};
 use crate::config::{Config, EnvMode};
 use crate::qos::Timestamp;
-use crate::rules::load_paths;
+use crate::rules::{Rule, RuleSet, load_paths};
 use crate::yaml::Diagnostics;
 
 /// What to reload.
@@ -30,6 +30,35 @@ pub enum Reload {
 pub struct ReloadState {
     invalid: SystemAlertState,
     config_broken: bool,
+    /// A rule file turned empty: look again at this time before applying.
+    recheck_at: Option<Instant>,
+}
+
+/// How long an emptied rule file gets to settle (an editor saving, a
+/// ConfigMap update) before it counts as emptied.
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// Rule files that held rules and are now empty (whitespace only), while
+/// still there: most likely caught mid-save.
+fn emptied_files(old: &[Rule], new: &RuleSet) -> Vec<(PathBuf, usize)> {
+    let mut out: Vec<(PathBuf, usize)> = Vec::new();
+    for r in old {
+        let path = &r.source.path;
+        if new.rules.iter().any(|n| n.source.path == *path) {
+            continue;
+        }
+        match out.iter_mut().find(|(p, _)| p == path) {
+            Some((_, n)) => *n += 1,
+            None => {
+                let empty =
+                    std::fs::read(path).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace));
+                if empty {
+                    out.push((path.clone(), 1));
+                }
+            }
+        }
+    }
+    out
 }
 
 impl Pipeline {
@@ -62,6 +91,11 @@ impl Pipeline {
         }
         match load_paths(&paths) {
             Ok(rules) => {
+                let emptied = emptied_files(self.engine.rules(), &rules);
+                if what == Reload::Rules && !emptied.is_empty() {
+                    return self.hold_emptied(&emptied, now);
+                }
+                self.reloads.recheck_at = None;
                 let n = rules.rules.len();
                 let mut out = Vec::new();
                 self.engine.replace_rules(rules, now, &mut out);
@@ -83,6 +117,37 @@ impl Pipeline {
             Err(diags) => return self.reload_failed("rules", &diags, now),
         }
         events
+    }
+
+    /// An emptied rule file: look again after [`SETTLE`]; if it is still
+    /// empty then, keep the last good rules and say so. SIGHUP, or deleting
+    /// the file, applies it.
+    fn hold_emptied(&mut self, emptied: &[(PathBuf, usize)], now: Timestamp) -> Vec<Event> {
+        if self.reloads.recheck_at.is_none() {
+            tracing::info!(file = %emptied[0].0.display(), "a rule file turned empty; reading it again in a moment");
+            self.reloads.recheck_at = Some(Instant::now() + SETTLE);
+            return Vec::new();
+        }
+        self.reloads.recheck_at = None;
+        let (path, n) = &emptied[0];
+        let message = format!(
+            "{}: the rule file became empty; keeping its {n} rule(s) until it has rules again, is deleted, or qoswatch gets SIGHUP",
+            path.display()
+        );
+        tracing::error!("{message}");
+        self.metrics.reload_success.set(0);
+        self.metrics.reload_time.set(now.0 as f64);
+        self.reloads
+            .invalid
+            .raise(CONFIG_INVALID, message, now)
+            .map(Event::System)
+            .into_iter()
+            .collect()
+    }
+
+    /// The second look at an emptied rule file, when due.
+    pub fn recheck_due(&self, now: Instant) -> bool {
+        self.reloads.recheck_at.is_some_and(|t| now >= t)
     }
 
     fn reload_failed(&mut self, what: &str, diags: &Diagnostics, now: Timestamp) -> Vec<Event> {
@@ -107,6 +172,52 @@ impl Pipeline {
     }
 }
 
+/// Which paths are rule files: a named file, or a `*.yaml`/`*.yml` file
+/// (not a dot-file) directly inside a named directory. Anything else in a
+/// watched directory (a log, notes) triggers no reload.
+struct RuleFiles {
+    files: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
+}
+
+impl RuleFiles {
+    fn new(paths: &[PathBuf]) -> RuleFiles {
+        let mut files = Vec::new();
+        let mut dirs = Vec::new();
+        for p in paths {
+            if p.is_dir() {
+                dirs.push(canonical(p));
+            } else if let Some(name) = p.file_name() {
+                let parent = match p.parent() {
+                    Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+                    _ => PathBuf::from("."),
+                };
+                files.push(canonical(&parent).join(name));
+            }
+        }
+        RuleFiles { files, dirs }
+    }
+
+    fn is_rule_file(&self, path: &std::path::Path) -> bool {
+        let (Some(name), Some(parent)) = (path.file_name(), path.parent()) else {
+            return false;
+        };
+        let parent = canonical(parent);
+        if self.files.iter().any(|f| *f == parent.join(name)) {
+            return true;
+        }
+        let name = name.to_string_lossy();
+        !name.starts_with('.')
+            && (name.ends_with(".yaml") || name.ends_with(".yml"))
+            && self.dirs.contains(&parent)
+    }
+}
+
+/// The canonical form of a directory that exists, else the path as given.
+fn canonical(p: &std::path::Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned())
+}
+
 type Debouncer = notify_debouncer_full::Debouncer<
     notify::RecommendedWatcher,
     notify_debouncer_full::RecommendedCache,
@@ -122,6 +233,7 @@ pub struct RuleWatcher {
 impl RuleWatcher {
     pub fn new(paths: &[PathBuf], tx: mpsc::Sender<Reload>) -> RuleWatcher {
         use notify::RecursiveMode;
+        let filter = RuleFiles::new(paths);
         // The debouncer's thread wakes once per tick whether files change or
         // not; a tick as long as the debounce time, one second (a reload
         // within about 2 s of the last write), keeps that to one a second.
@@ -130,7 +242,9 @@ impl RuleWatcher {
             Some(Duration::from_secs(1)),
             move |result: notify_debouncer_full::DebounceEventResult| {
                 if let Ok(events) = result
-                    && events.iter().any(|e| !e.kind.is_access())
+                    && events.iter().any(|e| {
+                        !e.kind.is_access() && e.paths.iter().any(|p| filter.is_rule_file(p))
+                    })
                 {
                     let _ = tx.try_send(Reload::Rules);
                 }
@@ -170,5 +284,29 @@ impl RuleWatcher {
     /// The paths watched.
     pub fn paths(&self) -> &[PathBuf] {
         &self.paths
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_rule_files_trigger_a_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = dir.path().join("rules");
+        std::fs::create_dir(&rules).unwrap();
+        let single = dir.path().join("extra.yaml");
+        let f = RuleFiles::new(&[rules.clone(), single.clone()]);
+        assert!(f.is_rule_file(&rules.join("latency.yaml")));
+        assert!(f.is_rule_file(&rules.join("loss.yml")));
+        assert!(f.is_rule_file(&single));
+        // Before: any write in a watched folder reloaded the rules.
+        assert!(!f.is_rule_file(&rules.join("notes.txt")));
+        assert!(!f.is_rule_file(&rules.join(".latency.yaml.swp")));
+        assert!(!f.is_rule_file(&rules.join(".hidden.yaml")));
+        assert!(!f.is_rule_file(&dir.path().join("qoswatch.log")));
+        assert!(!f.is_rule_file(&dir.path().join("other.yaml")));
+        assert!(!f.is_rule_file(&rules.join("sub").join("x.yaml")));
     }
 }
