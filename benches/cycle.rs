@@ -7,6 +7,10 @@
 //!
 //! Throughput is in polls (one bulk response of one meeting) per second.
 
+// The test kit's Zoom bodies, written in Zoom's key order.
+#[path = "../tests/kit/zoom.rs"]
+mod zoom;
+
 use std::hint::black_box;
 use std::path::Path;
 
@@ -16,29 +20,49 @@ use qoswatch::notify::view::view;
 use qoswatch::notify::{slack, teams, webhook};
 use qoswatch::rules::load_paths;
 use qoswatch::zoom::api::parse_qos_response;
+use zoom::{Participant, QosPage, QosSample, Stream};
 
 fn response(minute: i64, bad: bool) -> Vec<u8> {
-    let stamp = |m: i64| {
-        chrono::DateTime::from_timestamp(1_772_463_600 + m * 60, 0)
-            .unwrap()
-            .format("%Y-%m-%dT%H:%M:%SZ")
-            .to_string()
+    let audio = |l: i64| {
+        Stream::new()
+            .bitrate("27 kbps")
+            .latency(format!("{l} ms"))
+            .jitter("4 ms")
+            .avg_loss("0.1%")
+            .max_loss("0.5%")
     };
-    let participants: Vec<serde_json::Value> = (0..10)
-        .map(|p| {
-            let samples: Vec<serde_json::Value> = (0..3)
-                .map(|k| {
-                    let lat = if bad && p < 3 { 320 } else { 60 + p * 3 };
-                    let s = |l: i64| serde_json::json!({"bitrate": "27 kbps", "latency": format!("{l} ms"), "jitter": "4 ms", "avg_loss": "0.1%", "max_loss": "0.5%"});
-                    let v = |l: i64| serde_json::json!({"bitrate": "900 kbps", "latency": format!("{l} ms"), "jitter": "6 ms", "avg_loss": "0.2%", "max_loss": "1.1%", "resolution": "1280*720", "frame_rate": "24 fps"});
-                    serde_json::json!({"date_time": stamp(minute - 2 + k), "audio_input": s(lat), "audio_output": s(lat + 4), "video_input": v(lat + 6), "video_output": v(lat + 9), "as_input": "", "as_output": "",
-                        "cpu_usage": {"zoom_min_cpu_usage": "5%", "zoom_avg_cpu_usage": "14%", "zoom_max_cpu_usage": "25%", "system_max_cpu_usage": "41%"}})
-                })
-                .collect();
-            serde_json::json!({"user_id": format!("{}", 16_778_240 + p), "user_name": format!("Participant {p}"), "device": "Mac", "user_qos": samples})
-        })
-        .collect();
-    serde_json::to_vec(&serde_json::json!({"meeting_id": "85746065432", "topic": "Weekly sync", "next_page_token": "", "participants": participants})).unwrap()
+    let video = |l: i64| {
+        Stream::new()
+            .bitrate("900 kbps")
+            .latency(format!("{l} ms"))
+            .jitter("6 ms")
+            .avg_loss("0.2%")
+            .max_loss("1.1%")
+            .resolution("1280*720")
+            .frame_rate("24 fps")
+    };
+    let participants = (0..10).map(|p| {
+        let lat = if bad && p < 3 { 320 } else { 60 + p * 3 };
+        let samples = (0..3).map(|k| {
+            QosSample::at_unix(1_772_463_600 + (minute - 2 + k) * 60)
+                .stream("audio_input", audio(lat))
+                .stream("audio_output", audio(lat + 4))
+                .stream("video_input", video(lat + 6))
+                .stream("video_output", video(lat + 9))
+                .blank("as_input")
+                .blank("as_output")
+                .cpu_usage("5%", "14%", "25%", "41%")
+        });
+        Participant::new(&format!("{}", 16_778_240 + p))
+            .name(&format!("Participant {p}"))
+            .set("device", "Mac")
+            .samples(samples)
+    });
+    QosPage::new()
+        .meeting("85746065432", "Weekly sync")
+        .participants(participants)
+        .to_json()
+        .into_bytes()
 }
 
 fn cycle(c: &mut Criterion) {

@@ -21,6 +21,10 @@
 //! each participant always sees strictly newer samples and deduplication
 //! never skips one.
 
+// The seeded RNG of the test kit, so that the fixture is the same on every run.
+#[path = "../tests/kit/rng.rs"]
+mod rng;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +34,7 @@ use qoswatch::alert::{Engine, State, Transition};
 use qoswatch::qos::{
     CpuPressure, Field, MeetingInfo, Metric, ParticipantInfo, Sample, Stream, Timestamp,
 };
+use rng::Rng;
 
 const MEETINGS: usize = 10;
 const PARTICIPANTS: usize = 1_000;
@@ -37,39 +42,6 @@ const MINUTES: usize = 60;
 const MIN: i64 = 60;
 /// 2025-06-15T12:00:00Z.
 const START: i64 = 1_749_988_800;
-
-/// A small deterministic PRNG (SplitMix64) so that the fixture is the same
-/// on every run without pulling in a crate.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[lo, hi)`.
-    fn range(&mut self, lo: f64, hi: f64) -> f64 {
-        let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        lo + unit * (hi - lo)
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        self.range(0.0, 1.0) < p
-    }
-
-    fn pick(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// `base` with up to `spread` relative noise either way.
-    fn noisy(&mut self, base: f64, spread: f64) -> f64 {
-        base * self.range(1.0 - spread, 1.0 + spread)
-    }
-}
 
 /// What goes wrong during a participant's degradation episode.
 #[derive(Clone, Copy)]

@@ -6,11 +6,15 @@
 //!
 //! It counts requests by endpoint and prints the counts every second.
 
+// The test kit's mock Zoom and body builders (Zoom's key order).
+#[path = "../tests/kit/zoom.rs"]
+mod zoom;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Request, Respond, ResponseTemplate};
+use zoom::{Meeting, MeetingsPage, MockZoom, Participant, QosPage, QosSample, Stream};
 
 const DELAY: i64 = 5;
 
@@ -30,16 +34,22 @@ impl Respond for Discovery {
             .unwrap_or(0);
         let start = page * 300;
         let end = (start + 300).min(self.meetings);
-        let meetings: Vec<serde_json::Value> = (start..end)
-            .map(|i| serde_json::json!({"uuid": format!("m{i}=="), "id": 80_000_000_000u64 + i as u64, "topic": format!("Meeting {i}"), "participants": 10}))
-            .collect();
+        let meetings = (start..end).map(|i| {
+            Meeting::new(&format!("m{i}=="), 80_000_000_000u64 + i as u64)
+                .topic(&format!("Meeting {i}"))
+                .participants(10)
+        });
         let next = if end < self.meetings {
             (page + 1).to_string()
         } else {
             String::new()
         };
-        ResponseTemplate::new(200)
-            .set_body_json(serde_json::json!({"next_page_token": next, "meetings": meetings}))
+        zoom::json(
+            MeetingsPage::new()
+                .next_page_token(&next)
+                .meetings(meetings)
+                .to_json(),
+        )
     }
 }
 
@@ -48,11 +58,58 @@ struct Qos {
     calls: Arc<AtomicU64>,
 }
 
-fn stamp(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .unwrap()
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+/// The bulk QoS of meeting number `meeting` whose newest sample is at
+/// `newest`: three samples a participant, a minute apart.
+fn qos_body(meeting: usize, participants: usize, newest: i64) -> String {
+    let audio = |l: i64| {
+        Stream::new()
+            .bitrate("27 kbps")
+            .latency(format!("{l} ms"))
+            .jitter("4 ms")
+            .avg_loss("0.1%")
+            .max_loss("0.5%")
+    };
+    let video = |l: i64| {
+        Stream::new()
+            .bitrate("900 kbps")
+            .latency(format!("{l} ms"))
+            .jitter("6 ms")
+            .avg_loss("0.2%")
+            .max_loss("1.1%")
+            .resolution("1280*720")
+            .frame_rate("24 fps")
+    };
+    let people = (0..participants).map(|p| {
+        let samples = (0..3).rev().map(|k| {
+            let t = newest - 60 * k;
+            // One participant in twenty degrades for 3 minutes in 7,
+            // staggered by meeting, so alerts fire and resolve every
+            // minute at the same rate.
+            let bad = (meeting + p).is_multiple_of(20) && (t / 60 + meeting as i64) % 7 < 3;
+            let lat = if bad {
+                240
+            } else {
+                60 + (p as i64 * 7 + t / 60) % 50
+            };
+            QosSample::at_unix(t)
+                .stream("audio_input", audio(lat))
+                .stream("audio_output", audio(lat + 4))
+                .stream("video_input", video(lat + 6))
+                .stream("video_output", video(lat + 9))
+                .blank("as_input")
+                .blank("as_output")
+                .cpu_usage("5%", "14%", "25%", "41%")
+        });
+        Participant::new(&(16_778_240 + p).to_string())
+            .name(&format!("Participant {p}"))
+            .set("device", "Mac")
+            .set("network_type", "Wifi")
+            .samples(samples)
+    });
+    QosPage::new()
+        .paging(1, 10, participants as u64)
+        .participants(people)
+        .to_json()
 }
 
 impl Respond for Qos {
@@ -65,61 +122,8 @@ impl Respond for Qos {
             .nth(4)
             .and_then(|m| m.trim_start_matches('m').split('%').next()?.parse().ok())
             .unwrap_or(0);
-        let now = chrono::Utc::now().timestamp();
-        let newest = (now - DELAY).div_euclid(60) * 60;
-        // Written by hand, in the key order of Zoom's responses (`date_time`
-        // first in each sample, as in Zoom's published example):
-        // serde_json's `json!` sorts keys, which would put `date_time` after
-        // the audio streams.
-        let mut body = format!(
-            r#"{{"page_count":1,"page_size":10,"total_records":{},"next_page_token":"","participants":["#,
-            self.participants
-        );
-        for p in 0..self.participants {
-            if p > 0 {
-                body.push(',');
-            }
-            body.push_str(&format!(
-                r#"{{"user_id":"{}","user_name":"Participant {p}","device":"Mac","network_type":"Wifi","user_qos":["#,
-                16_778_240 + p
-            ));
-            for k in (0..3).rev() {
-                let t = newest - 60 * k;
-                // One participant in twenty degrades for 3 minutes in 7,
-                // staggered by meeting, so alerts fire and resolve every
-                // minute at the same rate.
-                let bad = (meeting + p).is_multiple_of(20) && (t / 60 + meeting as i64) % 7 < 3;
-                let lat = if bad {
-                    240
-                } else {
-                    60 + (p as i64 * 7 + t / 60) % 50
-                };
-                let a = |l: i64| {
-                    format!(
-                        r#"{{"bitrate":"27 kbps","latency":"{l} ms","jitter":"4 ms","avg_loss":"0.1%","max_loss":"0.5%"}}"#
-                    )
-                };
-                let v = |l: i64| {
-                    format!(
-                        r#"{{"bitrate":"900 kbps","latency":"{l} ms","jitter":"6 ms","avg_loss":"0.2%","max_loss":"1.1%","resolution":"1280*720","frame_rate":"24 fps"}}"#
-                    )
-                };
-                if k < 2 {
-                    body.push(',');
-                }
-                body.push_str(&format!(
-                    r#"{{"date_time":"{}","audio_input":{},"audio_output":{},"video_input":{},"video_output":{},"as_input":"","as_output":"","cpu_usage":{{"zoom_min_cpu_usage":"5%","zoom_avg_cpu_usage":"14%","zoom_max_cpu_usage":"25%","system_max_cpu_usage":"41%"}}}}"#,
-                    stamp(t),
-                    a(lat),
-                    a(lat + 4),
-                    v(lat + 6),
-                    v(lat + 9)
-                ));
-            }
-            body.push_str("]}");
-        }
-        body.push_str("]}");
-        ResponseTemplate::new(200).set_body_raw(body, "application/json")
+        let newest = (zoom::now_secs() - DELAY).div_euclid(60) * 60;
+        zoom::json(qos_body(meeting, self.participants, newest))
     }
 }
 
@@ -130,35 +134,27 @@ async fn main() {
     let meetings: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1000);
     let participants: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(10);
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind");
-    let server = MockServer::builder().listener(listener).start().await;
+    // The credentials of examples/load_config.sh.
+    let zoom = MockZoom::builder()
+        .credentials("load", "load", "load")
+        .access_token("load")
+        .listener(listener)
+        .start()
+        .await;
     let (disc, qos) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    Mock::given(method("POST"))
-        .and(path("/oauth/token"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(serde_json::json!({"access_token": "load", "expires_in": 3600})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v2/metrics/meetings"))
-        .respond_with(Discovery {
-            meetings,
-            calls: disc.clone(),
-        })
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path_regex("^/v2/metrics/meetings/[^/]+/participants/qos$"))
-        .respond_with(Qos {
-            participants,
-            calls: qos.clone(),
-        })
-        .mount(&server)
-        .await;
+    zoom.mount(zoom::discovery().respond_with(Discovery {
+        meetings,
+        calls: disc.clone(),
+    }))
+    .await;
+    zoom.mount(zoom::any_bulk_qos().respond_with(Qos {
+        participants,
+        calls: qos.clone(),
+    }))
+    .await;
     println!(
         "mock Zoom on {} with {meetings} meetings x {participants} participants",
-        server.uri()
+        zoom.uri()
     );
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;

@@ -1,11 +1,16 @@
 //! End-to-end tests of the one-shot commands through the real binary.
 
-use std::path::{Path, PathBuf};
+mod kit;
+
 use std::process::{Command, Output, Stdio};
 
+use kit::config::write_file as write;
+use kit::fixture;
+
+/// The binary in the crate root, without the developer's `RUST_LOG`.
 fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_qoswatch"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    let mut c = kit::process::qoswatch();
+    c.current_dir(kit::root());
     c.env_remove("RUST_LOG");
     c
 }
@@ -18,18 +23,6 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
 #[test]
 fn default_rule_pack_is_valid() {
     let o = run(&["check", "rules/"]);
@@ -38,12 +31,11 @@ fn default_rule_pack_is_valid() {
 
 #[test]
 fn default_rule_pack_tests_pass() {
-    let mut files: Vec<String> =
-        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/tests"))
-            .unwrap()
-            .map(|e| e.unwrap().path().display().to_string())
-            .filter(|p| p.ends_with(".yaml"))
-            .collect();
+    let mut files: Vec<String> = std::fs::read_dir(kit::root().join("rules/tests"))
+        .unwrap()
+        .map(|e| e.unwrap().path().display().to_string())
+        .filter(|p| p.ends_with(".yaml"))
+        .collect();
     files.sort();
     assert!(!files.is_empty());
     let mut args = vec!["test"];

@@ -3,8 +3,12 @@
 //! are retried, old messages are dropped, webhooks are signed. Real time,
 //! millisecond settings.
 
-use std::sync::{Arc, Mutex};
+mod kit;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use kit::respond::Script;
 
 use qoswatch::config::{NotifierConfig, NotifierKind, Secret, SecretUrl};
 use qoswatch::metrics::DeliveryMetrics;
@@ -15,7 +19,7 @@ use qoswatch::notify::outbox::Outbox;
 use qoswatch::notify::webhook::signature;
 use tokio_util::sync::CancellationToken;
 use wiremock::matchers::{header, method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn tuning() -> DeliveryTuning {
     DeliveryTuning {
@@ -35,21 +39,6 @@ fn notifier(name: &str, kind: NotifierKind, max_age: Duration) -> NotifierConfig
         name: name.into(),
         kind,
         max_age,
-    }
-}
-
-/// Answers from a script, recording when each request came.
-struct Script {
-    answers: Vec<ResponseTemplate>,
-    times: Arc<Mutex<Vec<Instant>>>,
-}
-
-impl Respond for Script {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        let mut t = self.times.lock().unwrap();
-        t.push(Instant::now());
-        let i = (t.len() - 1).min(self.answers.len() - 1);
-        self.answers[i].clone()
     }
 }
 
@@ -83,23 +72,21 @@ async fn deliver(cfg: NotifierConfig, body: &str, secs: u64) -> (Arc<Outbox>, te
 #[tokio::test]
 async fn slack_429s_then_500s_deliver_exactly_once_respecting_retry_after() {
     let server = MockServer::start().await;
-    let times = Arc::new(Mutex::new(Vec::new()));
     let too_many = ResponseTemplate::new(429)
         .insert_header("Retry-After", "2")
         .set_body_string("rate_limited");
+    let script = Script::new(vec![
+        too_many.clone(),
+        too_many.clone(),
+        too_many,
+        ResponseTemplate::new(500),
+        ResponseTemplate::new(500),
+        ResponseTemplate::new(200).set_body_string("ok"),
+    ]);
+    let times = script.times();
     Mock::given(method("POST"))
         .and(path("/services/T/B/X"))
-        .respond_with(Script {
-            answers: vec![
-                too_many.clone(),
-                too_many.clone(),
-                too_many,
-                ResponseTemplate::new(500),
-                ResponseTemplate::new(500),
-                ResponseTemplate::new(200).set_body_string("ok"),
-            ],
-            times: times.clone(),
-        })
+        .respond_with(script)
         .expect(6)
         .mount(&server)
         .await;
@@ -129,14 +116,11 @@ async fn slack_429s_then_500s_deliver_exactly_once_respecting_retry_after() {
 async fn server_errors_then_success_post_exactly_once() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(Script {
-            answers: vec![
-                ResponseTemplate::new(502),
-                ResponseTemplate::new(503),
-                ResponseTemplate::new(202),
-            ],
-            times: Arc::new(Mutex::new(Vec::new())),
-        })
+        .respond_with(Script::new(vec![
+            ResponseTemplate::new(502),
+            ResponseTemplate::new(503),
+            ResponseTemplate::new(202),
+        ]))
         .expect(3)
         .mount(&server)
         .await;
@@ -178,15 +162,12 @@ async fn a_permanent_400_is_not_retried() {
 async fn a_timeout_is_retried() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(Script {
-            answers: vec![
-                ResponseTemplate::new(200)
-                    .set_body_string("ok")
-                    .set_delay(Duration::from_millis(800)),
-                ResponseTemplate::new(200).set_body_string("ok"),
-            ],
-            times: Arc::new(Mutex::new(Vec::new())),
-        })
+        .respond_with(Script::new(vec![
+            ResponseTemplate::new(200)
+                .set_body_string("ok")
+                .set_delay(Duration::from_millis(800)),
+            ResponseTemplate::new(200).set_body_string("ok"),
+        ]))
         .expect(2)
         .mount(&server)
         .await;
@@ -251,13 +232,10 @@ async fn webhooks_are_signed() {
 async fn legacy_messagecard_errors_in_a_200_body_are_failures() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(Script {
-            answers: vec![
+        .respond_with(Script::new(vec![
                 ResponseTemplate::new(200).set_body_string("Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 429 with ContextId x"),
                 ResponseTemplate::new(200).set_body_string("1"),
-            ],
-            times: Arc::new(Mutex::new(Vec::new())),
-        })
+        ]))
         .expect(2)
         .mount(&server)
         .await;

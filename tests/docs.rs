@@ -17,9 +17,11 @@
 //! `rule_files` can point at `../rooms.yaml`. Plain `yaml` blocks are
 //! fragments and are not checked.
 
-use std::path::{Component, Path, PathBuf};
-use std::process::Command;
+mod kit;
 
+use std::path::{Component, Path};
+
+use kit::config::write_file;
 use qoswatch::config::{Config, EnvMode};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,13 +61,9 @@ impl Block {
     }
 }
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// `docs/*.md` by name, then `README.md`, relative to the crate root.
 fn documents() -> Vec<String> {
-    let mut docs: Vec<String> = std::fs::read_dir(root().join("docs"))
+    let mut docs: Vec<String> = std::fs::read_dir(kit::root().join("docs"))
         .expect("docs/ exists")
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str().map(str::to_owned))
@@ -189,7 +187,7 @@ fn all_blocks() -> Vec<Block> {
     let mut blocks = Vec::new();
     let mut errors = Vec::new();
     for doc in documents() {
-        let text = std::fs::read_to_string(root().join(&doc))
+        let text = std::fs::read_to_string(kit::root().join(&doc))
             .unwrap_or_else(|e| panic!("cannot read {doc}: {e}"));
         match parse_blocks(&doc, &text) {
             Ok(b) => blocks.extend(b),
@@ -287,21 +285,12 @@ fn config_examples_load() {
     report(Kind::Config, configs.len(), failures);
 }
 
-/// Writes `text` at `dir/rel`, creating folders.
-fn write(dir: &Path, rel: &str, text: &str) {
-    let path = dir.join(rel);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).unwrap();
-    }
-    std::fs::write(&path, text).unwrap();
-}
-
 /// A temporary directory with `rules/` holding a copy of the default pack.
 fn checkout() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules");
     std::fs::create_dir_all(rules.join("tests")).unwrap();
-    for entry in std::fs::read_dir(root().join("rules")).unwrap() {
+    for entry in std::fs::read_dir(kit::root().join("rules")).unwrap() {
         let path = entry.unwrap().path();
         let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
         if path.is_file() && is_yaml {
@@ -329,15 +318,15 @@ fn rule_test_examples_pass() {
                     "{}: `file={file}` would mix with the default rule pack copied to rules/; use another folder",
                     r.site()
                 );
-                write(dir.path(), file, &r.text);
+                write_file(dir.path(), file, &r.text);
             }
         }
         let rel = b
             .file
             .clone()
             .unwrap_or_else(|| format!("rules/tests/doc-{}.yaml", b.line));
-        write(dir.path(), &rel, &b.text);
-        let output = Command::new(env!("CARGO_BIN_EXE_qoswatch"))
+        write_file(dir.path(), &rel, &b.text);
+        let output = kit::process::qoswatch()
             .arg("test")
             .arg(&rel)
             .current_dir(dir.path())

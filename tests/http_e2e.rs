@@ -3,47 +3,38 @@
 //! metrics` where promtool is installed), no secret in any output, and
 //! SIGTERM ending the service with exit code 0 within 15 s.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc::channel;
-use std::time::{Duration, Instant};
+mod kit;
 
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use kit::config::ServiceConfig;
+use kit::process::{Service, qoswatch};
+use kit::zoom::{self, MockZoom, Participant, QosPage, QosSample, Stream};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 const CLIENT_SECRET: &str = "zoom-client-secret-4711";
 const ACCESS_TOKEN: &str = "zoom-access-token-0815";
 const SLACK_TOKEN: &str = "xoxb-SLACKWEBHOOKSECRETPATH";
 
-struct Qos;
-
-impl Respond for Qos {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        let stamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-        ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "next_page_token": "",
-            "participants": [{"user_id": "7", "user_name": "Alice", "user_qos": [{"date_time": stamp, "audio_input": {"latency": "300 ms"}}]}]
-        }))
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn endpoints_answer_and_secrets_stay_hidden() {
-    let zoom = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/oauth/token"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(
-                serde_json::json!({"access_token": ACCESS_TOKEN, "expires_in": 3600}),
-            ),
+    let zoom = MockZoom::builder()
+        .client_secret(CLIENT_SECRET)
+        .access_token(ACCESS_TOKEN)
+        .start()
+        .await;
+    zoom.mount(zoom::bulk_qos("42").respond_with(|_: &Request| {
+        let sample = QosSample::at_unix(zoom::now_secs())
+            .stream("audio_input", Stream::new().latency("300 ms"));
+        zoom::json(
+            QosPage::new()
+                .participant(Participant::new("7").name("Alice").sample(sample))
+                .to_json(),
         )
-        .mount(&zoom)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v2/metrics/meetings/42/participants/qos"))
-        .respond_with(Qos)
-        .mount(&zoom)
-        .await;
+    }))
+    .await;
     let slack = MockServer::start().await;
     // Slack refuses permanently: its reason is logged, the URL must not be.
     Mock::given(method("POST"))
@@ -52,63 +43,30 @@ async fn endpoints_answer_and_secrets_stay_hidden() {
         .await;
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("rules.yaml"), "rules:\n  - name: latency-high\n    severity: critical\n    when: audio_input.latency > 150ms\n").unwrap();
-    let config = dir.path().join("qoswatch.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "zoom:\n  account_id: acc\n  client_id: cid\n  client_secret: ${{SECRET}}\n  api_base: {z}/v2\n  oauth_url: {z}/oauth/token\npoll:\n  interval: 1s\n  discover: false\n  targets: [{{ meeting: \"42\" }}]\nrules: [rules.yaml]\nnotifiers:\n  oncall: {{ type: slack, url: \"${{SLACK_URL}}\" }}\nstate_dir: state\nhttp:\n  listen: 127.0.0.1:0\n",
-            z = zoom.uri()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_qoswatch"))
-        .args([
-            "--log-format",
-            "json",
-            "run",
-            "-c",
-            config.to_str().unwrap(),
-        ])
-        .env("SECRET", CLIENT_SECRET)
-        .env(
-            "SLACK_URL",
-            format!("{}/services/{SLACK_TOKEN}", slack.uri()),
+    let config = ServiceConfig::secret_from_env(&zoom, "SECRET")
+        .targets(&["42"])
+        .rule_file(
+            "rules.yaml",
+            "rules:\n  - name: latency-high\n    severity: critical\n    when: audio_input.latency > 150ms\n",
         )
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = channel::<String>();
-    let tx2 = tx.clone();
-    let out = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        BufReader::new(out)
-            .lines()
-            .map_while(Result::ok)
-            .for_each(|l| drop(tx.send(l)))
-    });
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        BufReader::new(err)
-            .lines()
-            .map_while(Result::ok)
-            .for_each(|l| drop(tx2.send(l)))
-    });
-    let mut printed = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut base = None;
-    while base.is_none() && Instant::now() < deadline {
-        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            if let Some(i) = line.find("listening on http://") {
-                let rest = &line[i + "listening on ".len()..];
-                base = Some(rest.split([' ', '"']).next().unwrap().to_owned());
-            }
-            printed.push(line);
-        }
-    }
-    let base = base.unwrap_or_else(|| panic!("no listen line: {printed:#?}"));
+        .notifier("oncall", "{ type: slack, url: \"${SLACK_URL}\" }")
+        .write(dir.path());
+    let mut cmd = qoswatch();
+    cmd.args([
+        "--log-format",
+        "json",
+        "run",
+        "-c",
+        config.to_str().unwrap(),
+    ])
+    .env("SECRET", CLIENT_SECRET)
+    .env(
+        "SLACK_URL",
+        format!("{}/services/{SLACK_TOKEN}", slack.uri()),
+    )
+    .env("RUST_LOG", "debug");
+    let mut service = Service::spawn(cmd);
+    let base = service.listen_url(Duration::from_secs(20));
     let http = reqwest::Client::new();
     let get = |p: &str| http.get(format!("{base}{p}")).send();
     let r = get("/healthz").await.unwrap();
@@ -161,7 +119,7 @@ async fn endpoints_answer_and_secrets_stay_hidden() {
         !text.contains("qoswatch_samples_processed_total 0"),
         "{text}"
     );
-    let strict = std::env::var("QOSWATCH_STRICT").is_ok_and(|v| v == "1");
+    let strict = kit::strict();
     match Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -188,24 +146,12 @@ async fn endpoints_answer_and_secrets_stay_hidden() {
         }
     }
     // SIGTERM: exit 0 within 15 s.
-    let started = Instant::now();
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "still running 15 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(0));
-    std::thread::sleep(Duration::from_millis(200));
-    printed.extend(rx.try_iter());
+    assert_eq!(
+        service.terminate(Duration::from_secs(15)),
+        Some(0),
+        "exit code 0 within 15 s of SIGTERM"
+    );
+    let mut printed = service.lines().to_vec();
     printed.push(text);
     printed.push(alerts.to_string());
     for secret in [CLIENT_SECRET, ACCESS_TOKEN, SLACK_TOKEN] {

@@ -2,6 +2,8 @@
 //! truncated), escaping of hostile names, and Teams cards checked by
 //! Microsoft's own `adaptivecards` parser when Node is available.
 
+mod kit;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -254,7 +256,7 @@ fn teams_cards_stay_under_20_kb_and_escape_markdown() {
 /// Runs Microsoft's adaptivecards parser (Node 20) on our Teams cards.
 #[test]
 fn teams_cards_parse_in_microsofts_adaptivecards_library() {
-    let strict = std::env::var("QOSWATCH_STRICT").is_ok_and(|v| v == "1");
+    let strict = kit::strict();
     let dir = std::env::var("QOSWATCH_ADAPTIVECARDS_DIR").unwrap_or_else(|_| {
         concat!(env!("CARGO_MANIFEST_DIR"), "/target/npm/node_modules").to_owned()
     });
@@ -299,10 +301,7 @@ fn teams_cards_parse_in_microsofts_adaptivecards_library() {
         let file = tmp.path().join(format!("{name}.json"));
         std::fs::write(&file, payload.to_string()).unwrap();
         let out = std::process::Command::new("node")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/validate-adaptive-card.js"
-            ))
+            .arg(kit::fixture("validate-adaptive-card.js"))
             .arg(&file)
             .env("QOSWATCH_ADAPTIVECARDS_DIR", &dir)
             .output()

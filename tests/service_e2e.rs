@@ -2,186 +2,101 @@
 //! not stop the service, a broken rule reload keeps the last good rules, and
 //! SIGTERM stops it with exit code 0.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod kit;
+
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, channel};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use kit::config::{ServiceConfig, write_file};
+use kit::process::{Service, qoswatch};
+use kit::zoom::{self, Meeting, MeetingsPage, MockZoom, Participant, QosPage, QosSample, Stream};
+use wiremock::{Request, ResponseTemplate};
 
-struct Meeting {
-    calls: Arc<AtomicUsize>,
-    bad_until: usize,
-}
+const ZOOM_SECRET: &str = "zoom-secret-value";
+const ACCESS_TOKEN: &str = "tok-SECRET-123";
 
-impl Respond for Meeting {
-    fn respond(&self, _: &Request) -> ResponseTemplate {
-        let n = self.calls.fetch_add(1, Ordering::SeqCst);
-        let now = chrono::Utc::now().timestamp();
-        let latency = if n < self.bad_until { 300 } else { 80 };
-        let stamp = |t: i64| {
-            chrono::DateTime::from_timestamp(t, 0)
-                .unwrap()
-                .format("%Y-%m-%dT%H:%M:%SZ")
-                .to_string()
-        };
-        ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "next_page_token": "",
-            "participants": [{
-                "user_id": "16778240", "user_name": "<!channel> Alice", "device": "Mac",
-                "user_qos": [{"date_time": stamp(now), "audio_input": {"latency": format!("{latency} ms")}}]
-            }]
-        }))
-    }
-}
-
-async fn mock_zoom(bad_until: usize) -> (MockServer, Arc<AtomicUsize>) {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/oauth/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            serde_json::json!({"access_token": "tok-SECRET-123", "expires_in": 3600}),
-        ))
-        .mount(&server)
+/// A mock Zoom with one live meeting: its first QoS poll answers 500, then
+/// Alice's latency is 300 ms for `bad_until` polls, 80 ms afterwards.
+async fn mock_zoom(bad_until: usize) -> (MockZoom, Arc<AtomicUsize>) {
+    let zoom = MockZoom::builder()
+        .client_secret(ZOOM_SECRET)
+        .access_token(ACCESS_TOKEN)
+        .start()
         .await;
-    Mock::given(method("GET"))
-        .and(path("/v2/metrics/meetings"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "next_page_token": "", "meetings": [{"uuid": "abc==", "id": 85746065432u64, "topic": "Weekly sync"}]
-        })))
-        .mount(&server)
+    let meetings = MeetingsPage::new()
+        .meeting(Meeting::new("abc==", 85746065432).topic("Weekly sync"))
+        .to_json();
+    zoom.mount(zoom::discovery().respond_with(zoom::json(meetings)))
         .await;
     // One 500 first: the service must carry on.
-    Mock::given(method("GET"))
-        .and(path("/v2/metrics/meetings/abc%3D%3D/participants/qos"))
-        .respond_with(ResponseTemplate::new(500))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
+    zoom.mount(
+        zoom::bulk_qos("abc%3D%3D")
+            .respond_with(ResponseTemplate::new(500))
+            .up_to_n_times(1)
+            .with_priority(1),
+    )
+    .await;
     let calls = Arc::new(AtomicUsize::new(0));
-    Mock::given(method("GET"))
-        .and(path("/v2/metrics/meetings/abc%3D%3D/participants/qos"))
-        .respond_with(Meeting {
-            calls: calls.clone(),
-            bad_until,
-        })
-        .with_priority(2)
-        .mount(&server)
-        .await;
-    (server, calls)
+    let counter = calls.clone();
+    zoom.mount(
+        zoom::bulk_qos("abc%3D%3D")
+            .respond_with(move |_: &Request| {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let latency = if n < bad_until { 300 } else { 80 };
+                let sample = QosSample::at_unix(zoom::now_secs()).stream(
+                    "audio_input",
+                    Stream::new().latency(format!("{latency} ms")),
+                );
+                let alice = Participant::new("16778240")
+                    .name("<!channel> Alice")
+                    .set("device", "Mac")
+                    .sample(sample);
+                zoom::json(QosPage::new().participant(alice).to_json())
+            })
+            .with_priority(2),
+    )
+    .await;
+    (zoom, calls)
 }
 
-fn write_config(dir: &Path, server: &MockServer) -> std::path::PathBuf {
-    std::fs::create_dir_all(dir.join("rules")).unwrap();
-    std::fs::write(dir.join("rules/latency.yaml"), "rules:\n  - name: latency-high\n    severity: critical\n    when: audio_input.latency > 150ms\n").unwrap();
-    let config = format!(
-        "zoom:\n  account_id: acc\n  client_id: cid\n  client_secret: ${{TEST_ZOOM_SECRET}}\n  api_base: {uri}/v2\n  oauth_url: {uri}/oauth/token\npoll:\n  interval: 1s\n  discover_interval: 1m\nrules: [rules/]\nnotifiers:\n  out: {{ type: console }}\nroutes:\n  - notify: [out]\nstate_dir: state\nhttp:\n  listen: 127.0.0.1:0\n",
-        uri = server.uri()
-    );
-    let p = dir.join("qoswatch.yaml");
-    std::fs::write(&p, config).unwrap();
-    p
+const LATENCY_RULE: &str = "rules:\n  - name: latency-high\n    severity: critical\n    when: audio_input.latency > 150ms\n";
+
+fn write_config(dir: &Path, zoom: &MockZoom) -> PathBuf {
+    ServiceConfig::secret_from_env(zoom, "TEST_ZOOM_SECRET")
+        .discover_interval("1m")
+        .rule_file("rules/latency.yaml", LATENCY_RULE)
+        .notifier("out", "{ type: console }")
+        .route_to(&["out"])
+        .write(dir)
 }
 
-fn spawn(config: &Path) -> (Child, Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_qoswatch"))
-        .args(["run", "-c", config.to_str().unwrap()])
-        .env("TEST_ZOOM_SECRET", "zoom-secret-value")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = channel();
-    let stdout = child.stdout.take().unwrap();
-    let tx2 = tx.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(format!("OUT {line}"));
-        }
-    });
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx2.send(format!("ERR {line}"));
-        }
-    });
-    (child, rx)
+fn spawn(config: &Path) -> Service {
+    Service::run(config, "info", &[("TEST_ZOOM_SECRET", ZOOM_SECRET)])
 }
 
-/// Waits for a line containing all of `needles`; returns everything seen.
-fn wait_for(rx: &Receiver<String>, seen: &mut Vec<String>, needles: &[&str], secs: u64) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    if seen.iter().any(|l| needles.iter().all(|n| l.contains(n))) {
-        return true;
-    }
-    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        let hit = needles.iter().all(|n| line.contains(n));
-        seen.push(line);
-        if hit {
-            return true;
-        }
-    }
-    false
-}
-
-fn terminate(child: &mut Child) -> Option<i32> {
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status.code();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    None
-}
+const WAIT: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn alerts_reach_the_console_and_sigterm_stops_cleanly() {
-    let (server, _calls) = mock_zoom(3).await;
+    let (zoom, _calls) = mock_zoom(3).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &server);
-    let (mut child, rx) = spawn(&config);
-    let mut seen = Vec::new();
-    assert!(
-        wait_for(
-            &rx,
-            &mut seen,
-            &[
-                "OUT",
-                "FIRING",
-                "latency-high",
-                "Weekly sync",
-                "audio_input.latency = 300 ms"
-            ],
-            20
-        ),
-        "{seen:#?}"
+    let config = write_config(dir.path(), &zoom);
+    let mut service = spawn(&config);
+    service.expect_line(
+        &[
+            "OUT",
+            "FIRING",
+            "latency-high",
+            "Weekly sync",
+            "audio_input.latency = 300 ms",
+        ],
+        WAIT,
     );
-    assert!(
-        wait_for(
-            &rx,
-            &mut seen,
-            &["OUT", "RESOLVED", "latency-high", "80 ms"],
-            20
-        ),
-        "{seen:#?}"
-    );
-    assert_eq!(terminate(&mut child), Some(0));
-    std::thread::sleep(Duration::from_millis(100));
-    while let Ok(l) = rx.try_recv() {
-        seen.push(l);
-    }
+    service.expect_line(&["OUT", "RESOLVED", "latency-high", "80 ms"], WAIT);
+    assert_eq!(service.terminate(Duration::from_secs(15)), Some(0));
+    let seen = service.lines();
     // The 500 was logged and survived; the secret never printed.
     assert!(
         seen.iter()
@@ -191,7 +106,7 @@ async fn alerts_reach_the_console_and_sigterm_stops_cleanly() {
     assert!(
         !seen
             .iter()
-            .any(|l| l.contains("zoom-secret-value") || l.contains("tok-SECRET-123")),
+            .any(|l| l.contains(ZOOM_SECRET) || l.contains(ACCESS_TOKEN)),
         "{seen:#?}"
     );
     let firing = seen
@@ -203,62 +118,45 @@ async fn alerts_reach_the_console_and_sigterm_stops_cleanly() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_broken_rule_reload_keeps_the_last_good_rules() {
-    let (server, calls) = mock_zoom(usize::MAX).await;
+    let (zoom, calls) = mock_zoom(usize::MAX).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &server);
-    let (mut child, rx) = spawn(&config);
-    let mut seen = Vec::new();
-    assert!(
-        wait_for(&rx, &mut seen, &["OUT", "FIRING", "latency-high"], 20),
-        "{seen:#?}"
-    );
+    let config = write_config(dir.path(), &zoom);
+    let mut service = spawn(&config);
+    service.expect_line(&["OUT", "FIRING", "latency-high"], WAIT);
     // Break the rule file: the service keeps running with the last good set.
-    std::fs::write(
-        dir.path().join("rules/latency.yaml"),
+    write_file(
+        dir.path(),
+        "rules/latency.yaml",
         "rules:\n  - name: latency-high\n    when: audio_input.latency > 2%\n",
-    )
-    .unwrap();
-    assert!(
-        wait_for(
-            &rx,
-            &mut seen,
-            &[
-                "OUT",
-                "FIRING",
-                "qoswatch-config-invalid",
-                "latency.yaml:3:"
-            ],
-            20
-        ),
-        "{seen:#?}"
+    );
+    service.expect_line(
+        &[
+            "OUT",
+            "FIRING",
+            "qoswatch-config-invalid",
+            "latency.yaml:3:",
+        ],
+        WAIT,
     );
     // The log line comes on stderr, read by another thread: wait for it too.
-    assert!(
-        wait_for(&rx, &mut seen, &["ERR", "reload failed"], 10),
-        "{seen:#?}"
-    );
+    service.expect_line(&["ERR", "reload failed"], Duration::from_secs(10));
     let before = calls.load(Ordering::SeqCst);
     std::thread::sleep(Duration::from_millis(2500));
     assert!(calls.load(Ordering::SeqCst) > before, "still polling");
     // The firing alert of the unchanged rule was not reset (no second firing).
     assert_eq!(
-        seen.iter()
+        service
+            .lines()
+            .iter()
             .filter(|l| l.starts_with("OUT") && l.contains("FIRING") && l.contains("latency-high"))
             .count(),
         1
     );
     // Fix it: the built-in alert resolves; the alert keeps firing.
-    std::fs::write(dir.path().join("rules/latency.yaml"), "rules:\n  - name: latency-high\n    severity: critical\n    when: audio_input.latency > 150ms\n").unwrap();
-    assert!(
-        wait_for(
-            &rx,
-            &mut seen,
-            &["OUT", "RESOLVED", "qoswatch-config-invalid"],
-            20
-        ),
-        "{seen:#?}"
-    );
-    assert_eq!(terminate(&mut child), Some(0));
+    write_file(dir.path(), "rules/latency.yaml", LATENCY_RULE);
+    service.expect_line(&["OUT", "RESOLVED", "qoswatch-config-invalid"], WAIT);
+    assert_eq!(service.terminate(Duration::from_secs(15)), Some(0));
+    let seen = service.lines();
     assert!(
         !seen
             .iter()
@@ -269,14 +167,14 @@ async fn a_broken_rule_reload_keeps_the_last_good_rules() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn once_dry_run_prints_what_would_be_sent() {
-    let (server, _calls) = mock_zoom(usize::MAX).await;
+    let (zoom, _calls) = mock_zoom(usize::MAX).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), &server);
+    let config = write_config(dir.path(), &zoom);
     let config_arg = config.to_str().unwrap().to_owned();
     let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_qoswatch"))
+        qoswatch()
             .args(["once", "--dry-run", "-c", &config_arg])
-            .env("TEST_ZOOM_SECRET", "zoom-secret-value")
+            .env("TEST_ZOOM_SECRET", ZOOM_SECRET)
             .output()
             .unwrap()
     })
@@ -303,13 +201,12 @@ async fn once_dry_run_prints_what_would_be_sent() {
 #[test]
 fn run_without_credentials_names_the_variable() {
     let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("q.yaml");
-    std::fs::write(
-        &p,
+    let p = write_file(
+        dir.path(),
+        "q.yaml",
         "zoom:\n  account_id: a\n  client_id: b\n  client_secret: ${QOSWATCH_TEST_UNSET_SECRET}\n",
-    )
-    .unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_qoswatch"))
+    );
+    let o = qoswatch()
         .args(["run", "-c", p.to_str().unwrap()])
         .output()
         .unwrap();
@@ -322,7 +219,7 @@ fn run_without_credentials_names_the_variable() {
         "{err}"
     );
     // check does not need the variable.
-    let o = Command::new(env!("CARGO_BIN_EXE_qoswatch"))
+    let o = qoswatch()
         .args(["check", "-c", p.to_str().unwrap()])
         .current_dir(dir.path())
         .output()

@@ -1,0 +1,177 @@
+//! Files in temporary directories: any file ([`write_file`]) and a service
+//! config with its rule files ([`ServiceConfig`]).
+
+use std::path::{Path, PathBuf};
+
+use super::zoom::MockZoom;
+
+/// Writes `text` at `dir/rel`, creating folders; returns the path.
+pub fn write_file(dir: &Path, rel: &str, text: &str) -> PathBuf {
+    let path = dir.join(rel);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A qoswatch.yaml for a [`MockZoom`], written with its rule files by
+/// [`ServiceConfig::write`]:
+///
+/// ```yaml
+/// zoom: { ...the mock's URLs and credentials... }
+/// poll:
+///   interval: 1s
+///   discover: false                 # when targets are given
+///   discover_interval: 1m           # when given
+///   targets: [{ meeting: "42" }]
+/// rules: [rules.yaml]               # or [rules/] for rules/latency.yaml
+/// notifiers:
+///   oncall: { type: slack, url: "..." }
+/// routes:
+///   - notify: [out]
+/// state_dir: state
+/// http:
+///   listen: 127.0.0.1:0
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    zoom: String,
+    interval: String,
+    discover_interval: Option<String>,
+    targets: Vec<String>,
+    rule_files: Vec<(String, String)>,
+    notifiers: Vec<(String, String)>,
+    routes: Vec<String>,
+    state_dir: String,
+}
+
+impl ServiceConfig {
+    /// Polls `zoom` every second; the client secret is written literally.
+    pub fn new(zoom: &MockZoom) -> ServiceConfig {
+        ServiceConfig::with_zoom_section(zoom.yaml_section(&zoom.client_secret))
+    }
+
+    /// As [`ServiceConfig::new`], with `client_secret: ${VAR}`: the test sets
+    /// `VAR` to the mock's secret in the service's environment.
+    pub fn secret_from_env(zoom: &MockZoom, var: &str) -> ServiceConfig {
+        ServiceConfig::with_zoom_section(zoom.yaml_section(&format!("${{{var}}}")))
+    }
+
+    /// Any `zoom:` section.
+    pub fn with_zoom_section(zoom: String) -> ServiceConfig {
+        ServiceConfig {
+            zoom,
+            interval: "1s".into(),
+            discover_interval: None,
+            targets: Vec::new(),
+            rule_files: Vec::new(),
+            notifiers: Vec::new(),
+            routes: Vec::new(),
+            state_dir: "state".into(),
+        }
+    }
+
+    /// `poll.interval` (default `1s`).
+    pub fn interval(mut self, interval: &str) -> Self {
+        self.interval = interval.into();
+        self
+    }
+
+    pub fn discover_interval(mut self, interval: &str) -> Self {
+        self.discover_interval = Some(interval.into());
+        self
+    }
+
+    /// Polls these meetings and turns discovery off.
+    pub fn targets(mut self, meetings: &[&str]) -> Self {
+        self.targets = meetings.iter().map(|m| m.to_string()).collect();
+        self
+    }
+
+    /// A rule file at `rel` (`rules.yaml`, `rules/latency.yaml`). `rules:`
+    /// lists each top-level file, and each top-level folder once (`rules/`).
+    pub fn rule_file(mut self, rel: &str, text: &str) -> Self {
+        self.rule_files.push((rel.into(), text.into()));
+        self
+    }
+
+    /// A notifier as a flow mapping: `notifier("out", "{ type: console }")`.
+    pub fn notifier(mut self, name: &str, yaml: &str) -> Self {
+        self.notifiers.push((name.into(), yaml.into()));
+        self
+    }
+
+    /// A route sending everything to `notify`.
+    pub fn route_to(mut self, notify: &[&str]) -> Self {
+        self.routes.push(format!("[{}]", notify.join(", ")));
+        self
+    }
+
+    pub fn state_dir(mut self, dir: &str) -> Self {
+        self.state_dir = dir.into();
+        self
+    }
+
+    /// The entries of `rules:`.
+    fn rule_entries(&self) -> Vec<String> {
+        let mut entries: Vec<String> = Vec::new();
+        for (rel, _) in &self.rule_files {
+            let entry = match rel.split_once('/') {
+                Some((folder, _)) => format!("{folder}/"),
+                None => rel.clone(),
+            };
+            if !entries.contains(&entry) {
+                entries.push(entry);
+            }
+        }
+        entries
+    }
+
+    /// The qoswatch.yaml text.
+    pub fn yaml(&self) -> String {
+        let mut y = self.zoom.clone();
+        y.push_str(&format!("poll:\n  interval: {}\n", self.interval));
+        if !self.targets.is_empty() {
+            y.push_str("  discover: false\n");
+        }
+        if let Some(d) = &self.discover_interval {
+            y.push_str(&format!("  discover_interval: {d}\n"));
+        }
+        if !self.targets.is_empty() {
+            let targets: Vec<String> = self
+                .targets
+                .iter()
+                .map(|m| format!("{{ meeting: \"{m}\" }}"))
+                .collect();
+            y.push_str(&format!("  targets: [{}]\n", targets.join(", ")));
+        }
+        y.push_str(&format!("rules: [{}]\n", self.rule_entries().join(", ")));
+        if !self.notifiers.is_empty() {
+            y.push_str("notifiers:\n");
+            for (name, yaml) in &self.notifiers {
+                y.push_str(&format!("  {name}: {yaml}\n"));
+            }
+        }
+        if !self.routes.is_empty() {
+            y.push_str("routes:\n");
+            for notify in &self.routes {
+                y.push_str(&format!("  - notify: {notify}\n"));
+            }
+        }
+        y.push_str(&format!(
+            "state_dir: {}\nhttp:\n  listen: 127.0.0.1:0\n",
+            self.state_dir
+        ));
+        y
+    }
+
+    /// Writes the rule files and `qoswatch.yaml` into `dir`; returns the
+    /// config's path.
+    pub fn write(&self, dir: &Path) -> PathBuf {
+        for (rel, text) in &self.rule_files {
+            write_file(dir, rel, text);
+        }
+        write_file(dir, "qoswatch.yaml", &self.yaml())
+    }
+}
