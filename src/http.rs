@@ -103,17 +103,183 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .with_state(state)
 }
 
-/// Serves until `cancel`.
+/// What one client may hold of a listener.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// A request's headers must arrive within this time, and an idle
+    /// keep-alive connection is closed after it.
+    pub header_read_timeout: Duration,
+    /// Connections open at once; more are closed as soon as accepted.
+    pub max_connections: usize,
+    /// Request bodies above this get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: (open_file_limit() / 4).clamp(8, 256),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// The soft limit on open files (Linux `/proc/self/limits`; 1024 when it
+/// cannot be read).
+fn open_file_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(1024)
+}
+
+/// Serves `router` on `listener` until `cancel`, within `limits`: slow or
+/// idle clients are cut off, and no client can exhaust the process's file
+/// descriptors (which the outbox and state files need).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: Limits,
+    cancel: CancellationToken,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let router = router.layer(axum::extract::DefaultBodyLimit::max(limits.max_body_bytes));
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut last_refusal: Option<Instant> = None;
+    let connections = tokio_util::task::TaskTracker::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = cancel.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors, say: wait rather than spin.
+                    tracing::warn!("accepting an HTTP connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            if last_refusal.is_none_or(|t| t.elapsed() > Duration::from_secs(60)) {
+                tracing::warn!(
+                    %peer,
+                    limit = limits.max_connections,
+                    "too many HTTP connections open; closing new ones"
+                );
+                last_refusal = Some(Instant::now());
+            }
+            drop(stream);
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let timeout = limits.header_read_timeout;
+        let cancel = cancel.clone();
+        connections.spawn(async move {
+            let _slot = slot;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(timeout)
+                .keep_alive(true);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = cancel.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                }
+            }
+        });
+    }
+    connections.close();
+    let _ = tokio::time::timeout(Duration::from_secs(5), connections.wait()).await;
+}
+
+/// Serves the endpoints until `cancel`, with the default [`Limits`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<HttpState>,
     cancel: CancellationToken,
 ) {
-    let app = router(state);
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { cancel.cancelled().await })
-        .await
-    {
-        tracing::error!("HTTP server failed: {e}");
+    serve_with(listener, router(state), Limits::default(), cancel).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn state() -> Arc<HttpState> {
+        Arc::new(HttpState {
+            status: Mutex::new(Status::default()),
+            metrics: Metrics::new(),
+        })
+    }
+
+    /// Whether the server closed `s` (EOF or reset) within `within`.
+    async fn closed(s: &mut tokio::net::TcpStream, within: Duration) -> bool {
+        let mut buf = [0u8; 256];
+        matches!(
+            tokio::time::timeout(within, s.read(&mut buf)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    }
+
+    #[tokio::test]
+    async fn slow_clients_are_cut_off_and_cannot_hold_every_slot() {
+        // Before: sockets sending headers without the final blank line were
+        // all held open, until the process ran out of file descriptors.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cancel = CancellationToken::new();
+        let limits = Limits {
+            header_read_timeout: Duration::from_millis(300),
+            max_connections: 4,
+            max_body_bytes: 1024,
+        };
+        tokio::spawn(serve_with(
+            listener,
+            router(state()),
+            limits,
+            cancel.clone(),
+        ));
+        let mut slow = Vec::new();
+        for _ in 0..6 {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .await
+                .unwrap();
+            slow.push(s);
+        }
+        // Over the cap: closed at once.
+        let mut over = 0;
+        for s in &mut slow[4..] {
+            over += usize::from(closed(s, Duration::from_millis(200)).await);
+        }
+        assert_eq!(over, 2, "connections over the cap are closed");
+        // The others: closed once the header timeout passes.
+        for s in &mut slow[..4] {
+            assert!(
+                closed(s, Duration::from_secs(3)).await,
+                "a slow client was held"
+            );
+        }
+        // And the slots are free again.
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        cancel.cancel();
     }
 }
