@@ -103,13 +103,18 @@ fn spawn_signal_handlers(
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
+        // Registered here, before the service starts: a signal that comes
+        // before a spawned task first runs would otherwise take its default
+        // action and kill the process.
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            tracing::warn!("cannot install signal handlers; stop with SIGKILL");
+            return;
+        };
         tokio::spawn(async move {
-            let (Ok(mut term), Ok(mut int)) = (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) else {
-                return;
-            };
             tokio::select! {
                 _ = term.recv() => tracing::info!("SIGTERM: stopping"),
                 _ = int.recv() => tracing::info!("SIGINT: stopping"),
@@ -117,9 +122,6 @@ fn spawn_signal_handlers(
             cancel.cancel();
         });
         tokio::spawn(async move {
-            let Ok(mut hup) = signal(SignalKind::hangup()) else {
-                return;
-            };
             while hup.recv().await.is_some() {
                 tracing::info!("SIGHUP: reloading config and rules");
                 if reload.send(service::Reload::ConfigAndRules).await.is_err() {

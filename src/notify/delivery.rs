@@ -142,6 +142,8 @@ pub async fn run_worker(
     let gap = sender.channel.gap(&tuning.pacing);
     let max_age = sender.config.max_age.as_secs_f64();
     let mut last_sent: Option<tokio::time::Instant> = None;
+    // Until when the receiver asked us to wait (unix seconds).
+    let mut hold_until = 0.0_f64;
     loop {
         let Some(mut entry) = outbox.front(&name) else {
             tokio::select! {
@@ -160,12 +162,12 @@ pub async fn run_worker(
             }
             continue;
         }
-        if entry.next_attempt_at > t {
-            // Wake at the next attempt or when the entry expires, whichever
-            // is first.
-            let until = entry
-                .next_attempt_at
-                .min(entry.created_at + max_age + 0.001);
+        // A receiver's Retry-After holds the whole queue, not one entry.
+        let ready_at = entry.next_attempt_at.max(hold_until);
+        if ready_at > t {
+            // Wake when ready or when the front entry expires, whichever is
+            // first.
+            let until = ready_at.min(entry.created_at + max_age + 0.001);
             let wait = Duration::from_secs_f64((until - t).clamp(0.0, 3600.0));
             tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -210,6 +212,9 @@ pub async fn run_worker(
                 // Never past the entry's own expiry: it is dropped then.
                 let left = (entry.created_at + max_age - now()).max(0.0);
                 let wait = wait.min(Duration::from_secs_f64(left));
+                if let Some(asked) = after {
+                    hold_until = now() + asked.min(tuning.max_retry_after).as_secs_f64();
+                }
                 entry.next_attempt_at = now() + wait.as_secs_f64();
                 tracing::warn!(notifier = %name, attempt = entry.attempts, retry_in_ms = wait.as_millis() as u64, "delivery failed, will retry ({reason})");
                 outbox.count_outcome(&name, "retried");

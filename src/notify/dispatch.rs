@@ -280,3 +280,62 @@ fn print_flushed(text: &str) -> std::io::Result<()> {
     writeln!(out, "{text}")?;
     out.flush()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EnvMode;
+    use crate::metrics::DeliveryMetrics;
+    use crate::qos::{MeetingInfo, Metric, ParticipantInfo, Unit};
+    use crate::rules::Severity;
+    use std::path::Path;
+
+    fn firing(user: &str) -> Event {
+        Event::Alert(Transition {
+            state: State::Firing,
+            reason: Reason::Condition,
+            rule: Arc::from("lat"),
+            severity: Severity::Warning,
+            meeting: MeetingInfo {
+                id: Some(Arc::from("1")),
+                uuid: None,
+                topic: None,
+            },
+            participant: ParticipantInfo {
+                user_id: Arc::from(user),
+                ..ParticipantInfo::default()
+            },
+            at: Timestamp(60),
+            since: Timestamp(60),
+            metric: Metric::from_path("audio_input.latency").unwrap(),
+            value: 200.0,
+            threshold: 150.0,
+            unit: Unit::Ms,
+        })
+    }
+
+    #[test]
+    fn a_message_carries_only_transitions_not_sent_before() {
+        // Before: a batch re-evaluated after a crash was queued whole when
+        // one of its transitions was new, re-sending the others.
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Arc::new(Outbox::open(dir.path(), DeliveryMetrics::default()).unwrap());
+        let config = Config::from_str(
+            Path::new("q.yaml"),
+            "replay: x/\nnotifiers:\n  hook: { type: webhook, url: \"http://127.0.0.1:9/h\" }\n",
+            EnvMode::Strict,
+            &|_| None,
+        )
+        .unwrap();
+        let mut d = Dispatcher::new(&config, DeliveryMode::Outbox(outbox.clone()));
+        d.dispatch(&[firing("a")], &[], 100);
+        assert_eq!(outbox.pending(), 1);
+        d.dispatch(&[firing("a"), firing("b")], &[], 100);
+        assert_eq!(outbox.pending(), 2);
+        let second = outbox.expire("hook", -1.0, f64::MAX);
+        let body: serde_json::Value = serde_json::from_str(&second[1].body).unwrap();
+        let alerts = body["alerts"].as_array().unwrap();
+        assert_eq!(alerts.len(), 1, "{body:#}");
+        assert_eq!(alerts[0]["labels"]["participant"], "b");
+    }
+}

@@ -321,6 +321,7 @@ mod tests {
     use crate::config::EnvMode;
     use crate::notify::dispatch::DeliveryMode;
     use crate::qos::{MeetingInfo, Metric, ParticipantInfo, ParticipantSamples, Sample};
+    use crate::service::Reload;
     use std::path::Path;
     use std::sync::Arc;
 
@@ -401,6 +402,51 @@ mod tests {
             Timestamp(1000),
         );
         assert_eq!(out.len(), 1, "the participant is not blinded");
+    }
+
+    #[test]
+    fn an_emptied_rule_file_keeps_the_last_good_rules_until_it_settles() {
+        // Before: a reload that caught a file mid-save applied 0 rules and
+        // resolved every firing alert as "rule changed", to fire again later.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.yaml");
+        std::fs::write(&file, RULE).unwrap();
+        let config = Config::from_str(
+            Path::new("q.yaml"),
+            &format!("replay: x/\nrules: [{}]\n", file.display()),
+            EnvMode::Strict,
+            &|_| None,
+        )
+        .unwrap();
+        let rules = crate::rules::load_paths(&config.rules).unwrap();
+        let dispatcher = Dispatcher::new(&config, DeliveryMode::DryRun);
+        let mut s = Pipeline::new(config, rules, dispatcher, ServiceMetrics::default());
+        handle(&mut s, batch(vec![person("a", &[(0, 200.0)])], 10));
+        assert_eq!(s.engine().active().len(), 1);
+
+        std::fs::write(&file, "").unwrap();
+        let now = Instant::now();
+        assert!(
+            s.reload(Reload::Rules, Timestamp(20)).is_empty(),
+            "first look: wait"
+        );
+        assert!(!s.recheck_due(now));
+        assert!(s.recheck_due(now + std::time::Duration::from_secs(2)));
+        let events = s.reload(Reload::Rules, Timestamp(21));
+        assert!(
+            matches!(&events[..], [Event::System(a)] if a.state == State::Firing && a.message.contains("became empty")),
+            "{events:#?}"
+        );
+        assert_eq!(s.engine().rules().len(), 1, "the last good rules stay");
+        assert_eq!(s.engine().active().len(), 1, "and the alert keeps firing");
+
+        // Rules again: applied, and the alert resolves.
+        std::fs::write(&file, RULE).unwrap();
+        let events = s.reload(Reload::Rules, Timestamp(30));
+        assert!(
+            matches!(&events[..], [Event::System(a)] if a.state == State::Resolved),
+            "{events:#?}"
+        );
     }
 
     const RULE: &str = "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n";

@@ -151,6 +151,26 @@ impl Service {
         self.exited.and_then(|s| s.code())
     }
 
+    /// Waits up to `within` for the process to exit on its own (a replay
+    /// ends, a refused start); returns its exit code, or `None` if it still
+    /// runs (it is then killed).
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        while self.exited.is_none() && Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                self.exited = Some(status);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if self.exited.is_none() {
+            self.kill();
+            return None;
+        }
+        self.finish_reading();
+        self.exited.and_then(|s| s.code())
+    }
+
     /// SIGKILL, as a crash would; waits for the exit and all output.
     pub fn kill(&mut self) {
         if self.exited.is_none() {
