@@ -244,3 +244,49 @@ async fn kill_9_during_delivery_repeats_at_most_the_message_in_flight() {
     // Every transition of the recording arrived: 12 (see the demo).
     assert_eq!(received.len(), 12, "{received:#?}");
 }
+
+#[tokio::test]
+async fn clients_that_never_finish_their_headers_are_cut_off() {
+    // Before: 400 sockets sending a request line and headers without the
+    // final blank line were all held open, until the file descriptors the
+    // outbox needs ran out.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let zoom = MockZoom::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"from":"2026-01-01","to":"2026-01-02","page_size":300,"next_page_token":"","meetings":[]}"#,
+        ))
+        .mount(&zoom.server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = kit::config::ServiceConfig::new(&zoom)
+        .rule_file(
+            "rules.yaml",
+            "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n",
+        )
+        .write(dir.path());
+    let mut service = Service::run(&config, "info", &[]);
+    let url = service.listen_url(Duration::from_secs(20));
+    let addr = url.trim_start_matches("http://").to_owned();
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    let started = std::time::Instant::now();
+    let mut open = 0;
+    for s in &mut slow {
+        let mut buf = [0u8; 64];
+        let left = Duration::from_secs(13).saturating_sub(started.elapsed());
+        if let Err(_) | Ok(Ok(1..)) = tokio::time::timeout(left, s.read(&mut buf)).await {
+            open += 1;
+        }
+    }
+    assert_eq!(open, 0, "slow clients still held after the header timeout");
+    let health = reqwest::get(format!("{url}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200, "the listener serves again");
+    assert_eq!(service.terminate(Duration::from_secs(15)), Some(0));
+}
