@@ -360,8 +360,9 @@ impl Engine {
                 if let Phase::Firing { since, last, .. } = phase
                     && !mapping.contains(&Some(i))
                 {
-                    out.push(self.transition(
-                        i,
+                    out.push(make_transition(
+                        &self.rules[i],
+                        &self.names[i],
                         state,
                         State::Resolved,
                         Reason::RuleChanged,
@@ -450,8 +451,9 @@ impl Engine {
     ) {
         for (i, phase) in state.phases.iter().enumerate() {
             if let Phase::Firing { since, last, .. } = phase {
-                out.push(self.transition(
-                    i,
+                out.push(make_transition(
+                    &self.rules[i],
+                    &self.names[i],
                     state,
                     State::Resolved,
                     reason,
@@ -461,29 +463,6 @@ impl Engine {
                 ));
             }
         }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn transition(
-        &self,
-        rule: usize,
-        state: &ParticipantState,
-        kind: State,
-        reason: Reason,
-        at: Timestamp,
-        since: Timestamp,
-        report: Report,
-    ) -> Transition {
-        make_transition(
-            &self.rules[rule],
-            &self.names[rule],
-            state,
-            kind,
-            reason,
-            at,
-            since,
-            report,
-        )
     }
 
     fn state_for<'s>(

@@ -135,14 +135,7 @@ impl Pipeline {
             path.display()
         );
         tracing::error!("{message}");
-        self.metrics.reload_success.set(0);
-        self.metrics.reload_time.set(now.0 as f64);
-        self.reloads
-            .invalid
-            .raise(CONFIG_INVALID, message, now)
-            .map(Event::System)
-            .into_iter()
-            .collect()
+        self.keep_last_good(message, now)
     }
 
     /// The second look at an emptied rule file, when due.
@@ -151,8 +144,6 @@ impl Pipeline {
     }
 
     fn reload_failed(&mut self, what: &str, diags: &Diagnostics, now: Timestamp) -> Vec<Event> {
-        self.metrics.reload_success.set(0);
-        self.metrics.reload_time.set(now.0 as f64);
         for d in &diags.0 {
             tracing::error!("reload failed, keeping the last good {what}: {d}");
         }
@@ -163,6 +154,13 @@ impl Pipeline {
         } else {
             first
         };
+        self.keep_last_good(message, now)
+    }
+
+    /// A reload not applied: counted, and `qoswatch-config-invalid` raised.
+    fn keep_last_good(&mut self, message: String, now: Timestamp) -> Vec<Event> {
+        self.metrics.reload_success.set(0);
+        self.metrics.reload_time.set(now.0 as f64);
         self.reloads
             .invalid
             .raise(CONFIG_INVALID, message, now)
