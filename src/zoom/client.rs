@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::config::{Secret, ZoomConfig, redact_url};
 use crate::qos::Timestamp;
-use crate::zoom::api::{ParseResponseError, QosResponse, parse_qos_response_since};
+use crate::zoom::api::{QosResponse, parse_qos_response_since};
 
 /// Why a Zoom call failed (after its retries).
 #[derive(Debug, thiserror::Error)]
@@ -729,17 +729,7 @@ impl ZoomClient {
 pub type Seen<'a> = dyn Fn(&str) -> Option<Timestamp> + Sync + 'a;
 
 fn parse_body(b: &[u8], seen: &Seen<'_>) -> Result<QosResponse, String> {
-    match parse_qos_response_since(b, seen) {
-        Ok(r) => Ok(r),
-        // An empty list form has no participants key at all sometimes.
-        Err(ParseResponseError::UnknownShape)
-            if serde_json::from_slice::<serde_json::Value>(b)
-                .is_ok_and(|v| v.get("total_records").is_some()) =>
-        {
-            Ok(QosResponse::default())
-        }
-        Err(e) => Err(e.to_string()),
-    }
+    parse_qos_response_since(b, seen).map_err(|e| e.to_string())
 }
 
 fn scope_for(endpoint: &str) -> &'static str {
