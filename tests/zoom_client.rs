@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use qoswatch::config::{Secret, ZoomConfig};
+use qoswatch::zoom::api::Cutoff;
 use qoswatch::zoom::client::{QosType, RetryPolicy, ZoomClient, ZoomError};
 use wiremock::matchers::{body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -79,7 +80,7 @@ async fn token_is_cached_and_pages_are_followed() {
     let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
     for _ in 0..2 {
         let (r, requests) = client
-            .meeting_qos("85746065432", QosType::Live)
+            .meeting_qos("85746065432", QosType::Live, &Cutoff::new())
             .await
             .unwrap();
         assert_eq!(requests, 2);
@@ -114,12 +115,17 @@ async fn uuids_are_double_encoded_in_the_path() {
         .await;
     let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
     let r = client
-        .participant_qos("/ajXp112QmuoKj4854875==", "16778240", QosType::Past)
+        .participant_qos(
+            "/ajXp112QmuoKj4854875==",
+            "16778240",
+            QosType::Past,
+            &Cutoff::new(),
+        )
         .await
         .unwrap();
     assert_eq!(&*r.participants[0].info.user_id, "16778240");
     client
-        .meeting_qos("w7fUhDMLSo25Lfvu/3I+cw==", QosType::Live)
+        .meeting_qos("w7fUhDMLSo25Lfvu/3I+cw==", QosType::Live, &Cutoff::new())
         .await
         .unwrap();
 }
@@ -149,7 +155,10 @@ async fn an_expired_token_is_renewed_once_and_the_call_retried() {
         .mount(&server)
         .await;
     let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
-    let (r, _) = client.meeting_qos("1", QosType::Live).await.unwrap();
+    let (r, _) = client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap();
     assert_eq!(r.participants.len(), 1);
 }
 
@@ -166,9 +175,15 @@ async fn a_token_is_renewed_shortly_before_it_expires() {
         .mount(&server)
         .await;
     let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
-    client.meeting_qos("1", QosType::Live).await.unwrap();
+    client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(950)).await;
-    client.meeting_qos("1", QosType::Live).await.unwrap();
+    client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -194,7 +209,10 @@ async fn rate_limit_429_honours_retry_after() {
         .await;
     let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
     let started = Instant::now();
-    client.meeting_qos("1", QosType::Live).await.unwrap();
+    client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap();
     assert!(
         started.elapsed() >= Duration::from_millis(1000),
         "{:?}",
@@ -212,7 +230,10 @@ async fn daily_limit_429_is_not_retried() {
         .mount(&server)
         .await;
     let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
-    let e = client.meeting_qos("1", QosType::Live).await.unwrap_err();
+    let e = client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap_err();
     assert!(matches!(e, ZoomError::RateLimited { .. }), "{e}");
 }
 
@@ -244,7 +265,10 @@ async fn server_errors_and_malformed_bodies_are_retried() {
         .mount(&server)
         .await;
     let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
-    let (r, _) = client.meeting_qos("1", QosType::Live).await.unwrap();
+    let (r, _) = client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap();
     assert_eq!(r.participants.len(), 1);
 }
 
@@ -258,7 +282,10 @@ async fn persistent_failure_gives_up_after_the_attempts() {
         .mount(&server)
         .await;
     let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
-    let e = client.meeting_qos("1", QosType::Live).await.unwrap_err();
+    let e = client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap_err();
     assert!(matches!(e, ZoomError::Status { status: 503, .. }), "{e}");
 }
 
@@ -274,7 +301,10 @@ async fn a_meeting_that_ended_is_not_found() {
         .mount(&server)
         .await;
     let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
-    let e = client.meeting_qos("1", QosType::Live).await.unwrap_err();
+    let e = client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap_err();
     assert!(e.is_meeting_gone(), "{e}");
 }
 
@@ -289,7 +319,7 @@ async fn a_missing_scope_names_the_scope() {
         .await;
     let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
     let e = client
-        .meeting_qos("1", QosType::Live)
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
         .unwrap_err()
         .to_string();
@@ -309,7 +339,7 @@ async fn bad_credentials_are_a_clear_error_without_the_secret() {
         .await;
     let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
     let e = client
-        .meeting_qos("1", QosType::Live)
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
         .unwrap_err()
         .to_string();
@@ -332,9 +362,18 @@ async fn the_daily_budget_is_never_exceeded() {
         .mount(&server)
         .await;
     let client = ZoomClient::new(&config(&server, 2), fast()).unwrap();
-    client.meeting_qos("1", QosType::Live).await.unwrap();
-    client.meeting_qos("1", QosType::Live).await.unwrap();
-    let e = client.meeting_qos("1", QosType::Live).await.unwrap_err();
+    client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap();
+    client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap();
+    let e = client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap_err();
     assert!(matches!(e, ZoomError::BudgetExhausted { .. }), "{e}");
 }
 
@@ -398,7 +437,11 @@ async fn requests_per_second_holds_under_concurrent_polls() {
     let mut set = tokio::task::JoinSet::new();
     for i in 0..16 {
         let client = client.clone();
-        set.spawn(async move { client.meeting_qos(&format!("{i}"), QosType::Live).await });
+        set.spawn(async move {
+            client
+                .meeting_qos(&format!("{i}"), QosType::Live, &Cutoff::new())
+                .await
+        });
     }
     while let Some(r) = set.join_next().await {
         r.unwrap().unwrap();

@@ -14,7 +14,7 @@
 //! stretched by the same factor: the budget always wins.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Cadence, PollConfig};
 use crate::qos::{MeetingInfo, Timestamp};
 use crate::source::{Batch, SourceEvent};
-use crate::zoom::api::QosResponse;
+use crate::zoom::api::{Cutoff, QosResponse};
 use crate::zoom::client::{LiveMeeting, QosType, ZoomClient, ZoomError};
 
 /// Timing knobs; the defaults fit Zoom, tests shrink them.
@@ -159,17 +159,12 @@ struct Tracked {
     /// The newest sample delivered per participant: the next poll skips
     /// the samples a live response repeats without reading them. Moved into
     /// the poll while it runs.
-    delivered: HashMap<String, Timestamp>,
+    delivered: Cutoff,
 }
 
 /// A finished poll: the meeting's key, when it started, its `delivered`
 /// map back, and the result.
-type PollResult = (
-    String,
-    f64,
-    HashMap<String, Timestamp>,
-    Result<(QosResponse, u32), ZoomError>,
-);
+type PollResult = (String, f64, Cutoff, Result<(QosResponse, u32), ZoomError>);
 
 /// The poller; [`Poller::run`] drives it until cancelled.
 pub struct Poller {
@@ -243,7 +238,7 @@ impl Poller {
                     failures: 0,
                     requests_per_poll: 1,
                     seen: true,
-                    delivered: HashMap::new(),
+                    delivered: Cutoff::new(),
                 },
             );
         }
@@ -413,7 +408,7 @@ impl Poller {
                 key.clone(),
                 t.poll_id.clone(),
                 t.participant.clone(),
-                HashMap::new(),
+                Cutoff::new(),
             ));
         }
         let mut results: Vec<PollResult> = Vec::new();
@@ -507,7 +502,7 @@ impl Poller {
                     failures: 0,
                     requests_per_poll: m.participants.map_or(1, |p| p.div_ceil(10).max(1) as u32),
                     seen: true,
-                    delivered: HashMap::new(),
+                    delivered: Cutoff::new(),
                 }
             });
             entry.seen = true;
@@ -756,16 +751,15 @@ async fn poll(
     key: String,
     id: String,
     participant: Option<String>,
-    delivered: HashMap<String, Timestamp>,
+    delivered: Cutoff,
 ) -> PollResult {
     let started = wall_now();
-    let seen = |user: &str| delivered.get(user).copied();
     let result = match participant {
         Some(p) => client
-            .participant_qos_since(&id, &p, QosType::Live, &seen)
+            .participant_qos(&id, &p, QosType::Live, &delivered)
             .await
             .map(|r| (r, 1)),
-        None => client.meeting_qos_since(&id, QosType::Live, &seen).await,
+        None => client.meeting_qos(&id, QosType::Live, &delivered).await,
     };
     (key, started, delivered, result)
 }
@@ -773,11 +767,7 @@ async fn poll(
 /// Records the newest sample of each participant in `response`. A complete
 /// response (every participant of the meeting) also forgets those no
 /// longer in it.
-fn note_delivered(
-    delivered: &mut HashMap<String, Timestamp>,
-    response: &QosResponse,
-    complete: bool,
-) {
+fn note_delivered(delivered: &mut Cutoff, response: &QosResponse, complete: bool) {
     // Whether some listed participant has no entry (one with no samples).
     let mut unrecorded = false;
     for p in &response.participants {

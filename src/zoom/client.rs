@@ -6,6 +6,10 @@
 //! waits for the rate limiter, renews the token once on 401, honours
 //! `Retry-After` on 429 and retries 5xx, timeouts and malformed bodies with
 //! exponential backoff and full jitter.
+//!
+//! The client keeps no poll state. The QoS calls take the reader's
+//! [`Cutoff`] (the newest sample already delivered per participant) as an
+//! argument: the poller owns it, and other callers pass an empty one.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
@@ -18,7 +22,7 @@ use serde::Deserialize;
 
 use crate::config::{Secret, ZoomConfig, redact_url};
 use crate::qos::Timestamp;
-use crate::zoom::api::{QosResponse, parse_qos_response_since};
+use crate::zoom::api::{Cutoff, QosResponse, parse_qos_response_since};
 
 /// Why a Zoom call failed (after its retries).
 #[derive(Debug, thiserror::Error)]
@@ -641,23 +645,13 @@ impl ZoomClient {
     }
 
     /// QoS of every participant of a meeting (bulk endpoint, `page_size=10`,
-    /// all pages merged). Returns the response and the number of requests.
+    /// all pages merged), passing over the samples at or before `cutoff`.
+    /// Returns the response and the number of requests.
     pub async fn meeting_qos(
         &self,
         meeting: &str,
         kind: QosType,
-    ) -> Result<(QosResponse, u32), ZoomError> {
-        self.meeting_qos_since(meeting, kind, &|_| None).await
-    }
-
-    /// [`ZoomClient::meeting_qos`], skipping unread each participant's
-    /// samples at or before `seen(user_id)` (see
-    /// [`crate::zoom::api::parse_qos_response_since`]).
-    pub async fn meeting_qos_since(
-        &self,
-        meeting: &str,
-        kind: QosType,
-        seen: &Seen<'_>,
+        cutoff: &Cutoff,
     ) -> Result<(QosResponse, u32), ZoomError> {
         let path = format!(
             "/metrics/meetings/{}/participants/qos",
@@ -677,7 +671,7 @@ impl ZoomClient {
             requests += 1;
             let page = self
                 .get("list_participants_qos", &path, &query, |b| {
-                    parse_body(b, seen)
+                    parse_qos_response_since(b, cutoff).map_err(|e| e.to_string())
                 })
                 .await?;
             merged.participants.extend(page.participants);
@@ -690,25 +684,14 @@ impl ZoomClient {
         Ok((merged, requests))
     }
 
-    /// QoS of one participant (per-participant endpoint).
+    /// QoS of one participant (per-participant endpoint), passing over the
+    /// samples at or before `cutoff`.
     pub async fn participant_qos(
         &self,
         meeting: &str,
         participant: &str,
         kind: QosType,
-    ) -> Result<QosResponse, ZoomError> {
-        self.participant_qos_since(meeting, participant, kind, &|_| None)
-            .await
-    }
-
-    /// [`ZoomClient::participant_qos`], skipping unread the samples at or
-    /// before `seen(user_id)`.
-    pub async fn participant_qos_since(
-        &self,
-        meeting: &str,
-        participant: &str,
-        kind: QosType,
-        seen: &Seen<'_>,
+        cutoff: &Cutoff,
     ) -> Result<QosResponse, ZoomError> {
         let path = format!(
             "/metrics/meetings/{}/participants/{}/qos",
@@ -719,17 +702,10 @@ impl ZoomClient {
             "participant_qos",
             &path,
             &[("type", kind.as_str().to_owned())],
-            |b| parse_body(b, seen),
+            |b| parse_qos_response_since(b, cutoff).map_err(|e| e.to_string()),
         )
         .await
     }
-}
-
-/// The newest sample time already handled, by participant `user_id`.
-pub type Seen<'a> = dyn Fn(&str) -> Option<Timestamp> + Sync + 'a;
-
-fn parse_body(b: &[u8], seen: &Seen<'_>) -> Result<QosResponse, String> {
-    parse_qos_response_since(b, seen).map_err(|e| e.to_string())
 }
 
 fn scope_for(endpoint: &str) -> &'static str {

@@ -14,17 +14,21 @@
 //!
 //! The reader is serde_json with hand-written visitors ([`json`] holds the
 //! lenient pieces, [`sample`] the samples) that write each value straight
-//! into its slot and borrow strings from the body. A poll re-reads the
-//! samples a live response repeats, so the caller may pass a [`Cutoff`]: the
-//! newest sample already delivered per participant. A sample at or before
-//! it is passed over with `IgnoredAny` as soon as its `date_time` (Zoom's
-//! first key) is read; when `user_qos` comes before the participant's
-//! `user_id`, it is kept as a `RawValue` and read once the participant is
-//! known.
+//! into its slot and borrow strings from the body.
+//!
+//! Live responses repeat a participant's earlier samples, so the reader
+//! takes a [`Cutoff`]: per participant, the newest sample already
+//! delivered. It is data, not a callback: the poller keeps one per meeting
+//! and hands it to the client with each poll; anyone else passes an empty
+//! one and reads everything. A sample at or before the cut-off is passed
+//! over with `IgnoredAny` as soon as its `date_time` (Zoom's first key) is
+//! read; when `user_qos` comes before the participant's `user_id`, it is
+//! kept as a `RawValue` and read once the participant is known.
 
 mod json;
 mod sample;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess};
@@ -97,18 +101,23 @@ pub struct QosResponse {
     pub warnings: Vec<ValueWarning>,
 }
 
+/// The reader's cut-off: per participant `user_id`, the newest sample
+/// already delivered. Samples at or before it are passed over unread; a
+/// participant without an entry (and an empty cut-off) is read in full.
+pub type Cutoff = HashMap<String, Timestamp>;
+
 /// Parses a Zoom QoS response body of either form, every sample included.
 pub fn parse_qos_response(body: &[u8]) -> Result<QosResponse, ParseResponseError> {
-    parse_qos_response_since(body, &|_| None)
+    parse_qos_response_since(body, &Cutoff::new())
 }
 
-/// Parses a Zoom QoS response body of either form, passing over unread the
-/// samples at or before `cutoff(user_id)`. A participant whose samples are
-/// all passed over is still listed (with no samples): it is still in the
-/// meeting.
+/// Parses a Zoom QoS response body of either form, passing over unread each
+/// participant's samples at or before its `cutoff`. A participant whose
+/// samples are all passed over is still listed (with no samples): it is
+/// still in the meeting.
 pub fn parse_qos_response_since(
     body: &[u8],
-    cutoff: &dyn Fn(&str) -> Option<Timestamp>,
+    cutoff: &Cutoff,
 ) -> Result<QosResponse, ParseResponseError> {
     let mut warnings = Vec::new();
     // Checking UTF-8 once up front is cheaper than string by string; an
@@ -159,7 +168,7 @@ pub fn parse_qos_response_since(
 /// The top level; `None` when it is not an object.
 fn read_top<'de, R: serde_json::de::Read<'de>>(
     mut de: serde_json::Deserializer<R>,
-    cutoff: &dyn Fn(&str) -> Option<Timestamp>,
+    cutoff: &Cutoff,
     warnings: &mut Vec<ValueWarning>,
 ) -> Result<Option<Read<'de>>, serde_json::Error> {
     let mut reader = Participant {
@@ -236,7 +245,7 @@ struct Read<'a> {
 /// Reads a participant object, or the top level (`top`), which may also
 /// hold the list form's `participants` and the meeting.
 struct Participant<'s> {
-    cutoff: &'s dyn Fn(&str) -> Option<Timestamp>,
+    cutoff: &'s Cutoff,
     warnings: &'s mut Vec<ValueWarning>,
     top: bool,
 }
@@ -266,7 +275,8 @@ impl<'de> Reader<'de> for Participant<'_> {
                 // The cut-off is the user_id's: read now if it came first.
                 "user_qos" => match read.fields.user_id.non_empty() {
                     Some(who) => {
-                        let mut samples = Samples::new(who, (self.cutoff)(who), self.warnings);
+                        let mut samples =
+                            Samples::new(who, self.cutoff.get(who).copied(), self.warnings);
                         // Anything but a list or an object: no samples.
                         let _ = map.next_value_seed(Lenient(&mut samples))?;
                         read.samples = Some(samples.out);
@@ -284,7 +294,7 @@ impl<'de> Reader<'de> for Participant<'_> {
         if let Some(raw) = deferred {
             let mut samples = Vec::new();
             if let Some(who) = read.fields.identity() {
-                let mut reader = Samples::new(who, (self.cutoff)(who), self.warnings);
+                let mut reader = Samples::new(who, self.cutoff.get(who).copied(), self.warnings);
                 let mut de = serde_json::Deserializer::from_str(raw.get());
                 let _ = Lenient(&mut reader)
                     .deserialize(&mut de)
@@ -300,7 +310,7 @@ impl<'de> Reader<'de> for Participant<'_> {
 /// The list form's `participants`: a list of participant objects; a single
 /// object is a list of one.
 struct Participants<'s> {
-    cutoff: &'s dyn Fn(&str) -> Option<Timestamp>,
+    cutoff: &'s Cutoff,
     warnings: &'s mut Vec<ValueWarning>,
     out: Vec<ParticipantSamples>,
 }
@@ -526,13 +536,13 @@ mod tests {
         for odd in [false, true] {
             let body = live_body(odd);
             let all = parse_qos_response(body.as_bytes()).unwrap();
-            let cutoffs = [
-                ("a", at("2026-11-26T10:02:00Z")),
-                ("b-uuid", at("2026-11-26T10:02:00Z")),
-                ("c", at("2026-11-26T10:03:00Z")),
-            ];
-            let seen = |u: &str| cutoffs.iter().find(|(k, _)| *k == u).map(|(_, t)| *t);
-            let since = parse_qos_response_since(body.as_bytes(), &seen).unwrap();
+            let cutoff = Cutoff::from([
+                ("a".to_owned(), at("2026-11-26T10:02:00Z")),
+                ("b-uuid".to_owned(), at("2026-11-26T10:02:00Z")),
+                ("c".to_owned(), at("2026-11-26T10:03:00Z")),
+            ]);
+            let seen = |u: &str| cutoff.get(u).copied();
+            let since = parse_qos_response_since(body.as_bytes(), &cutoff).unwrap();
             assert_eq!(
                 since.participants.len(),
                 3,
@@ -583,11 +593,12 @@ mod tests {
     #[test]
     fn a_sample_at_the_cutoff_is_skipped_and_a_newer_one_kept() {
         let body = live_body(false);
-        let cutoff = at("2026-11-26T10:03:00Z");
-        let r = parse_qos_response_since(body.as_bytes(), &|_| Some(cutoff)).unwrap();
+        let everyone = |t: &str| Cutoff::from(["a", "b-uuid", "c"].map(|u| (u.to_owned(), at(t))));
+        let r =
+            parse_qos_response_since(body.as_bytes(), &everyone("2026-11-26T10:03:00Z")).unwrap();
         assert!(r.participants.iter().all(|p| p.samples.is_empty()));
-        let before = at("2026-11-26T10:02:59Z");
-        let r = parse_qos_response_since(body.as_bytes(), &|_| Some(before)).unwrap();
+        let r =
+            parse_qos_response_since(body.as_bytes(), &everyone("2026-11-26T10:02:59Z")).unwrap();
         let counts: Vec<usize> = r.participants.iter().map(|p| p.samples.len()).collect();
         assert_eq!(counts, [1, 1, 1]);
         assert_eq!(
