@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use qoswatch::config::{Cadence, PollConfig, Secret, Target, ZoomConfig};
+use qoswatch::net::Backoff;
 use qoswatch::source::SourceEvent;
 use qoswatch::source::poller::{Poller, PollerTuning};
 use qoswatch::zoom::client::{RetryPolicy, ZoomClient};
@@ -89,8 +90,7 @@ fn tuning() -> PollerTuning {
         min_delay: 0.1,
         probe_step: 0.05,
         miss_retry: 0.25,
-        failure_backoff: 0.2,
-        max_backoff: 1.0,
+        failure_backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(1)),
         max_in_flight: 8,
     }
 }
@@ -98,8 +98,7 @@ fn tuning() -> PollerTuning {
 fn retry() -> RetryPolicy {
     RetryPolicy {
         attempts: 2,
-        base: Duration::from_millis(50),
-        max: Duration::from_secs(3),
+        backoff: Backoff::new(Duration::from_millis(50), Duration::from_secs(3)),
         timeout: Duration::from_secs(2),
     }
 }

@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use qoswatch::config::{Secret, ZoomConfig};
+use qoswatch::net::Backoff;
 use qoswatch::zoom::api::Cutoff;
 use qoswatch::zoom::client::{QosType, RetryPolicy, ZoomClient, ZoomError};
 use wiremock::matchers::{body_string_contains, header, method, path, query_param};
@@ -25,8 +26,7 @@ fn config(server: &MockServer, budget: u32) -> ZoomConfig {
 fn fast() -> RetryPolicy {
     RetryPolicy {
         attempts: 3,
-        base: Duration::from_millis(20),
-        max: Duration::from_secs(5),
+        backoff: Backoff::new(Duration::from_millis(20), Duration::from_secs(5)),
         timeout: Duration::from_secs(2),
     }
 }

@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Cadence, PollConfig};
+use crate::net::Backoff;
 use crate::qos::{MeetingInfo, Timestamp};
 use crate::source::{Batch, SourceEvent};
 use crate::zoom::api::{Cutoff, QosResponse};
@@ -42,9 +43,10 @@ pub struct PollerTuning {
     pub probe_step: f64,
     /// First retry after a poll that did not find the expected sample.
     pub miss_retry: f64,
-    /// First backoff after a failed poll; doubles up to `max_backoff`.
-    pub failure_backoff: f64,
-    pub max_backoff: f64,
+    /// The wait before polling a meeting again after a failed poll (its
+    /// attempt is the number of failures in a row), and before the next
+    /// discovery after a failed one (its base).
+    pub failure_backoff: Backoff,
     /// Polls in flight at once.
     pub max_in_flight: usize,
 }
@@ -57,8 +59,7 @@ impl Default for PollerTuning {
             min_delay: 1.0,
             probe_step: 0.25,
             miss_retry: 5.0,
-            failure_backoff: 5.0,
-            max_backoff: 60.0,
+            failure_backoff: Backoff::new(Duration::from_secs(5), Duration::from_secs(60)),
             max_in_flight: 32,
         }
     }
@@ -657,11 +658,7 @@ impl Poller {
             }
             Err(e) => {
                 t.failures += 1;
-                let backoff = (self.tuning.failure_backoff
-                    * f64::from(1u32 << t.failures.min(10).saturating_sub(1)))
-                .min(self.tuning.max_backoff);
-                let jitter = rand::random_range(0.5..=1.0);
-                t.next_poll = now + backoff * jitter;
+                t.next_poll = now + self.tuning.failure_backoff.delay(t.failures).as_secs_f64();
                 let msg = format!("polling meeting {key}: {e}");
                 self.on_error(&e, now);
                 tx.send(SourceEvent::Failed(msg)).await.is_ok()
@@ -691,7 +688,7 @@ impl Poller {
             _ => {}
         }
         if self.config.discover && now >= self.next_discovery {
-            self.next_discovery = now + self.tuning.failure_backoff;
+            self.next_discovery = now + self.tuning.failure_backoff.base.as_secs_f64();
         }
     }
 

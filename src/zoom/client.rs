@@ -4,8 +4,8 @@
 //! Every call goes through [`ZoomClient::get`], which spends one unit of the
 //! daily budget per HTTP request (retries included: Zoom counts them too),
 //! waits for the rate limiter, renews the token once on 401, honours
-//! `Retry-After` on 429 and retries 5xx, timeouts and malformed bodies with
-//! exponential backoff and full jitter.
+//! `Retry-After` on 429 and retries 5xx, timeouts and malformed bodies,
+//! waiting as the one retry policy of [`crate::net`] says.
 //!
 //! The client keeps no poll state. The QoS calls take the reader's
 //! [`Cutoff`] (the newest sample already delivered per participant) as an
@@ -21,6 +21,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
 use crate::config::{Secret, ZoomConfig, redact_url};
+use crate::net::{Backoff, StatusClass, parse_retry_after};
 use crate::qos::Timestamp;
 use crate::zoom::api::{Cutoff, QosResponse, parse_qos_response_since};
 
@@ -82,10 +83,9 @@ impl ZoomError {
 pub struct RetryPolicy {
     /// Attempts per call, first included.
     pub attempts: u32,
-    /// First backoff.
-    pub base: Duration,
-    /// Longest backoff, and the longest `Retry-After` waited inside a call.
-    pub max: Duration,
+    /// The wait between attempts; its `max` is also the longest
+    /// `Retry-After` waited inside a call (a longer one fails the call).
+    pub backoff: Backoff,
     /// Per-request timeout.
     pub timeout: Duration,
 }
@@ -94,8 +94,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             attempts: 3,
-            base: Duration::from_secs(1),
-            max: Duration::from_secs(60),
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(60)),
             timeout: Duration::from_secs(30),
         }
     }
@@ -269,7 +268,11 @@ struct MeetingItem {
 
 enum Attempt<T> {
     Done(T),
-    Retry { wait: Duration, error: ZoomError },
+    /// Worth another try, after what the peer asked for if it did.
+    Retry {
+        retry_after: Option<Duration>,
+        error: ZoomError,
+    },
     Fail(ZoomError),
 }
 
@@ -396,10 +399,11 @@ impl ZoomClient {
             match outcome {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::Fail(e) => return Err(e),
-                Attempt::Retry { wait, error } => {
+                Attempt::Retry { retry_after, error } => {
                     if attempt >= self.retry.attempts {
                         return Err(error);
                     }
+                    let wait = self.retry.backoff.honour(attempt, retry_after);
                     tracing::warn!(
                         endpoint,
                         attempt,
@@ -423,7 +427,7 @@ impl ZoomClient {
             Ok(t) => t,
             Err(e) => {
                 return Attempt::Retry {
-                    wait: self.backoff(1),
+                    retry_after: None,
                     error: e,
                 };
             }
@@ -449,7 +453,7 @@ impl ZoomClient {
                     self.stats
                         .count(endpoint, if e.is_timeout() { "timeout" } else { "error" });
                     return Attempt::Retry {
-                        wait: self.backoff(1),
+                        retry_after: None,
                         error: ZoomError::SendRequest {
                             endpoint,
                             message: without_url(&e),
@@ -463,12 +467,12 @@ impl ZoomClient {
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| crate::net::parse_retry_after(v, std::time::SystemTime::now()));
+                .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
             let body = match response.bytes().await {
                 Ok(b) => b,
                 Err(e) => {
                     return Attempt::Retry {
-                        wait: self.backoff(1),
+                        retry_after: None,
                         error: ZoomError::SendRequest {
                             endpoint,
                             message: format!("reading the body: {}", without_url(&e)),
@@ -476,11 +480,12 @@ impl ZoomClient {
                     };
                 }
             };
-            if status.is_success() {
+            let class = StatusClass::of(status.as_u16());
+            if class == StatusClass::Success {
                 return match parse(&body) {
                     Ok(v) => Attempt::Done(v),
                     Err(message) => Attempt::Retry {
-                        wait: self.backoff(1),
+                        retry_after: None,
                         error: ZoomError::DecodeResponse { endpoint, message },
                     },
                 };
@@ -490,8 +495,13 @@ impl ZoomClient {
                 .message
                 .clone()
                 .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
-            match status.as_u16() {
-                401 if !*renewed => {
+            let missing_scope = || ZoomError::MissingScope {
+                endpoint,
+                scope: scope_for(endpoint),
+                message: message.clone(),
+            };
+            return match (status.as_u16(), class) {
+                (401, _) if !*renewed => {
                     // Expired or revoked token (code 124): renew once, retry.
                     *renewed = true;
                     tracing::info!(
@@ -503,69 +513,48 @@ impl ZoomClient {
                             token = t;
                             continue;
                         }
-                        Err(e) => return Attempt::Fail(e),
+                        Err(e) => Attempt::Fail(e),
                     }
                 }
-                404 => {
-                    return Attempt::Fail(ZoomError::MeetingNotFound {
-                        endpoint,
-                        meeting: meeting_of(target.path()),
-                    });
-                }
-                403 => {
-                    return Attempt::Fail(ZoomError::MissingScope {
-                        endpoint,
-                        scope: scope_for(endpoint),
-                        message,
-                    });
-                }
-                400 if err.code == Some(4700) || err.code == Some(4711) => {
-                    return Attempt::Fail(ZoomError::MissingScope {
-                        endpoint,
-                        scope: scope_for(endpoint),
-                        message,
-                    });
-                }
-                429 => {
+                (404, _) => Attempt::Fail(ZoomError::MeetingNotFound {
+                    endpoint,
+                    meeting: meeting_of(target.path()),
+                }),
+                (403, _) => Attempt::Fail(missing_scope()),
+                (400, _) if matches!(err.code, Some(4700 | 4711)) => Attempt::Fail(missing_scope()),
+                (429, _) => {
+                    // The daily cap, or a wait longer than a call may
+                    // take: give up and let the poller pause instead.
                     let daily = message.to_ascii_lowercase().contains("daily");
-                    let wait = retry_after.unwrap_or_else(|| self.backoff(2));
+                    let backoff = self.retry.backoff;
                     let error = ZoomError::RateLimited {
                         endpoint,
-                        retry_after: wait,
+                        retry_after: retry_after.unwrap_or(backoff.base),
                         message,
                     };
-                    if daily || wait > self.retry.max {
-                        return Attempt::Fail(error);
+                    if daily || retry_after.is_some_and(|asked| asked > backoff.max) {
+                        Attempt::Fail(error)
+                    } else {
+                        Attempt::Retry { retry_after, error }
                     }
-                    return Attempt::Retry { wait, error };
                 }
-                408 | 500..=599 => {
-                    let wait = retry_after
-                        .unwrap_or_else(|| self.backoff(1))
-                        .min(self.retry.max);
-                    return Attempt::Retry {
-                        wait,
-                        error: ZoomError::Status {
-                            endpoint,
-                            status: status.as_u16(),
-                            code: err.code,
-                            message,
-                        },
-                    };
-                }
-                s => {
-                    return Attempt::Fail(ZoomError::Status {
+                (status, class) => {
+                    let error = ZoomError::Status {
                         endpoint,
-                        status: s,
+                        status,
                         code: err.code,
                         message,
-                    });
+                    };
+                    if class == StatusClass::Retryable {
+                        Attempt::Retry { retry_after, error }
+                    } else {
+                        Attempt::Fail(error)
+                    }
                 }
-            }
+            };
         }
     }
 
-    /// Full-jitter exponential backoff for the given attempt (1-based).
     /// Waits for the requests-per-second limiter. Waiting calls wake on
     /// shared ticks ([`RATE_TICK`] apart) rather than each at its own
     /// instant: the limiter hands out the tick's worth of requests together,
@@ -581,18 +570,6 @@ impl ZoomClient {
             let deadline = self.started + Duration::from_nanos(aligned as u64);
             tokio::time::sleep_until(deadline).await;
         }
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        let cap = self
-            .retry
-            .base
-            .saturating_mul(1 << attempt.min(16))
-            .min(self.retry.max);
-        let nanos = cap.as_nanos().min(u64::MAX as u128) as u64;
-        // Full jitter, but never less than half the base: no hot loops.
-        let floor = (self.retry.base / 2).as_nanos() as u64;
-        Duration::from_nanos(rand::random_range(floor.min(nanos)..=nanos.max(floor)))
     }
 
     /// Live meetings (discovery), all pages.
