@@ -690,9 +690,16 @@ pub async fn run(
     }
     let (tx, mut rx) = mpsc::channel::<SourceEvent>(256);
     let source_cancel = cancel.child_token();
-    let source = spawn_source(&service.config, &options, tx, source_cancel.clone())?;
+    let metrics = Metrics::new();
+    let source = spawn_source(
+        &service.config,
+        &options,
+        &metrics,
+        tx,
+        source_cancel.clone(),
+    )?;
     let http_cancel = CancellationToken::new();
-    let http = start_http(&service, &source, &outbox, http_cancel.clone()).await?;
+    let http = start_http(&service, &source, &outbox, metrics, http_cancel.clone()).await?;
     service.http = Some(http.clone());
 
     let (reload_tx, mut reload_rx) = mpsc::channel::<bool>(8);
@@ -798,10 +805,18 @@ pub async fn once(
             .zoom
             .clone()
             .ok_or_else(|| ServiceError::NoSource(config_path.clone()))?;
-        let client = std::sync::Arc::new(ZoomClient::new(&zoom, options.retry.clone())?);
-        Poller::new(client, service.config.poll.clone(), options.tuning.clone())
-            .poll_once()
-            .await
+        let zoom_metrics = crate::metrics::ZoomMetrics::default();
+        let client =
+            std::sync::Arc::new(ZoomClient::new(&zoom, options.retry.clone(), zoom_metrics)?);
+        let poller_metrics = crate::metrics::PollerMetrics::default();
+        Poller::new(
+            client,
+            service.config.poll.clone(),
+            options.tuning.clone(),
+            poller_metrics,
+        )
+        .poll_once()
+        .await
     };
     for e in source_events {
         match e {
@@ -832,17 +847,16 @@ pub async fn once(
     Ok(ok)
 }
 
-/// A running source and, for Zoom, what `/metrics` reads from it.
+/// A running source.
 struct RunningSource {
     task: tokio::task::JoinHandle<()>,
-    client: Option<Arc<ZoomClient>>,
-    stats: Option<Arc<crate::source::poller::PollerStats>>,
     cadence: String,
 }
 
 fn spawn_source(
     config: &Config,
     options: &RunOptions,
+    metrics: &Metrics,
     tx: mpsc::Sender<SourceEvent>,
     cancel: CancellationToken,
 ) -> Result<RunningSource, ServiceError> {
@@ -866,8 +880,6 @@ fn spawn_source(
         });
         return Ok(RunningSource {
             task,
-            client: None,
-            stats: None,
             cadence: "replay".into(),
         });
     }
@@ -875,9 +887,17 @@ fn spawn_source(
         .zoom
         .clone()
         .ok_or_else(|| ServiceError::NoSource(config.path.clone()))?;
-    let client = std::sync::Arc::new(ZoomClient::new(&zoom, options.retry.clone())?);
-    let poller = Poller::new(client.clone(), config.poll.clone(), options.tuning.clone());
-    let stats = poller.stats.clone();
+    let client = std::sync::Arc::new(ZoomClient::new(
+        &zoom,
+        options.retry.clone(),
+        metrics.zoom.clone(),
+    )?);
+    let poller = Poller::new(
+        client,
+        config.poll.clone(),
+        options.tuning.clone(),
+        metrics.poller.clone(),
+    );
     let cadence = match &config.poll.cadence {
         crate::config::Cadence::Auto => "zoom-sample-clock".to_owned(),
         crate::config::Cadence::Interval(d) => {
@@ -887,8 +907,6 @@ fn spawn_source(
     };
     Ok(RunningSource {
         task: tokio::spawn(poller.run(tx, cancel)),
-        client: Some(client),
-        stats: Some(stats),
         cadence,
     })
 }
@@ -898,6 +916,7 @@ async fn start_http(
     service: &Service,
     source: &RunningSource,
     outbox: &Arc<Outbox>,
+    metrics: Metrics,
     cancel: CancellationToken,
 ) -> Result<Arc<HttpState>, ServiceError> {
     let addr = service.config.http.listen;
@@ -908,39 +927,8 @@ async fn start_http(
     tracing::info!(
         "HTTP endpoints listening on http://{local} (/healthz /readyz /metrics /api/alerts)"
     );
-    let (client, stats, outbox) = (source.client.clone(), source.stats.clone(), outbox.clone());
+    let outbox = outbox.clone();
     let refresh = move |m: &Metrics| {
-        if let Some(c) = &client {
-            m.zoom.budget_remaining.set(i64::from(c.budget_left()));
-            m.zoom.budget_daily.set(i64::from(c.budget_limit()));
-            if let Ok(counts) = c.stats.requests.lock() {
-                for ((endpoint, status), n) in counts.iter() {
-                    mirror(
-                        &m.zoom
-                            .requests
-                            .with_label_values(&[endpoint, status.as_str()]),
-                        *n,
-                    );
-                }
-            }
-        }
-        if let Some(s) = &stats {
-            use std::sync::atomic::Ordering;
-            m.poller
-                .stretch
-                .set(s.stretch_milli.load(Ordering::Relaxed).max(1000) as f64 / 1000.0);
-            m.poller
-                .delay
-                .set(s.delay_ms.load(Ordering::Relaxed) as f64 / 1000.0);
-            m.poller
-                .meetings
-                .set(s.meetings.load(Ordering::Relaxed) as i64);
-            if let Ok(mut d) = s.durations.lock() {
-                for v in d.drain(..) {
-                    m.poller.poll_duration.observe(v);
-                }
-            }
-        }
         for (notifier, depth) in outbox.depth() {
             m.delivery
                 .outbox
@@ -970,7 +958,7 @@ async fn start_http(
                 .max(Duration::from_secs(180)),
             alerts: Vec::new(),
         }),
-        metrics: Metrics::new(),
+        metrics,
         refresh: Box::new(refresh),
     });
     state
@@ -1273,4 +1261,3 @@ mod tests {
         assert!(s.check_source_down().is_none());
     }
 }
-

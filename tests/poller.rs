@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use qoswatch::config::{Cadence, PollConfig, Secret, Target, ZoomConfig};
+use qoswatch::metrics::{PollerMetrics, ZoomMetrics};
 use qoswatch::net::Backoff;
 use qoswatch::source::SourceEvent;
 use qoswatch::source::poller::{Poller, PollerTuning};
@@ -125,7 +126,8 @@ async fn default_cadence_polls_once_per_new_sample() {
         })
         .mount(&server)
         .await;
-    let client = Arc::new(ZoomClient::new(&zoom(&server), retry()).unwrap());
+    let client =
+        Arc::new(ZoomClient::new(&zoom(&server), retry(), ZoomMetrics::default()).unwrap());
     let config = PollConfig {
         cadence: Cadence::Auto,
         discover: false,
@@ -135,7 +137,8 @@ async fn default_cadence_polls_once_per_new_sample() {
         }],
         ..PollConfig::default()
     };
-    let poller = Poller::new(client, config, tuning());
+    let metrics = PollerMetrics::default();
+    let poller = Poller::new(client, config, tuning(), metrics.clone());
     let stats = poller.stats.clone();
     let (tx, rx) = mpsc::channel(64);
     let cancel = CancellationToken::new();
@@ -181,8 +184,9 @@ async fn default_cadence_polls_once_per_new_sample() {
         polls - distinct <= 2,
         "{polls} polls for {distinct} new samples ({misses} misses): {newest:?}"
     );
-    let delay_ms = stats.delay_ms.load(Ordering::SeqCst);
-    assert!(delay_ms <= 1300, "learned delay {delay_ms} ms");
+    let delay = metrics.delay.get();
+    assert!(delay <= 1.3, "learned delay {delay} s");
+    assert_eq!(metrics.poll_duration.get_sample_count() as usize, polls);
 }
 
 #[tokio::test]
@@ -216,7 +220,8 @@ async fn faults_mid_run_do_not_stop_polling() {
         .with_priority(2)
         .mount(&server)
         .await;
-    let client = Arc::new(ZoomClient::new(&zoom(&server), retry()).unwrap());
+    let client =
+        Arc::new(ZoomClient::new(&zoom(&server), retry(), ZoomMetrics::default()).unwrap());
     let config = PollConfig {
         cadence: Cadence::Interval(Duration::from_secs(1)),
         discover: false,
@@ -228,7 +233,9 @@ async fn faults_mid_run_do_not_stop_polling() {
     };
     let (tx, rx) = mpsc::channel(64);
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(Poller::new(client, config, tuning()).run(tx, cancel.clone()));
+    let task = tokio::spawn(
+        Poller::new(client, config, tuning(), PollerMetrics::default()).run(tx, cancel.clone()),
+    );
     let events = collect(rx, 7.0).await;
     cancel.cancel();
     task.await.unwrap();
@@ -285,7 +292,8 @@ async fn discovery_adds_and_ends_meetings_and_merges_targets() {
         })
         .mount(&server)
         .await;
-    let client = Arc::new(ZoomClient::new(&zoom(&server), retry()).unwrap());
+    let client =
+        Arc::new(ZoomClient::new(&zoom(&server), retry(), ZoomMetrics::default()).unwrap());
     let config = PollConfig {
         cadence: Cadence::Interval(Duration::from_secs(1)),
         discover: true,
@@ -298,7 +306,9 @@ async fn discovery_adds_and_ends_meetings_and_merges_targets() {
     };
     let (tx, rx) = mpsc::channel(64);
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(Poller::new(client, config, tuning()).run(tx, cancel.clone()));
+    let task = tokio::spawn(
+        Poller::new(client, config, tuning(), PollerMetrics::default()).run(tx, cancel.clone()),
+    );
     let events = collect(rx, 3.5).await;
     cancel.cancel();
     task.await.unwrap();
@@ -356,7 +366,7 @@ async fn the_daily_budget_stretches_the_cadence() {
     // 1,000 requests a day cannot pay for one poll a second.
     let mut zoom = zoom(&server);
     zoom.daily_budget = 1000;
-    let client = Arc::new(ZoomClient::new(&zoom, retry()).unwrap());
+    let client = Arc::new(ZoomClient::new(&zoom, retry(), ZoomMetrics::default()).unwrap());
     let config = PollConfig {
         cadence: Cadence::Interval(Duration::from_secs(1)),
         discover: false,
@@ -366,15 +376,15 @@ async fn the_daily_budget_stretches_the_cadence() {
         }],
         ..PollConfig::default()
     };
-    let poller = Poller::new(client, config, tuning());
-    let stats = poller.stats.clone();
+    let metrics = PollerMetrics::default();
+    let poller = Poller::new(client, config, tuning(), metrics.clone());
     let (tx, rx) = mpsc::channel(64);
     let cancel = CancellationToken::new();
     let task = tokio::spawn(poller.run(tx, cancel.clone()));
     collect(rx, 4.0).await;
     cancel.cancel();
     task.await.unwrap();
-    let stretch = stats.stretch_milli.load(Ordering::SeqCst) as f64 / 1000.0;
+    let stretch = metrics.stretch.get();
     assert!(stretch > 10.0, "stretch {stretch}");
     assert_eq!(
         calls.load(Ordering::SeqCst),

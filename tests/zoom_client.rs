@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use qoswatch::config::{Secret, ZoomConfig};
+use qoswatch::metrics::ZoomMetrics;
 use qoswatch::net::Backoff;
 use qoswatch::zoom::api::Cutoff;
 use qoswatch::zoom::client::{QosType, RetryPolicy, ZoomClient, ZoomError};
@@ -77,7 +78,9 @@ async fn token_is_cached_and_pages_are_followed() {
         .expect(2)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let metrics = ZoomMetrics::default();
+    let client = ZoomClient::new(&config(&server, 100), fast(), metrics.clone()).unwrap();
+    assert_eq!(metrics.budget_daily.get(), 100);
     for _ in 0..2 {
         let (r, requests) = client
             .meeting_qos("85746065432", QosType::Live, &Cutoff::new())
@@ -88,6 +91,11 @@ async fn token_is_cached_and_pages_are_followed() {
         assert_eq!(ids, ["1", "2"]);
     }
     assert_eq!(client.budget_left(), 96);
+    // The client keeps its own metrics as it goes.
+    let requests = |endpoint: &str| metrics.requests.with_label_values(&[endpoint, "200"]).get();
+    assert_eq!(requests("list_participants_qos"), 4);
+    assert_eq!(requests("token"), 1);
+    assert_eq!(metrics.budget_remaining.get(), 96);
 }
 
 #[tokio::test]
@@ -113,7 +121,7 @@ async fn uuids_are_double_encoded_in_the_path() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
     let r = client
         .participant_qos(
             "/ajXp112QmuoKj4854875==",
@@ -154,7 +162,7 @@ async fn an_expired_token_is_renewed_once_and_the_call_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
     let (r, _) = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -174,7 +182,7 @@ async fn a_token_is_renewed_shortly_before_it_expires() {
         .expect(2)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
     client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -207,7 +215,7 @@ async fn rate_limit_429_honours_retry_after() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
     let started = Instant::now();
     client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
@@ -229,7 +237,7 @@ async fn daily_limit_429_is_not_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
     let e = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -264,7 +272,7 @@ async fn server_errors_and_malformed_bodies_are_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
     let (r, _) = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -281,7 +289,7 @@ async fn persistent_failure_gives_up_after_the_attempts() {
         .expect(3)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
     let e = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -300,7 +308,7 @@ async fn a_meeting_that_ended_is_not_found() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
     let e = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -317,7 +325,7 @@ async fn a_missing_scope_names_the_scope() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
     let e = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -337,7 +345,7 @@ async fn bad_credentials_are_a_clear_error_without_the_secret() {
         .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({"reason": "Invalid client_id or client_secret", "error": "invalid_client"})))
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
     let e = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -361,7 +369,7 @@ async fn the_daily_budget_is_never_exceeded() {
         .expect(2)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 2), fast()).unwrap();
+    let client = ZoomClient::new(&config(&server, 2), fast(), ZoomMetrics::default()).unwrap();
     client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -401,7 +409,7 @@ async fn discovery_follows_pages() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
     let m = client.live_meetings().await.unwrap();
     assert_eq!(m.len(), 2);
     assert_eq!((m[0].uuid.as_str(), m[0].id.as_str()), ("/u1==", "111"));
@@ -432,7 +440,8 @@ async fn requests_per_second_holds_under_concurrent_polls() {
         .await;
     let mut cfg = config(&server, 1000);
     cfg.requests_per_second = 4;
-    let client = std::sync::Arc::new(ZoomClient::new(&cfg, fast()).unwrap());
+    let client =
+        std::sync::Arc::new(ZoomClient::new(&cfg, fast(), ZoomMetrics::default()).unwrap());
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for i in 0..16 {

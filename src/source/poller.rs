@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Cadence, PollConfig};
+use crate::metrics::PollerMetrics;
 use crate::net::Backoff;
 use crate::qos::{MeetingInfo, Timestamp};
 use crate::source::{Batch, SourceEvent};
@@ -65,21 +66,14 @@ impl Default for PollerTuning {
     }
 }
 
-/// Figures for logs and `/metrics`.
+/// Counts that are not metrics, for tests and logs. (The poller's metrics
+/// are in [`PollerMetrics`], set as it works.)
 #[derive(Debug, Default)]
 pub struct PollerStats {
-    /// The learned publication delay, in milliseconds.
-    pub delay_ms: AtomicU64,
-    /// The budget stretch factor, times 1000.
-    pub stretch_milli: AtomicU64,
-    /// Meetings being polled.
-    pub meetings: AtomicU64,
     /// Polls completed.
     pub polls: AtomicU64,
     /// Polls that did not find the expected new sample.
     pub misses: AtomicU64,
-    /// Durations of finished polls (seconds), drained by `/metrics`.
-    pub durations: std::sync::Mutex<Vec<f64>>,
 }
 
 /// Learns Zoom's publication delay from what polls find. One learner serves
@@ -181,6 +175,7 @@ pub struct Poller {
     paused_until: f64,
     stretch: f64,
     next_stretch_check: f64,
+    metrics: PollerMetrics,
     pub stats: Arc<PollerStats>,
 }
 
@@ -216,7 +211,12 @@ fn meeting_info_for(target: &str) -> MeetingInfo {
 }
 
 impl Poller {
-    pub fn new(client: Arc<ZoomClient>, config: PollConfig, tuning: PollerTuning) -> Poller {
+    pub fn new(
+        client: Arc<ZoomClient>,
+        config: PollConfig,
+        tuning: PollerTuning,
+        metrics: PollerMetrics,
+    ) -> Poller {
         let learner = DelayLearner::new(tuning.initial_delay, tuning.min_delay, tuning.probe_step);
         let now = wall_now();
         let mut tracked = BTreeMap::new();
@@ -243,6 +243,8 @@ impl Poller {
                 },
             );
         }
+        metrics.stretch.set(1.0);
+        metrics.delay.set(learner.estimate());
         let due = tracked
             .iter()
             .map(|(k, t)| Reverse((millis(t.next_poll), k.clone())))
@@ -258,6 +260,7 @@ impl Poller {
             paused_until: now,
             stretch: 1.0,
             next_stretch_check: now,
+            metrics,
             stats: Arc::new(PollerStats::default()),
         }
     }
@@ -533,9 +536,7 @@ impl Poller {
                 }
             }
         }
-        self.stats
-            .meetings
-            .store(self.tracked.len() as u64, Ordering::Relaxed);
+        self.metrics.meetings.set(self.tracked.len() as i64);
         let keys: Vec<String> = self
             .tracked
             .iter()
@@ -558,11 +559,7 @@ impl Poller {
     ) -> bool {
         let now = wall_now();
         self.stats.polls.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut d) = self.stats.durations.lock()
-            && d.len() < 100_000
-        {
-            d.push(now - started);
-        }
+        self.metrics.poll_duration.observe((now - started).max(0.0));
         let period = self.tuning.sample_period;
         let Some(t) = self.tracked.get_mut(&key) else {
             return true;
@@ -630,9 +627,7 @@ impl Poller {
                     Cadence::Interval(d) => started + d.as_secs_f64() * self.stretch,
                     Cadence::Schedule(c) => next_cron(c, now, self.stretch),
                 };
-                self.stats
-                    .delay_ms
-                    .store((self.learner.estimate() * 1000.0) as u64, Ordering::Relaxed);
+                self.metrics.delay.set(self.learner.estimate());
                 let next = t.next_poll;
                 send_batch(tx, t, response, now, next).await
             }
@@ -736,9 +731,7 @@ impl Poller {
             }
         }
         self.stretch = stretch;
-        self.stats
-            .stretch_milli
-            .store((stretch * 1000.0) as u64, Ordering::Relaxed);
+        self.metrics.stretch.set(stretch);
     }
 }
 

@@ -11,9 +11,8 @@
 //! [`Cutoff`] (the newest sample already delivered per participant) as an
 //! argument: the poller owns it, and other callers pass an empty one.
 
-use std::collections::BTreeMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -21,6 +20,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
 use crate::config::{Secret, ZoomConfig, redact_url};
+use crate::metrics::ZoomMetrics;
 use crate::net::{Backoff, StatusClass, parse_retry_after};
 use crate::qos::Timestamp;
 use crate::zoom::api::{Cutoff, QosResponse, parse_qos_response_since};
@@ -146,25 +146,6 @@ impl Budget {
     }
 }
 
-/// Request counts by endpoint and status, for `/metrics`.
-#[derive(Debug, Default)]
-pub struct ClientStats {
-    pub requests: Mutex<BTreeMap<(&'static str, String), u64>>,
-}
-
-impl ClientStats {
-    fn count(&self, endpoint: &'static str, status: &str) {
-        if let Ok(mut m) = self.requests.lock() {
-            *m.entry((endpoint, status.to_owned())).or_default() += 1;
-        }
-    }
-
-    /// Total requests sent.
-    pub fn total(&self) -> u64 {
-        self.requests.lock().map(|m| m.values().sum()).unwrap_or(0)
-    }
-}
-
 struct Token {
     value: Secret,
     renew_at: Instant,
@@ -213,7 +194,8 @@ pub struct ZoomClient {
     limiter: DefaultDirectRateLimiter,
     budget: Mutex<Budget>,
     retry: RetryPolicy,
-    pub stats: Arc<ClientStats>,
+    /// Bumped and set here, as requests go out and the budget is spent.
+    metrics: ZoomMetrics,
 }
 
 /// Characters left as they are in a path segment.
@@ -277,7 +259,11 @@ enum Attempt<T> {
 }
 
 impl ZoomClient {
-    pub fn new(config: &ZoomConfig, retry: RetryPolicy) -> Result<ZoomClient, ZoomError> {
+    pub fn new(
+        config: &ZoomConfig,
+        retry: RetryPolicy,
+        metrics: ZoomMetrics,
+    ) -> Result<ZoomClient, ZoomError> {
         let http = reqwest::Client::builder()
             .timeout(retry.timeout)
             .connect_timeout(retry.timeout.min(Duration::from_secs(10)))
@@ -291,6 +277,8 @@ impl ZoomClient {
                 message: e.to_string(),
             })?;
         let rps = NonZeroU32::new(config.requests_per_second).unwrap_or(NonZeroU32::MIN);
+        metrics.budget_daily.set(i64::from(config.daily_budget));
+        metrics.budget_remaining.set(i64::from(config.daily_budget));
         Ok(ZoomClient {
             http,
             started: tokio::time::Instant::now(),
@@ -308,16 +296,39 @@ impl ZoomClient {
             limiter: RateLimiter::direct(Quota::per_second(rps)),
             budget: Mutex::new(Budget::new(config.daily_budget)),
             retry,
-            stats: Arc::new(ClientStats::default()),
+            metrics,
         })
     }
 
     /// Requests left in today's budget.
     pub fn budget_left(&self) -> u32 {
-        self.budget
+        let left = self
+            .budget
             .lock()
             .map(|mut b| b.left(now_ts()))
-            .unwrap_or(0)
+            .unwrap_or(0);
+        self.metrics.budget_remaining.set(i64::from(left));
+        left
+    }
+
+    /// Spends one request of today's budget; `Err(renewal time)` when none
+    /// is left.
+    fn spend(&self) -> Result<(), Timestamp> {
+        let mut budget = self.budget.lock().unwrap_or_else(|e| e.into_inner());
+        let now = now_ts();
+        let spent = budget.take(now);
+        self.metrics
+            .budget_remaining
+            .set(i64::from(budget.left(now)));
+        spent
+    }
+
+    /// Counts a request in `qoswatch_zoom_requests_total`.
+    fn count(&self, endpoint: &str, status: &str) {
+        self.metrics
+            .requests
+            .with_label_values(&[endpoint, status])
+            .inc();
     }
 
     /// The daily budget.
@@ -347,9 +358,12 @@ impl ZoomClient {
             ])
             .send()
             .await
-            .map_err(|e| fail(without_url(&e)))?;
+            .map_err(|e| {
+                self.count("token", if e.is_timeout() { "timeout" } else { "error" });
+                fail(without_url(&e))
+            })?;
         let status = response.status();
-        self.stats.count("oauth", status.as_str());
+        self.count("token", status.as_str());
         let body = response.bytes().await.map_err(|e| fail(without_url(&e)))?;
         if !status.is_success() {
             let err: ZoomErrorBody = serde_json::from_slice(&body).unwrap_or_default();
@@ -434,7 +448,7 @@ impl ZoomClient {
         };
         let mut token = token;
         loop {
-            if let Err(renews_at) = self.budget.lock().map_or(Ok(()), |mut b| b.take(now_ts())) {
+            if let Err(renews_at) = self.spend() {
                 return Attempt::Fail(ZoomError::BudgetExhausted {
                     budget: self.budget_limit(),
                     renews_at,
@@ -450,8 +464,7 @@ impl ZoomClient {
             let response = match sent {
                 Ok(r) => r,
                 Err(e) => {
-                    self.stats
-                        .count(endpoint, if e.is_timeout() { "timeout" } else { "error" });
+                    self.count(endpoint, if e.is_timeout() { "timeout" } else { "error" });
                     return Attempt::Retry {
                         retry_after: None,
                         error: ZoomError::SendRequest {
@@ -462,7 +475,7 @@ impl ZoomClient {
                 }
             };
             let status = response.status();
-            self.stats.count(endpoint, status.as_str());
+            self.count(endpoint, status.as_str());
             let retry_after = response
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
