@@ -1,5 +1,7 @@
 //! The poller and the service against a live-like wiremock Zoom whose samples
-//! appear on a (shortened) sample clock. Real time, short periods.
+//! appear on a (shortened) sample clock. Real time, short periods; the time
+//! of day is pinned (the daily budget depends on it), at noon UTC unless a
+//! test says otherwise.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -7,7 +9,7 @@ use std::time::Duration;
 
 use qoswatch::config::{Cadence, PollConfig, Secret, Target, ZoomConfig};
 use qoswatch::metrics::{PollerMetrics, ZoomMetrics};
-use qoswatch::net::Backoff;
+use qoswatch::net::{Backoff, Clock};
 use qoswatch::source::SourceEvent;
 use qoswatch::source::poller::{Poller, PollerTuning};
 use qoswatch::zoom::client::{RetryPolicy, ZoomClient};
@@ -18,13 +20,10 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const PERIOD: f64 = 2.0;
 const PUBLISH_DELAY: f64 = 0.6;
-
-fn wall() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
+/// 2026-03-02T12:00:00Z.
+const NOON: f64 = 1_772_452_800.0;
+/// 2026-03-02T23:30:00Z.
+const HALF_PAST_ELEVEN: f64 = 1_772_494_200.0;
 
 fn stamp(t: f64) -> String {
     chrono::DateTime::from_timestamp(t as i64, 0)
@@ -39,12 +38,13 @@ fn stamp(t: f64) -> String {
 struct LiveMeeting {
     calls: Arc<AtomicUsize>,
     latency: fn(usize) -> u32,
+    clock: Clock,
 }
 
 impl Respond for LiveMeeting {
     fn respond(&self, _: &Request) -> ResponseTemplate {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
-        let newest = ((wall() - PUBLISH_DELAY) / PERIOD).floor() * PERIOD;
+        let newest = ((self.clock.now() - PUBLISH_DELAY) / PERIOD).floor() * PERIOD;
         let samples: Vec<serde_json::Value> = (0..3)
             .rev()
             .map(|k| {
@@ -84,6 +84,12 @@ fn zoom(server: &MockServer) -> ZoomConfig {
     }
 }
 
+/// A client whose budget renews by `clock`.
+fn client(zoom: &ZoomConfig, clock: Clock) -> Arc<ZoomClient> {
+    let client = ZoomClient::new(zoom, retry(), ZoomMetrics::default()).unwrap();
+    Arc::new(client.with_clock(clock))
+}
+
 fn tuning() -> PollerTuning {
     PollerTuning {
         sample_period: PERIOD,
@@ -115,6 +121,7 @@ async fn collect(mut rx: mpsc::Receiver<SourceEvent>, secs: f64) -> Vec<SourceEv
 
 #[tokio::test]
 async fn default_cadence_polls_once_per_new_sample() {
+    let clock = Clock::starting_at(NOON);
     let server = MockServer::start().await;
     oauth(&server).await;
     let calls = Arc::new(AtomicUsize::new(0));
@@ -123,11 +130,11 @@ async fn default_cadence_polls_once_per_new_sample() {
         .respond_with(LiveMeeting {
             calls: calls.clone(),
             latency: |_| 80,
+            clock,
         })
         .mount(&server)
         .await;
-    let client =
-        Arc::new(ZoomClient::new(&zoom(&server), retry(), ZoomMetrics::default()).unwrap());
+    let client = client(&zoom(&server), clock);
     let config = PollConfig {
         cadence: Cadence::Auto,
         discover: false,
@@ -191,6 +198,7 @@ async fn default_cadence_polls_once_per_new_sample() {
 
 #[tokio::test]
 async fn faults_mid_run_do_not_stop_polling() {
+    let clock = Clock::starting_at(NOON);
     let server = MockServer::start().await;
     oauth(&server).await;
     let calls = Arc::new(AtomicUsize::new(0));
@@ -216,12 +224,12 @@ async fn faults_mid_run_do_not_stop_polling() {
         .respond_with(LiveMeeting {
             calls: calls.clone(),
             latency: |_| 300,
+            clock,
         })
         .with_priority(2)
         .mount(&server)
         .await;
-    let client =
-        Arc::new(ZoomClient::new(&zoom(&server), retry(), ZoomMetrics::default()).unwrap());
+    let client = client(&zoom(&server), clock);
     let config = PollConfig {
         cadence: Cadence::Interval(Duration::from_secs(1)),
         discover: false,
@@ -262,6 +270,7 @@ async fn faults_mid_run_do_not_stop_polling() {
 
 #[tokio::test]
 async fn discovery_adds_and_ends_meetings_and_merges_targets() {
+    let clock = Clock::starting_at(NOON);
     let server = MockServer::start().await;
     oauth(&server).await;
     let discovery_calls = Arc::new(AtomicUsize::new(0));
@@ -289,11 +298,11 @@ async fn discovery_adds_and_ends_meetings_and_merges_targets() {
         .respond_with(LiveMeeting {
             calls: calls.clone(),
             latency: |_| 80,
+            clock,
         })
         .mount(&server)
         .await;
-    let client =
-        Arc::new(ZoomClient::new(&zoom(&server), retry(), ZoomMetrics::default()).unwrap());
+    let client = client(&zoom(&server), clock);
     let config = PollConfig {
         cadence: Cadence::Interval(Duration::from_secs(1)),
         discover: true,
@@ -350,8 +359,10 @@ async fn discovery_adds_and_ends_meetings_and_merges_targets() {
     assert!(b.last().unwrap().ended, "{b:?}");
 }
 
-#[tokio::test]
-async fn the_daily_budget_stretches_the_cadence() {
+/// One meeting polled once a second with 1,000 requests a day, the time of
+/// day pinned at `at`: the budget stretch and the polls made in 4 s.
+async fn budget_run(at: f64) -> (f64, usize) {
+    let clock = Clock::starting_at(at);
     let server = MockServer::start().await;
     oauth(&server).await;
     let calls = Arc::new(AtomicUsize::new(0));
@@ -360,13 +371,12 @@ async fn the_daily_budget_stretches_the_cadence() {
         .respond_with(LiveMeeting {
             calls: calls.clone(),
             latency: |_| 80,
+            clock,
         })
         .mount(&server)
         .await;
-    // 1,000 requests a day cannot pay for one poll a second.
     let mut zoom = zoom(&server);
     zoom.daily_budget = 1000;
-    let client = Arc::new(ZoomClient::new(&zoom, retry(), ZoomMetrics::default()).unwrap());
     let config = PollConfig {
         cadence: Cadence::Interval(Duration::from_secs(1)),
         discover: false,
@@ -377,18 +387,32 @@ async fn the_daily_budget_stretches_the_cadence() {
         ..PollConfig::default()
     };
     let metrics = PollerMetrics::default();
-    let poller = Poller::new(client, config, tuning(), metrics.clone());
+    let poller = Poller::new(client(&zoom, clock), config, tuning(), metrics.clone());
     let (tx, rx) = mpsc::channel(64);
     let cancel = CancellationToken::new();
     let task = tokio::spawn(poller.run(tx, cancel.clone()));
     collect(rx, 4.0).await;
     cancel.cancel();
     task.await.unwrap();
-    let stretch = metrics.stretch.get();
-    assert!(stretch > 10.0, "stretch {stretch}");
-    assert_eq!(
-        calls.load(Ordering::SeqCst),
-        1,
-        "one poll, then the next one is stretched far out"
-    );
+    (metrics.stretch.get(), calls.load(Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn the_daily_budget_stretches_the_cadence() {
+    // 1,000 requests for the 43,200 s left of the day cannot pay for one
+    // poll a second: 43.2 times less often.
+    let (stretch, calls) = budget_run(NOON).await;
+    assert!((stretch - 43.2).abs() < 0.5, "stretch {stretch}");
+    assert_eq!(calls, 1, "one poll, then the next one is stretched far out");
+}
+
+#[tokio::test]
+async fn late_in_the_day_the_budget_left_is_spread_over_what_is_left() {
+    // At 23:30 UTC the same 1,000 requests cover the 1,800 s left before
+    // the budget renews: polls 1.8 s apart. (Before the clock was injected
+    // the stretch read the real time of day, so this failed at other hours
+    // and the test above failed between 23:00 and 24:00 UTC.)
+    let (stretch, calls) = budget_run(HALF_PAST_ELEVEN).await;
+    assert!((stretch - 1.8).abs() < 0.05, "stretch {stretch}");
+    assert!((2..=3).contains(&calls), "{calls} polls in 4 s");
 }

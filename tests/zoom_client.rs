@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use qoswatch::config::{Secret, ZoomConfig};
 use qoswatch::metrics::ZoomMetrics;
-use qoswatch::net::Backoff;
+use qoswatch::net::{Backoff, Clock};
 use qoswatch::zoom::api::Cutoff;
 use qoswatch::zoom::client::{QosType, RetryPolicy, ZoomClient, ZoomError};
 use wiremock::matchers::{body_string_contains, header, method, path, query_param};
@@ -30,6 +30,19 @@ fn fast() -> RetryPolicy {
         backoff: Backoff::new(Duration::from_millis(20), Duration::from_secs(5)),
         timeout: Duration::from_secs(2),
     }
+}
+
+/// 2026-03-02T12:00:00Z: the budget renews at midnight UTC, so its day is
+/// pinned.
+const NOON: f64 = 1_772_452_800.0;
+
+fn client(config: &ZoomConfig) -> ZoomClient {
+    client_with(config, ZoomMetrics::default())
+}
+
+fn client_with(config: &ZoomConfig, metrics: ZoomMetrics) -> ZoomClient {
+    let client = ZoomClient::new(config, fast(), metrics).unwrap();
+    client.with_clock(Clock::starting_at(NOON))
 }
 
 async fn token(server: &MockServer, value: &str, expires_in: u64, times: u64) {
@@ -79,7 +92,7 @@ async fn token_is_cached_and_pages_are_followed() {
         .mount(&server)
         .await;
     let metrics = ZoomMetrics::default();
-    let client = ZoomClient::new(&config(&server, 100), fast(), metrics.clone()).unwrap();
+    let client = client_with(&config(&server, 100), metrics.clone());
     assert_eq!(metrics.budget_daily.get(), 100);
     for _ in 0..2 {
         let (r, requests) = client
@@ -121,7 +134,7 @@ async fn uuids_are_double_encoded_in_the_path() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
+    let client = client(&config(&server, 100));
     let r = client
         .participant_qos(
             "/ajXp112QmuoKj4854875==",
@@ -162,7 +175,7 @@ async fn an_expired_token_is_renewed_once_and_the_call_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
+    let client = client(&config(&server, 100));
     let (r, _) = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -182,7 +195,7 @@ async fn a_token_is_renewed_shortly_before_it_expires() {
         .expect(2)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
+    let client = client(&config(&server, 100));
     client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -215,7 +228,7 @@ async fn rate_limit_429_honours_retry_after() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
+    let client = client(&config(&server, 100));
     let started = Instant::now();
     client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
@@ -237,7 +250,7 @@ async fn daily_limit_429_is_not_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
+    let client = client(&config(&server, 100));
     let e = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -272,7 +285,7 @@ async fn server_errors_and_malformed_bodies_are_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
+    let client = client(&config(&server, 100));
     let (r, _) = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -289,7 +302,7 @@ async fn persistent_failure_gives_up_after_the_attempts() {
         .expect(3)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
+    let client = client(&config(&server, 100));
     let e = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -308,7 +321,7 @@ async fn a_meeting_that_ended_is_not_found() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
+    let client = client(&config(&server, 100));
     let e = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -325,7 +338,7 @@ async fn a_missing_scope_names_the_scope() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
+    let client = client(&config(&server, 100));
     let e = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -345,7 +358,7 @@ async fn bad_credentials_are_a_clear_error_without_the_secret() {
         .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({"reason": "Invalid client_id or client_secret", "error": "invalid_client"})))
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
+    let client = client(&config(&server, 100));
     let e = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -369,7 +382,7 @@ async fn the_daily_budget_is_never_exceeded() {
         .expect(2)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 2), fast(), ZoomMetrics::default()).unwrap();
+    let client = client(&config(&server, 2));
     client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -409,7 +422,7 @@ async fn discovery_follows_pages() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast(), ZoomMetrics::default()).unwrap();
+    let client = client(&config(&server, 100));
     let m = client.live_meetings().await.unwrap();
     assert_eq!(m.len(), 2);
     assert_eq!((m[0].uuid.as_str(), m[0].id.as_str()), ("/u1==", "111"));
@@ -440,8 +453,7 @@ async fn requests_per_second_holds_under_concurrent_polls() {
         .await;
     let mut cfg = config(&server, 1000);
     cfg.requests_per_second = 4;
-    let client =
-        std::sync::Arc::new(ZoomClient::new(&cfg, fast(), ZoomMetrics::default()).unwrap());
+    let client = std::sync::Arc::new(client(&cfg));
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for i in 0..16 {

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Cadence, PollConfig};
 use crate::metrics::PollerMetrics;
-use crate::net::Backoff;
+use crate::net::{Backoff, Clock};
 use crate::qos::{MeetingInfo, Timestamp};
 use crate::source::{Batch, SourceEvent};
 use crate::zoom::api::{Cutoff, QosResponse};
@@ -175,15 +175,11 @@ pub struct Poller {
     paused_until: f64,
     stretch: f64,
     next_stretch_check: f64,
+    /// The time, from the client's clock: the budget and the cadence agree
+    /// on the time of day.
+    clock: Clock,
     metrics: PollerMetrics,
     pub stats: Arc<PollerStats>,
-}
-
-fn wall_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 fn millis(t: f64) -> i64 {
@@ -218,7 +214,8 @@ impl Poller {
         metrics: PollerMetrics,
     ) -> Poller {
         let learner = DelayLearner::new(tuning.initial_delay, tuning.min_delay, tuning.probe_step);
-        let now = wall_now();
+        let clock = client.clock();
+        let now = clock.now();
         let mut tracked = BTreeMap::new();
         for t in &config.targets {
             let key = match &t.participant {
@@ -260,6 +257,7 @@ impl Poller {
             paused_until: now,
             stretch: 1.0,
             next_stretch_check: now,
+            clock,
             metrics,
             stats: Arc::new(PollerStats::default()),
         }
@@ -286,14 +284,14 @@ impl Poller {
         let sleep = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(sleep);
         loop {
-            let now = wall_now();
+            let now = self.clock.now();
             self.check_stretch(now);
             if self.config.discover && now >= self.next_discovery && now >= self.paused_until {
                 let found = tokio::select! {
                     _ = cancel.cancelled() => break,
                     r = self.client.live_meetings() => r,
                 };
-                if !self.on_discovery(found, wall_now(), &tx).await {
+                if !self.on_discovery(found, self.clock.now(), &tx).await {
                     break;
                 }
                 continue;
@@ -398,7 +396,7 @@ impl Poller {
     /// poll of every meeting. Returns the events in order.
     pub async fn poll_once(mut self) -> Vec<SourceEvent> {
         let (tx, mut rx) = mpsc::channel(1 << 16);
-        let now = wall_now();
+        let now = self.clock.now();
         if self.config.discover {
             let found = self.client.live_meetings().await;
             self.on_discovery(found, now, &tx).await;
@@ -557,7 +555,7 @@ impl Poller {
         result: Result<(QosResponse, u32), ZoomError>,
         tx: &mpsc::Sender<SourceEvent>,
     ) -> bool {
-        let now = wall_now();
+        let now = self.clock.now();
         self.stats.polls.fetch_add(1, Ordering::Relaxed);
         self.metrics.poll_duration.observe((now - started).max(0.0));
         let period = self.tuning.sample_period;
@@ -706,8 +704,7 @@ impl Poller {
         if self.config.discover {
             planned += 1.0 / self.config.discover_interval.as_secs_f64();
         }
-        let left_today = 86_400.0 - now.rem_euclid(86_400.0);
-        let allowed = f64::from(self.client.budget_left()) / left_today.max(1.0);
+        let allowed = self.client.budget_per_second();
         let stretch = if allowed <= 0.0 {
             1000.0
         } else {
@@ -743,7 +740,7 @@ async fn poll(
     participant: Option<String>,
     delivered: Cutoff,
 ) -> PollResult {
-    let started = wall_now();
+    let started = client.clock().now();
     let result = match participant {
         Some(p) => client
             .participant_qos(&id, &p, QosType::Live, &delivered)

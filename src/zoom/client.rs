@@ -21,9 +21,10 @@ use serde::Deserialize;
 
 use crate::config::{Secret, ZoomConfig, redact_url};
 use crate::metrics::ZoomMetrics;
-use crate::net::{Backoff, StatusClass, parse_retry_after};
+use crate::net::{Backoff, Clock, StatusClass, parse_retry_after};
 use crate::qos::Timestamp;
 use crate::zoom::api::{Cutoff, QosResponse, parse_qos_response_since};
+use crate::zoom::budget::Budget;
 
 /// Why a Zoom call failed (after its retries).
 #[derive(Debug, thiserror::Error)]
@@ -100,52 +101,6 @@ impl Default for RetryPolicy {
     }
 }
 
-/// The daily request budget, renewed at midnight UTC.
-#[derive(Debug)]
-pub struct Budget {
-    limit: u32,
-    day: i64,
-    spent: u32,
-}
-
-impl Budget {
-    pub fn new(limit: u32) -> Budget {
-        Budget {
-            limit,
-            day: i64::MIN,
-            spent: 0,
-        }
-    }
-
-    fn roll(&mut self, now: Timestamp) {
-        let day = now.0.div_euclid(86_400);
-        if day != self.day {
-            self.day = day;
-            self.spent = 0;
-        }
-    }
-
-    /// Spends one request; `Err(renewal time)` when none is left.
-    pub fn take(&mut self, now: Timestamp) -> Result<(), Timestamp> {
-        self.roll(now);
-        if self.spent >= self.limit {
-            return Err(Timestamp((self.day + 1) * 86_400));
-        }
-        self.spent += 1;
-        Ok(())
-    }
-
-    /// Requests left today.
-    pub fn left(&mut self, now: Timestamp) -> u32 {
-        self.roll(now);
-        self.limit - self.spent
-    }
-
-    pub fn limit(&self) -> u32 {
-        self.limit
-    }
-}
-
 struct Token {
     value: Secret,
     renew_at: Instant,
@@ -196,6 +151,8 @@ pub struct ZoomClient {
     retry: RetryPolicy,
     /// Bumped and set here, as requests go out and the budget is spent.
     metrics: ZoomMetrics,
+    /// The time of day, for the budget and discovery's dates.
+    clock: Clock,
 }
 
 /// Characters left as they are in a path segment.
@@ -297,30 +254,41 @@ impl ZoomClient {
             budget: Mutex::new(Budget::new(config.daily_budget)),
             retry,
             metrics,
+            clock: Clock::system(),
         })
+    }
+
+    /// The client with `clock` for the time of day (the system clock by
+    /// default).
+    pub fn with_clock(mut self, clock: Clock) -> ZoomClient {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock the budget renews by.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// Requests left in today's budget.
     pub fn budget_left(&self) -> u32 {
-        let left = self
-            .budget
-            .lock()
-            .map(|mut b| b.left(now_ts()))
-            .unwrap_or(0);
-        self.metrics.budget_remaining.set(i64::from(left));
-        left
+        self.with_budget(|b, now| b.left(now))
     }
 
-    /// Spends one request of today's budget; `Err(renewal time)` when none
-    /// is left.
-    fn spend(&self) -> Result<(), Timestamp> {
+    /// Requests a second that spend today's budget evenly until it renews.
+    pub fn budget_per_second(&self) -> f64 {
+        self.with_budget(|b, now| b.per_second(now))
+    }
+
+    /// Runs `f` on the budget (rolled over to today), then updates the
+    /// remaining-budget gauge.
+    fn with_budget<T>(&self, f: impl FnOnce(&mut Budget, Timestamp) -> T) -> T {
         let mut budget = self.budget.lock().unwrap_or_else(|e| e.into_inner());
-        let now = now_ts();
-        let spent = budget.take(now);
-        self.metrics
-            .budget_remaining
-            .set(i64::from(budget.left(now)));
-        spent
+        let now = Timestamp(self.clock.now().floor() as i64);
+        let out = f(&mut budget, now);
+        let left = budget.left(now);
+        self.metrics.budget_remaining.set(i64::from(left));
+        out
     }
 
     /// Counts a request in `qoswatch_zoom_requests_total`.
@@ -448,7 +416,7 @@ impl ZoomClient {
         };
         let mut token = token;
         loop {
-            if let Err(renews_at) = self.spend() {
+            if let Err(renews_at) = self.with_budget(Budget::take) {
                 return Attempt::Fail(ZoomError::BudgetExhausted {
                     budget: self.budget_limit(),
                     renews_at,
@@ -480,6 +448,7 @@ impl ZoomClient {
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
+                // Relative to the real time, like Zoom's own clock.
                 .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
             let body = match response.bytes().await {
                 Ok(b) => b,
@@ -587,7 +556,8 @@ impl ZoomClient {
 
     /// Live meetings (discovery), all pages.
     pub async fn live_meetings(&self) -> Result<Vec<LiveMeeting>, ZoomError> {
-        let today = chrono::Utc::now().date_naive();
+        let now = chrono::DateTime::from_timestamp(self.clock.now() as i64, 0);
+        let today = now.unwrap_or_default().date_naive();
         let from = (today - chrono::Duration::days(1))
             .format("%Y-%m-%d")
             .to_string();
@@ -738,10 +708,6 @@ fn without_url(e: &reqwest::Error) -> String {
     msg
 }
 
-fn now_ts() -> Timestamp {
-    Timestamp(chrono::Utc::now().timestamp())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -758,15 +724,5 @@ mod tests {
         );
         assert_eq!(encode_meeting("ab//cd"), "ab%252F%252Fcd");
         assert_eq!(encode_meeting("85746065432"), "85746065432");
-    }
-
-    #[test]
-    fn budget_renews_daily() {
-        let mut b = Budget::new(2);
-        let t = Timestamp(86_400 * 10 + 5);
-        assert!(b.take(t).is_ok());
-        assert!(b.take(t).is_ok());
-        assert_eq!(b.take(t), Err(Timestamp(86_400 * 11)));
-        assert_eq!(b.left(Timestamp(86_400 * 11)), 2);
     }
 }

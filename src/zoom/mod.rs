@@ -2,4 +2,5 @@
 //! [`client`] is the HTTP client with OAuth, rate limit, budget and retries.
 
 pub mod api;
+pub mod budget;
 pub mod client;
