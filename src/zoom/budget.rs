@@ -3,6 +3,7 @@
 //! midnight UTC (see docs/configuration.md, `daily_budget`). Retries count
 //! too. The budget is pure: the time is an argument.
 
+use super::ZoomError;
 use crate::qos::Timestamp;
 
 const DAY: i64 = 86_400;
@@ -27,16 +28,17 @@ impl Budget {
     fn roll(&mut self, now: Timestamp) {
         let day = now.0.div_euclid(DAY);
         if day != self.day {
-            self.day = day;
-            self.spent = 0;
+            (self.day, self.spent) = (day, 0);
         }
     }
 
-    /// Spends one request; `Err(renewal time)` when none is left.
-    pub fn take(&mut self, now: Timestamp) -> Result<(), Timestamp> {
+    /// Spends one request, unless none is left.
+    pub fn take(&mut self, now: Timestamp) -> Result<(), ZoomError> {
         self.roll(now);
         if self.spent >= self.limit {
-            return Err(Timestamp((self.day + 1) * DAY));
+            let renews_at = Timestamp((self.day + 1) * DAY);
+            let budget = self.limit;
+            return Err(ZoomError::BudgetExhausted { budget, renews_at });
         }
         self.spent += 1;
         Ok(())
@@ -53,10 +55,6 @@ impl Budget {
         let until_renewal = DAY - now.0.rem_euclid(DAY);
         f64::from(self.left(now)) / until_renewal.max(1) as f64
     }
-
-    pub fn limit(&self) -> u32 {
-        self.limit
-    }
 }
 
 #[cfg(test)]
@@ -69,7 +67,10 @@ mod tests {
         let t = Timestamp(DAY * 10 + 5);
         assert!(b.take(t).is_ok());
         assert!(b.take(t).is_ok());
-        assert_eq!(b.take(t), Err(Timestamp(DAY * 11)));
+        let spent = b.take(t).unwrap_err();
+        assert!(
+            matches!(spent, ZoomError::BudgetExhausted { renews_at, .. } if renews_at == Timestamp(DAY * 11))
+        );
         assert_eq!(b.left(Timestamp(DAY * 11)), 2);
     }
 

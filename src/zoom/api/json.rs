@@ -43,13 +43,12 @@ impl<'a> Scalar<'a> {
     pub fn into_text(self) -> Option<Cow<'a, str>> {
         match self {
             Scalar::Str(s) => Some(s),
+            Scalar::Null | Scalar::Other(_) => None,
+            // Whole numbers without a fraction: user 16778240, not 16778240.0.
             Scalar::Num(n) if n.fract() == 0.0 && n.abs() < 1e15 => {
                 Some((n as i64).to_string().into())
             }
-            Scalar::Num(n) => Some(n.to_string().into()),
-            Scalar::Int(i) => Some(i.to_string().into()),
-            Scalar::Bool(b) => Some(b.to_string().into()),
-            Scalar::Null | Scalar::Other(_) => None,
+            other => Some(other.shown().into()),
         }
     }
 
@@ -161,9 +160,6 @@ impl<'de, R: Reader<'de>> Visitor<'de> for Lenient<'_, R> {
     fn visit_str<E: Error>(self, v: &str) -> Result<Self::Value, E> {
         Ok(Err(Scalar::Str(Cow::Owned(v.to_owned()))))
     }
-    fn visit_string<E: Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Err(Scalar::Str(Cow::Owned(v))))
-    }
     fn visit_f64<E: Error>(self, v: f64) -> Result<Self::Value, E> {
         Ok(Err(Scalar::Num(v)))
     }
@@ -179,9 +175,6 @@ impl<'de, R: Reader<'de>> Visitor<'de> for Lenient<'_, R> {
         Ok(Err(Scalar::Bool(v)))
     }
     fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
-        Ok(Err(Scalar::Null))
-    }
-    fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
         Ok(Err(Scalar::Null))
     }
 }

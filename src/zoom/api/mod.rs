@@ -1,29 +1,18 @@
-//! Zoom's QoS responses read into [`Sample`]s: the one reader of Zoom's
-//! QoS JSON.
+//! The one reader of Zoom's QoS JSON, into [`Sample`]s: the participant
+//! object of `GET .../participants/{participantId}/qos` and the list of
+//! `GET .../participants/qos` (`{participants, next_page_token}`, or only
+//! `total_records` when nobody is left). Lenient on purpose, since Zoom adds
+//! fields and sends odd values: unknown fields are ignored, a value of the
+//! wrong JSON type is no data, a garbled value (`"fast ms"`) is no data plus
+//! a [`ValueWarning`]; only broken JSON is an error.
 //!
-//! Both response forms are read: the per-participant response of
-//! `GET /metrics/meetings/{id}/participants/{participantId}/qos` (one
-//! participant object) and the list response of
-//! `GET /metrics/meetings/{id}/participants/qos` (`{participants: [...],
-//! next_page_token}`, or only `total_records` when nobody is left). Reading
-//! is lenient on purpose: Zoom adds fields every few months and sends odd
-//! values, so unknown fields are ignored, a value of the wrong JSON type is
-//! no data, and a garbled value (`"fast ms"`) becomes no data plus a
-//! [`ValueWarning`], never an error for the whole response. Only broken JSON
-//! is an error.
-//!
-//! The reader is serde_json with hand-written visitors ([`json`] holds the
-//! lenient pieces, [`sample`] the samples) that write each value straight
-//! into its slot and borrow strings from the body.
-//!
-//! Live responses repeat a participant's earlier samples, so the reader
-//! takes a [`Cutoff`]: per participant, the newest sample already
-//! delivered. It is data, not a callback: the poller keeps one per meeting
-//! and hands it to the client with each poll; anyone else passes an empty
-//! one and reads everything. A sample at or before the cut-off is passed
-//! over with `IgnoredAny` as soon as its `date_time` (Zoom's first key) is
-//! read; when `user_qos` comes before the participant's `user_id`, it is
-//! kept as a `RawValue` and read once the participant is known.
+//! serde_json drives hand-written visitors (`json`: the lenient pieces,
+//! `sample`: the samples) that write each value into its slot and borrow
+//! strings from the body. Live responses repeat earlier samples, so the
+//! reader takes a [`Cutoff`], data the poller keeps per meeting (others pass
+//! an empty one): a sample at or before it is passed over with `IgnoredAny`
+//! once its `date_time`, Zoom's first key, is read. A `user_qos` sent before
+//! its `user_id` is kept as a `RawValue` until the participant is known.
 
 mod json;
 mod sample;
@@ -31,7 +20,8 @@ mod sample;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess};
+use serde::de::{DeserializeSeed, Error, IgnoredAny, MapAccess, SeqAccess};
+use serde_json::Deserializer;
 use serde_json::value::RawValue;
 
 use self::json::{Item, Key, Lenient, Reader, Text};
@@ -123,16 +113,8 @@ pub fn parse_qos_response_since(
     // Checking UTF-8 once up front is cheaper than string by string; an
     // invalid body takes the slice reader, whose error says where.
     let top = match std::str::from_utf8(body) {
-        Ok(text) => read_top(
-            serde_json::Deserializer::from_str(text),
-            cutoff,
-            &mut warnings,
-        ),
-        Err(_) => read_top(
-            serde_json::Deserializer::from_slice(body),
-            cutoff,
-            &mut warnings,
-        ),
+        Ok(text) => read_top(Deserializer::from_str(text), cutoff, &mut warnings),
+        Err(_) => read_top(Deserializer::from_slice(body), cutoff, &mut warnings),
     }
     .map_err(|e| ParseResponseError::DecodeJson {
         line: e.line(),
@@ -167,7 +149,7 @@ pub fn parse_qos_response_since(
 
 /// The top level; `None` when it is not an object.
 fn read_top<'de, R: serde_json::de::Read<'de>>(
-    mut de: serde_json::Deserializer<R>,
+    mut de: Deserializer<R>,
     cutoff: &Cutoff,
     warnings: &mut Vec<ValueWarning>,
 ) -> Result<Option<Read<'de>>, serde_json::Error> {
@@ -181,11 +163,12 @@ fn read_top<'de, R: serde_json::de::Read<'de>>(
     Ok(top.ok())
 }
 
+/// serde_json's message without its " at line L column C".
 fn strip_position(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
-    }
+    message
+        .rfind(" at line ")
+        .map_or(message, |i| &message[..i])
+        .to_owned()
 }
 
 /// The text fields of a participant object (and of the list form's top
@@ -275,8 +258,7 @@ impl<'de> Reader<'de> for Participant<'_> {
                 // The cut-off is the user_id's: read now if it came first.
                 "user_qos" => match read.fields.user_id.non_empty() {
                     Some(who) => {
-                        let mut samples =
-                            Samples::new(who, self.cutoff.get(who).copied(), self.warnings);
+                        let mut samples = Samples::new(who, self.cutoff, self.warnings);
                         // Anything but a list or an object: no samples.
                         let _ = map.next_value_seed(Lenient(&mut samples))?;
                         read.samples = Some(samples.out);
@@ -294,11 +276,11 @@ impl<'de> Reader<'de> for Participant<'_> {
         if let Some(raw) = deferred {
             let mut samples = Vec::new();
             if let Some(who) = read.fields.identity() {
-                let mut reader = Samples::new(who, self.cutoff.get(who).copied(), self.warnings);
-                let mut de = serde_json::Deserializer::from_str(raw.get());
+                let mut reader = Samples::new(who, self.cutoff, self.warnings);
+                let mut de = Deserializer::from_str(raw.get());
                 let _ = Lenient(&mut reader)
                     .deserialize(&mut de)
-                    .map_err(serde::de::Error::custom)?;
+                    .map_err(Error::custom)?;
                 samples = reader.out;
             }
             read.samples = Some(samples);
@@ -489,10 +471,7 @@ mod tests {
                 .is_empty()
         );
         assert!(parse_qos_response(b"").is_err());
-    }
-
-    #[test]
-    fn an_empty_list_may_hold_only_total_records() {
+        // An empty list form may hold only `total_records`.
         let r = parse_qos_response(br#"{"page_size": 10, "total_records": 0}"#).unwrap();
         assert!(r.participants.is_empty() && r.next_page_token.is_none());
     }

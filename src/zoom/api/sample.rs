@@ -5,8 +5,8 @@
 
 use serde::de::{IgnoredAny, MapAccess, SeqAccess};
 
-use super::ValueWarning;
 use super::json::{Item, Key, Lenient, Reader, Scalar, Text};
+use super::{Cutoff, ValueWarning};
 use crate::qos::{
     self, CPU_FIELDS, CpuPressure, Field, Metric, RSSI_FIELDS, Sample, Stream, Timestamp, Unit,
 };
@@ -14,32 +14,23 @@ use crate::qos::{
 /// `user_qos`: a list of sample objects; a single object is a list of one,
 /// anything else no samples.
 pub(super) struct Samples<'s> {
+    participant: &'s str,
     /// Samples at or before this time are passed over.
     cutoff: Option<Timestamp>,
-    ctx: Ctx<'s>,
+    warnings: &'s mut Vec<ValueWarning>,
     /// The samples kept.
     pub out: Vec<Sample>,
 }
 
-/// Whose samples are read, and where warnings go.
-struct Ctx<'s> {
-    participant: &'s str,
-    warnings: &'s mut Vec<ValueWarning>,
-}
-
 impl<'s> Samples<'s> {
-    pub fn new(
-        participant: &'s str,
-        cutoff: Option<Timestamp>,
-        warnings: &'s mut Vec<ValueWarning>,
-    ) -> Samples<'s> {
+    /// The reader of `participant`'s samples, with its cut-off.
+    pub fn new(participant: &'s str, cutoff: &Cutoff, warnings: &'s mut Vec<ValueWarning>) -> Self {
+        let (cutoff, out) = (cutoff.get(participant).copied(), Vec::new());
         Samples {
+            participant,
             cutoff,
-            ctx: Ctx {
-                participant,
-                warnings,
-            },
-            out: Vec::new(),
+            warnings,
+            out,
         }
     }
 }
@@ -50,8 +41,7 @@ impl<'de> Reader<'de> for Samples<'_> {
     fn list<A: SeqAccess<'de>>(&mut self, mut seq: A) -> Result<Option<()>, A::Error> {
         while let Some(item) = seq.next_element_seed(Lenient(&mut Item(self)))? {
             if item.is_err() {
-                self.ctx
-                    .warn("user_qos[]", String::new(), "not a sample object: skipped");
+                self.warn("user_qos[]", String::new(), "not a sample object: skipped");
             }
         }
         Ok(Some(()))
@@ -60,11 +50,10 @@ impl<'de> Reader<'de> for Samples<'_> {
     /// One sample; kept unless it is at or before the cut-off or has no
     /// usable `date_time` (a warning says so).
     fn object<A: MapAccess<'de>>(&mut self, mut map: A) -> Result<(), A::Error> {
-        let ctx = &mut self.ctx;
-        let first_warning = ctx.warnings.len();
-        let delivered = |at: Timestamp| self.cutoff.is_some_and(|cutoff| at <= cutoff);
-        let mut date = Text::default();
-        let mut pressure = Text::default();
+        let first_warning = self.warnings.len();
+        let cutoff = self.cutoff;
+        let delivered = |at: Timestamp| cutoff.is_some_and(|cutoff| at <= cutoff);
+        let (mut date, mut pressure) = (Text::default(), Text::default());
         // Made only once a value comes: delivered samples cost no room.
         let mut sample: Option<Sample> = None;
         while let Some(Key(key)) = map.next_key()? {
@@ -77,7 +66,7 @@ impl<'de> Reader<'de> for Samples<'_> {
                         .is_some_and(delivered)
                     {
                         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                        ctx.warnings.truncate(first_warning);
+                        self.warnings.truncate(first_warning);
                         return Ok(());
                     }
                     continue;
@@ -99,20 +88,20 @@ impl<'de> Reader<'de> for Samples<'_> {
             let mut values = Values {
                 group,
                 sample: sample.get_or_insert_with(|| Sample::empty(Timestamp(0))),
-                ctx: &mut *ctx,
+                reader: &mut *self,
             };
             if let Err(sent) = map.next_value_seed(Lenient(&mut values))?
                 && let Group::Stream(stream) = group
                 && !sent.is_no_data()
             {
-                ctx.warn(stream.name(), sent.shown(), "not a stream object");
+                self.warn(stream.name(), sent.shown(), "not a stream object");
             }
         }
         let date = date.as_text();
         let Some(at) = date.and_then(Timestamp::parse_rfc3339) else {
-            ctx.warnings.truncate(first_warning);
+            self.warnings.truncate(first_warning);
             let sent = crate::shorten(date.unwrap_or(""), 64);
-            ctx.warn(
+            self.warn(
                 "date_time",
                 sent,
                 "missing or unreadable date_time: sample skipped",
@@ -121,7 +110,7 @@ impl<'de> Reader<'de> for Samples<'_> {
         };
         if delivered(at) {
             // `date_time` came after the values.
-            ctx.warnings.truncate(first_warning);
+            self.warnings.truncate(first_warning);
             return Ok(());
         }
         let mut sample = sample.unwrap_or_else(|| Sample::empty(at));
@@ -131,13 +120,13 @@ impl<'de> Reader<'de> for Samples<'_> {
                 let level = CpuPressure::parse(text);
                 if level.is_none() {
                     let sent = crate::shorten(text, 64);
-                    ctx.warn("cpu_pressure_level", sent, "unknown level");
+                    self.warn("cpu_pressure_level", sent, "unknown level");
                 }
                 level
             }
             _ => None,
         };
-        for w in &mut ctx.warnings[first_warning..] {
+        for w in &mut self.warnings[first_warning..] {
             w.date_time = date.map(str::to_owned);
         }
         self.out.push(sample);
@@ -145,13 +134,12 @@ impl<'de> Reader<'de> for Samples<'_> {
     }
 }
 
-/// The objects of a sample that hold values.
+/// The objects of a sample that hold values: a stream, `cpu_usage` and
+/// `wifi_rssi`.
 #[derive(Clone, Copy)]
 enum Group {
     Stream(Stream),
-    /// `cpu_usage`.
     Cpu,
-    /// `wifi_rssi`.
     Rssi,
 }
 
@@ -160,7 +148,8 @@ enum Group {
 struct Values<'r, 's> {
     group: Group,
     sample: &'r mut Sample,
-    ctx: &'r mut Ctx<'s>,
+    /// For the participant and its warnings.
+    reader: &'r mut Samples<'s>,
 }
 
 impl<'de> Reader<'de> for Values<'_, '_> {
@@ -183,13 +172,13 @@ impl<'de> Reader<'de> for Values<'_, '_> {
                 (Some(metric), Group::Stream(stream))
                     if metric == Metric::stream(stream, Field::Width) =>
                 {
-                    let (w, h) = self.ctx.resolution(map.next_value()?, stream);
+                    let (w, h) = self.reader.resolution(map.next_value()?, stream);
                     self.sample.set(metric, w);
                     self.sample.set(Metric::stream(stream, Field::Height), h);
                 }
                 (Some(metric), _) => {
                     let value: Scalar = map.next_value()?;
-                    self.sample.values[metric.slot()] = self.ctx.number(value, metric);
+                    self.sample.values[metric.slot()] = self.reader.number(value, metric);
                 }
             }
         }
@@ -212,7 +201,7 @@ fn stream_field(stream: Stream, key: &str) -> Option<Field> {
     stream.has_field(field).then_some(field)
 }
 
-impl Ctx<'_> {
+impl Samples<'_> {
     /// A warning for the sample being read; its `date_time` is filled in
     /// once the sample is read.
     fn warn(&mut self, field: &str, value: String, reason: &str) {
