@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use qoswatch::qos::Timestamp;
-use qoswatch::zoom::api::parse_qos_response_since;
+use qoswatch::zoom::api::{Cutoff, parse_qos_response_since};
 
 /// utime + stime of this process, in seconds.
 fn cpu_seconds() -> f64 {
@@ -40,7 +40,13 @@ async fn round(
 ) -> (f64, f64) {
     let now = chrono::Utc::now().timestamp();
     // The newest sample delivered: everything up to the last minute.
-    let cutoff = Timestamp((now - 5).div_euclid(60) * 60 - 60);
+    let newest = Timestamp((now - 5).div_euclid(60) * 60 - 60);
+    // The mock's participants are 16778240 and up, as in Zoom's examples.
+    let cutoff: Arc<Cutoff> = Arc::new(
+        (0..10)
+            .map(|p| ((16_778_240 + p).to_string(), newest))
+            .collect(),
+    );
     let started_cpu = cpu_seconds();
     let started = Instant::now();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(32));
@@ -53,6 +59,7 @@ async fn round(
         }
         let permit = semaphore.clone().acquire_owned().await.expect("open");
         let client = client.clone();
+        let cutoff = cutoff.clone();
         set.spawn(async move {
             let url = format!(
                 "http://127.0.0.1:{port}/v2/metrics/meetings/m{meeting}%3D%3D/participants/qos?type=live&page_size=10"
@@ -67,7 +74,7 @@ async fn round(
                 .await
                 .expect("body");
             if parse {
-                let r = parse_qos_response_since(&body, &|_| Some(cutoff)).expect("parses");
+                let r = parse_qos_response_since(&body, &cutoff).expect("parses");
                 assert_eq!(r.participants.len(), 10);
             }
             drop(permit);

@@ -1,11 +1,15 @@
 //! The poller and the service against a live-like wiremock Zoom whose samples
-//! appear on a (shortened) sample clock. Real time, short periods.
+//! appear on a (shortened) sample clock. Real time, short periods; the time
+//! of day is pinned (the daily budget depends on it), at noon UTC unless a
+//! test says otherwise.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use qoswatch::config::{Cadence, PollConfig, Secret, Target, ZoomConfig};
+use qoswatch::metrics::{PollerMetrics, ZoomMetrics};
+use qoswatch::net::{Backoff, Clock};
 use qoswatch::source::SourceEvent;
 use qoswatch::source::poller::{Poller, PollerTuning};
 use qoswatch::zoom::client::{RetryPolicy, ZoomClient};
@@ -16,13 +20,10 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const PERIOD: f64 = 2.0;
 const PUBLISH_DELAY: f64 = 0.6;
-
-fn wall() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
+/// 2026-03-02T12:00:00Z.
+const NOON: f64 = 1_772_452_800.0;
+/// 2026-03-02T23:30:00Z.
+const HALF_PAST_ELEVEN: f64 = 1_772_494_200.0;
 
 fn stamp(t: f64) -> String {
     chrono::DateTime::from_timestamp(t as i64, 0)
@@ -37,12 +38,13 @@ fn stamp(t: f64) -> String {
 struct LiveMeeting {
     calls: Arc<AtomicUsize>,
     latency: fn(usize) -> u32,
+    clock: Clock,
 }
 
 impl Respond for LiveMeeting {
     fn respond(&self, _: &Request) -> ResponseTemplate {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
-        let newest = ((wall() - PUBLISH_DELAY) / PERIOD).floor() * PERIOD;
+        let newest = ((self.clock.now() - PUBLISH_DELAY) / PERIOD).floor() * PERIOD;
         let samples: Vec<serde_json::Value> = (0..3)
             .rev()
             .map(|k| {
@@ -82,6 +84,12 @@ fn zoom(server: &MockServer) -> ZoomConfig {
     }
 }
 
+/// A client whose budget renews by `clock`.
+fn client(zoom: &ZoomConfig, clock: Clock) -> Arc<ZoomClient> {
+    let client = ZoomClient::new(zoom, retry(), ZoomMetrics::default()).unwrap();
+    Arc::new(client.with_clock(clock))
+}
+
 fn tuning() -> PollerTuning {
     PollerTuning {
         sample_period: PERIOD,
@@ -89,8 +97,7 @@ fn tuning() -> PollerTuning {
         min_delay: 0.1,
         probe_step: 0.05,
         miss_retry: 0.25,
-        failure_backoff: 0.2,
-        max_backoff: 1.0,
+        failure_backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(1)),
         max_in_flight: 8,
     }
 }
@@ -98,8 +105,7 @@ fn tuning() -> PollerTuning {
 fn retry() -> RetryPolicy {
     RetryPolicy {
         attempts: 2,
-        base: Duration::from_millis(50),
-        max: Duration::from_secs(3),
+        backoff: Backoff::new(Duration::from_millis(50), Duration::from_secs(3)),
         timeout: Duration::from_secs(2),
     }
 }
@@ -115,6 +121,7 @@ async fn collect(mut rx: mpsc::Receiver<SourceEvent>, secs: f64) -> Vec<SourceEv
 
 #[tokio::test]
 async fn default_cadence_polls_once_per_new_sample() {
+    let clock = Clock::starting_at(NOON);
     let server = MockServer::start().await;
     oauth(&server).await;
     let calls = Arc::new(AtomicUsize::new(0));
@@ -123,10 +130,11 @@ async fn default_cadence_polls_once_per_new_sample() {
         .respond_with(LiveMeeting {
             calls: calls.clone(),
             latency: |_| 80,
+            clock,
         })
         .mount(&server)
         .await;
-    let client = Arc::new(ZoomClient::new(&zoom(&server), retry()).unwrap());
+    let client = client(&zoom(&server), clock);
     let config = PollConfig {
         cadence: Cadence::Auto,
         discover: false,
@@ -136,7 +144,8 @@ async fn default_cadence_polls_once_per_new_sample() {
         }],
         ..PollConfig::default()
     };
-    let poller = Poller::new(client, config, tuning());
+    let metrics = PollerMetrics::default();
+    let poller = Poller::new(client, config, tuning(), metrics.clone());
     let stats = poller.stats.clone();
     let (tx, rx) = mpsc::channel(64);
     let cancel = CancellationToken::new();
@@ -182,12 +191,14 @@ async fn default_cadence_polls_once_per_new_sample() {
         polls - distinct <= 2,
         "{polls} polls for {distinct} new samples ({misses} misses): {newest:?}"
     );
-    let delay_ms = stats.delay_ms.load(Ordering::SeqCst);
-    assert!(delay_ms <= 1300, "learned delay {delay_ms} ms");
+    let delay = metrics.delay.get();
+    assert!(delay <= 1.3, "learned delay {delay} s");
+    assert_eq!(metrics.poll_duration.get_sample_count() as usize, polls);
 }
 
 #[tokio::test]
 async fn faults_mid_run_do_not_stop_polling() {
+    let clock = Clock::starting_at(NOON);
     let server = MockServer::start().await;
     oauth(&server).await;
     let calls = Arc::new(AtomicUsize::new(0));
@@ -213,11 +224,12 @@ async fn faults_mid_run_do_not_stop_polling() {
         .respond_with(LiveMeeting {
             calls: calls.clone(),
             latency: |_| 300,
+            clock,
         })
         .with_priority(2)
         .mount(&server)
         .await;
-    let client = Arc::new(ZoomClient::new(&zoom(&server), retry()).unwrap());
+    let client = client(&zoom(&server), clock);
     let config = PollConfig {
         cadence: Cadence::Interval(Duration::from_secs(1)),
         discover: false,
@@ -229,7 +241,9 @@ async fn faults_mid_run_do_not_stop_polling() {
     };
     let (tx, rx) = mpsc::channel(64);
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(Poller::new(client, config, tuning()).run(tx, cancel.clone()));
+    let task = tokio::spawn(
+        Poller::new(client, config, tuning(), PollerMetrics::default()).run(tx, cancel.clone()),
+    );
     let events = collect(rx, 7.0).await;
     cancel.cancel();
     task.await.unwrap();
@@ -256,6 +270,7 @@ async fn faults_mid_run_do_not_stop_polling() {
 
 #[tokio::test]
 async fn discovery_adds_and_ends_meetings_and_merges_targets() {
+    let clock = Clock::starting_at(NOON);
     let server = MockServer::start().await;
     oauth(&server).await;
     let discovery_calls = Arc::new(AtomicUsize::new(0));
@@ -283,10 +298,11 @@ async fn discovery_adds_and_ends_meetings_and_merges_targets() {
         .respond_with(LiveMeeting {
             calls: calls.clone(),
             latency: |_| 80,
+            clock,
         })
         .mount(&server)
         .await;
-    let client = Arc::new(ZoomClient::new(&zoom(&server), retry()).unwrap());
+    let client = client(&zoom(&server), clock);
     let config = PollConfig {
         cadence: Cadence::Interval(Duration::from_secs(1)),
         discover: true,
@@ -299,7 +315,9 @@ async fn discovery_adds_and_ends_meetings_and_merges_targets() {
     };
     let (tx, rx) = mpsc::channel(64);
     let cancel = CancellationToken::new();
-    let task = tokio::spawn(Poller::new(client, config, tuning()).run(tx, cancel.clone()));
+    let task = tokio::spawn(
+        Poller::new(client, config, tuning(), PollerMetrics::default()).run(tx, cancel.clone()),
+    );
     let events = collect(rx, 3.5).await;
     cancel.cancel();
     task.await.unwrap();
@@ -341,8 +359,10 @@ async fn discovery_adds_and_ends_meetings_and_merges_targets() {
     assert!(b.last().unwrap().ended, "{b:?}");
 }
 
-#[tokio::test]
-async fn the_daily_budget_stretches_the_cadence() {
+/// One meeting polled once a second with 1,000 requests a day, the time of
+/// day pinned at `at`: the budget stretch and the polls made in 4 s.
+async fn budget_run(at: f64) -> (f64, usize) {
+    let clock = Clock::starting_at(at);
     let server = MockServer::start().await;
     oauth(&server).await;
     let calls = Arc::new(AtomicUsize::new(0));
@@ -351,13 +371,12 @@ async fn the_daily_budget_stretches_the_cadence() {
         .respond_with(LiveMeeting {
             calls: calls.clone(),
             latency: |_| 80,
+            clock,
         })
         .mount(&server)
         .await;
-    // 1,000 requests a day cannot pay for one poll a second.
     let mut zoom = zoom(&server);
     zoom.daily_budget = 1000;
-    let client = Arc::new(ZoomClient::new(&zoom, retry()).unwrap());
     let config = PollConfig {
         cadence: Cadence::Interval(Duration::from_secs(1)),
         discover: false,
@@ -367,19 +386,33 @@ async fn the_daily_budget_stretches_the_cadence() {
         }],
         ..PollConfig::default()
     };
-    let poller = Poller::new(client, config, tuning());
-    let stats = poller.stats.clone();
+    let metrics = PollerMetrics::default();
+    let poller = Poller::new(client(&zoom, clock), config, tuning(), metrics.clone());
     let (tx, rx) = mpsc::channel(64);
     let cancel = CancellationToken::new();
     let task = tokio::spawn(poller.run(tx, cancel.clone()));
     collect(rx, 4.0).await;
     cancel.cancel();
     task.await.unwrap();
-    let stretch = stats.stretch_milli.load(Ordering::SeqCst) as f64 / 1000.0;
-    assert!(stretch > 10.0, "stretch {stretch}");
-    assert_eq!(
-        calls.load(Ordering::SeqCst),
-        1,
-        "one poll, then the next one is stretched far out"
-    );
+    (metrics.stretch.get(), calls.load(Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn the_daily_budget_stretches_the_cadence() {
+    // 1,000 requests for the 43,200 s left of the day cannot pay for one
+    // poll a second: 43.2 times less often.
+    let (stretch, calls) = budget_run(NOON).await;
+    assert!((stretch - 43.2).abs() < 0.5, "stretch {stretch}");
+    assert_eq!(calls, 1, "one poll, then the next one is stretched far out");
+}
+
+#[tokio::test]
+async fn late_in_the_day_the_budget_left_is_spread_over_what_is_left() {
+    // At 23:30 UTC the same 1,000 requests cover the 1,800 s left before
+    // the budget renews: polls 1.8 s apart. (Before the clock was injected
+    // the stretch read the real time of day, so this failed at other hours
+    // and the test above failed between 23:00 and 24:00 UTC.)
+    let (stretch, calls) = budget_run(HALF_PAST_ELEVEN).await;
+    assert!((stretch - 1.8).abs() < 0.05, "stretch {stretch}");
+    assert!((2..=3).contains(&calls), "{calls} polls in 4 s");
 }

@@ -5,6 +5,9 @@
 use std::time::{Duration, Instant};
 
 use qoswatch::config::{Secret, ZoomConfig};
+use qoswatch::metrics::ZoomMetrics;
+use qoswatch::net::{Backoff, Clock};
+use qoswatch::zoom::api::Cutoff;
 use qoswatch::zoom::client::{QosType, RetryPolicy, ZoomClient, ZoomError};
 use wiremock::matchers::{body_string_contains, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -24,10 +27,22 @@ fn config(server: &MockServer, budget: u32) -> ZoomConfig {
 fn fast() -> RetryPolicy {
     RetryPolicy {
         attempts: 3,
-        base: Duration::from_millis(20),
-        max: Duration::from_secs(5),
+        backoff: Backoff::new(Duration::from_millis(20), Duration::from_secs(5)),
         timeout: Duration::from_secs(2),
     }
+}
+
+/// 2026-03-02T12:00:00Z: the budget renews at midnight UTC, so its day is
+/// pinned.
+const NOON: f64 = 1_772_452_800.0;
+
+fn client(config: &ZoomConfig) -> ZoomClient {
+    client_with(config, ZoomMetrics::default())
+}
+
+fn client_with(config: &ZoomConfig, metrics: ZoomMetrics) -> ZoomClient {
+    let client = ZoomClient::new(config, fast(), metrics).unwrap();
+    client.with_clock(Clock::starting_at(NOON))
 }
 
 async fn token(server: &MockServer, value: &str, expires_in: u64, times: u64) {
@@ -76,10 +91,12 @@ async fn token_is_cached_and_pages_are_followed() {
         .expect(2)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let metrics = ZoomMetrics::default();
+    let client = client_with(&config(&server, 100), metrics.clone());
+    assert_eq!(metrics.budget_daily.get(), 100);
     for _ in 0..2 {
         let (r, requests) = client
-            .meeting_qos("85746065432", QosType::Live)
+            .meeting_qos("85746065432", QosType::Live, &Cutoff::new())
             .await
             .unwrap();
         assert_eq!(requests, 2);
@@ -87,6 +104,11 @@ async fn token_is_cached_and_pages_are_followed() {
         assert_eq!(ids, ["1", "2"]);
     }
     assert_eq!(client.budget_left(), 96);
+    // The client keeps its own metrics as it goes.
+    let requests = |endpoint: &str| metrics.requests.with_label_values(&[endpoint, "200"]).get();
+    assert_eq!(requests("list_participants_qos"), 4);
+    assert_eq!(requests("token"), 1);
+    assert_eq!(metrics.budget_remaining.get(), 96);
 }
 
 #[tokio::test]
@@ -112,14 +134,19 @@ async fn uuids_are_double_encoded_in_the_path() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let client = client(&config(&server, 100));
     let r = client
-        .participant_qos("/ajXp112QmuoKj4854875==", "16778240", QosType::Past)
+        .participant_qos(
+            "/ajXp112QmuoKj4854875==",
+            "16778240",
+            QosType::Past,
+            &Cutoff::new(),
+        )
         .await
         .unwrap();
     assert_eq!(&*r.participants[0].info.user_id, "16778240");
     client
-        .meeting_qos("w7fUhDMLSo25Lfvu/3I+cw==", QosType::Live)
+        .meeting_qos("w7fUhDMLSo25Lfvu/3I+cw==", QosType::Live, &Cutoff::new())
         .await
         .unwrap();
 }
@@ -148,8 +175,11 @@ async fn an_expired_token_is_renewed_once_and_the_call_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
-    let (r, _) = client.meeting_qos("1", QosType::Live).await.unwrap();
+    let client = client(&config(&server, 100));
+    let (r, _) = client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap();
     assert_eq!(r.participants.len(), 1);
 }
 
@@ -165,10 +195,16 @@ async fn a_token_is_renewed_shortly_before_it_expires() {
         .expect(2)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
-    client.meeting_qos("1", QosType::Live).await.unwrap();
+    let client = client(&config(&server, 100));
+    client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(950)).await;
-    client.meeting_qos("1", QosType::Live).await.unwrap();
+    client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -192,9 +228,12 @@ async fn rate_limit_429_honours_retry_after() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let client = client(&config(&server, 100));
     let started = Instant::now();
-    client.meeting_qos("1", QosType::Live).await.unwrap();
+    client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap();
     assert!(
         started.elapsed() >= Duration::from_millis(1000),
         "{:?}",
@@ -211,8 +250,11 @@ async fn daily_limit_429_is_not_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
-    let e = client.meeting_qos("1", QosType::Live).await.unwrap_err();
+    let client = client(&config(&server, 100));
+    let e = client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap_err();
     assert!(matches!(e, ZoomError::RateLimited { .. }), "{e}");
 }
 
@@ -243,8 +285,11 @@ async fn server_errors_and_malformed_bodies_are_retried() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
-    let (r, _) = client.meeting_qos("1", QosType::Live).await.unwrap();
+    let client = client(&config(&server, 100));
+    let (r, _) = client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap();
     assert_eq!(r.participants.len(), 1);
 }
 
@@ -257,8 +302,11 @@ async fn persistent_failure_gives_up_after_the_attempts() {
         .expect(3)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
-    let e = client.meeting_qos("1", QosType::Live).await.unwrap_err();
+    let client = client(&config(&server, 100));
+    let e = client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap_err();
     assert!(matches!(e, ZoomError::Status { status: 503, .. }), "{e}");
 }
 
@@ -273,8 +321,11 @@ async fn a_meeting_that_ended_is_not_found() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
-    let e = client.meeting_qos("1", QosType::Live).await.unwrap_err();
+    let client = client(&config(&server, 100));
+    let e = client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap_err();
     assert!(e.is_meeting_gone(), "{e}");
 }
 
@@ -287,9 +338,9 @@ async fn a_missing_scope_names_the_scope() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let client = client(&config(&server, 100));
     let e = client
-        .meeting_qos("1", QosType::Live)
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
         .unwrap_err()
         .to_string();
@@ -307,9 +358,9 @@ async fn bad_credentials_are_a_clear_error_without_the_secret() {
         .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({"reason": "Invalid client_id or client_secret", "error": "invalid_client"})))
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let client = client(&config(&server, 100));
     let e = client
-        .meeting_qos("1", QosType::Live)
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
         .unwrap_err()
         .to_string();
@@ -331,10 +382,19 @@ async fn the_daily_budget_is_never_exceeded() {
         .expect(2)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 2), fast()).unwrap();
-    client.meeting_qos("1", QosType::Live).await.unwrap();
-    client.meeting_qos("1", QosType::Live).await.unwrap();
-    let e = client.meeting_qos("1", QosType::Live).await.unwrap_err();
+    let client = client(&config(&server, 2));
+    client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap();
+    client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap();
+    let e = client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap_err();
     assert!(matches!(e, ZoomError::BudgetExhausted { .. }), "{e}");
 }
 
@@ -362,7 +422,7 @@ async fn discovery_follows_pages() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = ZoomClient::new(&config(&server, 100), fast()).unwrap();
+    let client = client(&config(&server, 100));
     let m = client.live_meetings().await.unwrap();
     assert_eq!(m.len(), 2);
     assert_eq!((m[0].uuid.as_str(), m[0].id.as_str()), ("/u1==", "111"));
@@ -393,12 +453,16 @@ async fn requests_per_second_holds_under_concurrent_polls() {
         .await;
     let mut cfg = config(&server, 1000);
     cfg.requests_per_second = 4;
-    let client = std::sync::Arc::new(ZoomClient::new(&cfg, fast()).unwrap());
+    let client = std::sync::Arc::new(client(&cfg));
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for i in 0..16 {
         let client = client.clone();
-        set.spawn(async move { client.meeting_qos(&format!("{i}"), QosType::Live).await });
+        set.spawn(async move {
+            client
+                .meeting_qos(&format!("{i}"), QosType::Live, &Cutoff::new())
+                .await
+        });
     }
     while let Some(r) = set.join_next().await {
         r.unwrap().unwrap();

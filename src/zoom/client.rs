@@ -1,87 +1,43 @@
-//! The Zoom Dashboard API client: Server-to-Server OAuth with a cached
-//! token, a client-side rate limit, the daily budget, and retries.
+//! The Zoom Dashboard API client: the calls (discovery, QoS of a meeting or
+//! of one participant), with the cached OAuth token (`auth`), a client-side
+//! rate limit, the daily budget and retries.
 //!
 //! Every call goes through [`ZoomClient::get`], which spends one unit of the
 //! daily budget per HTTP request (retries included: Zoom counts them too),
 //! waits for the rate limiter, renews the token once on 401, honours
-//! `Retry-After` on 429 and retries 5xx, timeouts and malformed bodies with
-//! exponential backoff and full jitter.
+//! `Retry-After` on 429 and retries 5xx, timeouts and malformed bodies,
+//! waiting as the one retry policy of [`crate::net`] says.
+//!
+//! The client keeps no poll state. The QoS calls take the reader's
+//! [`Cutoff`] (the newest sample already delivered per participant) as an
+//! argument: the poller owns it, and other callers pass an empty one.
 
-use std::collections::BTreeMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde::Deserialize;
 
-use crate::config::{Secret, ZoomConfig, redact_url};
+pub use super::ZoomError;
+use super::api::{Cutoff, QosResponse, parse_qos_response_since};
+use super::auth::TokenCache;
+use super::budget::Budget;
+use super::{error_body, without_url};
+use crate::config::ZoomConfig;
+use crate::metrics::ZoomMetrics;
+use crate::net::{Backoff, Clock, StatusClass, parse_retry_after};
 use crate::qos::Timestamp;
-use crate::zoom::api::{ParseResponseError, QosResponse, parse_qos_response_since};
-
-/// Why a Zoom call failed (after its retries).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ZoomError {
-    #[error("requesting a Zoom access token from {url} failed: {message}")]
-    RequestToken { url: String, message: String },
-    #[error("{endpoint}: request failed: {message}")]
-    SendRequest {
-        endpoint: &'static str,
-        message: String,
-    },
-    #[error("{endpoint}: HTTP {status} (Zoom code {code:?}): {message}")]
-    Status {
-        endpoint: &'static str,
-        status: u16,
-        code: Option<i64>,
-        message: String,
-    },
-    #[error("{endpoint}: unreadable response: {message}")]
-    DecodeResponse {
-        endpoint: &'static str,
-        message: String,
-    },
-    #[error("{endpoint}: meeting {meeting} not found or not live (HTTP 404, code 3001)")]
-    MeetingNotFound {
-        endpoint: &'static str,
-        meeting: String,
-    },
-    #[error(
-        "{endpoint}: access denied ({message}); the app needs the scope {scope} (or dashboard_meetings:read:admin)"
-    )]
-    MissingScope {
-        endpoint: &'static str,
-        scope: &'static str,
-        message: String,
-    },
-    #[error("{endpoint}: rate limited by Zoom; retry after {retry_after:?}: {message}")]
-    RateLimited {
-        endpoint: &'static str,
-        retry_after: Duration,
-        message: String,
-    },
-    #[error("daily API budget of {budget} requests is spent; it renews at {renews_at}")]
-    BudgetExhausted { budget: u32, renews_at: Timestamp },
-}
-
-impl ZoomError {
-    /// Whether the meeting is gone (ended, or never live).
-    pub fn is_meeting_gone(&self) -> bool {
-        matches!(self, ZoomError::MeetingNotFound { .. })
-    }
-}
 
 /// Retry settings; tests use milliseconds.
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
     /// Attempts per call, first included.
     pub attempts: u32,
-    /// First backoff.
-    pub base: Duration,
-    /// Longest backoff, and the longest `Retry-After` waited inside a call.
-    pub max: Duration,
+    /// The wait between attempts; its `max` is also the longest
+    /// `Retry-After` waited inside a call (a longer one fails the call).
+    pub backoff: Backoff,
     /// Per-request timeout.
     pub timeout: Duration,
 }
@@ -90,81 +46,10 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             attempts: 3,
-            base: Duration::from_secs(1),
-            max: Duration::from_secs(60),
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(60)),
             timeout: Duration::from_secs(30),
         }
     }
-}
-
-/// The daily request budget, renewed at midnight UTC.
-#[derive(Debug)]
-pub struct Budget {
-    limit: u32,
-    day: i64,
-    spent: u32,
-}
-
-impl Budget {
-    pub fn new(limit: u32) -> Budget {
-        Budget {
-            limit,
-            day: i64::MIN,
-            spent: 0,
-        }
-    }
-
-    fn roll(&mut self, now: Timestamp) {
-        let day = now.0.div_euclid(86_400);
-        if day != self.day {
-            self.day = day;
-            self.spent = 0;
-        }
-    }
-
-    /// Spends one request; `Err(renewal time)` when none is left.
-    pub fn take(&mut self, now: Timestamp) -> Result<(), Timestamp> {
-        self.roll(now);
-        if self.spent >= self.limit {
-            return Err(Timestamp((self.day + 1) * 86_400));
-        }
-        self.spent += 1;
-        Ok(())
-    }
-
-    /// Requests left today.
-    pub fn left(&mut self, now: Timestamp) -> u32 {
-        self.roll(now);
-        self.limit - self.spent
-    }
-
-    pub fn limit(&self) -> u32 {
-        self.limit
-    }
-}
-
-/// Request counts by endpoint and status, for `/metrics`.
-#[derive(Debug, Default)]
-pub struct ClientStats {
-    pub requests: Mutex<BTreeMap<(&'static str, String), u64>>,
-}
-
-impl ClientStats {
-    fn count(&self, endpoint: &'static str, status: &str) {
-        if let Ok(mut m) = self.requests.lock() {
-            *m.entry((endpoint, status.to_owned())).or_default() += 1;
-        }
-    }
-
-    /// Total requests sent.
-    pub fn total(&self) -> u64 {
-        self.requests.lock().map(|m| m.values().sum()).unwrap_or(0)
-    }
-}
-
-struct Token {
-    value: Secret,
-    renew_at: Instant,
 }
 
 /// A live meeting from discovery.
@@ -196,21 +81,23 @@ impl QosType {
 /// `ZoomClient::rate_limit`).
 const RATE_TICK: Duration = Duration::from_millis(200);
 
+/// The most pages one call follows.
+const MAX_PAGES: u32 = 10_000;
+
 /// The Zoom client. Cheap to share behind an `Arc`.
 pub struct ZoomClient {
     http: reqwest::Client,
     api_base_url: reqwest::Url,
     /// Origin of the rate limiter's ticks.
     started: tokio::time::Instant,
-    oauth_url: String,
-    account_id: String,
-    client_id: String,
-    client_secret: Secret,
-    token: tokio::sync::Mutex<Option<Token>>,
+    token: TokenCache,
     limiter: DefaultDirectRateLimiter,
     budget: Mutex<Budget>,
     retry: RetryPolicy,
-    pub stats: Arc<ClientStats>,
+    /// Bumped and set here, as requests go out and the budget is spent.
+    metrics: ZoomMetrics,
+    /// The time of day, for the budget and discovery's dates.
+    clock: Clock,
 }
 
 /// Characters left as they are in a path segment.
@@ -232,45 +119,71 @@ pub fn encode_meeting(id: &str) -> String {
 }
 
 #[derive(Deserialize, Default)]
-struct ZoomErrorBody {
-    code: Option<i64>,
-    message: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    expires_in: Option<u64>,
-}
-
-#[derive(Deserialize)]
+#[serde(default)]
 struct MeetingsPage {
-    #[serde(default)]
     meetings: Vec<MeetingItem>,
-    #[serde(default)]
     next_page_token: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default)]
 struct MeetingItem {
-    #[serde(default)]
     uuid: Option<String>,
-    #[serde(default)]
     id: Option<serde_json::Value>,
-    #[serde(default)]
     topic: Option<String>,
-    #[serde(default)]
     participants: Option<u64>,
+}
+
+impl MeetingItem {
+    /// The meeting, unless it has neither a UUID nor an id.
+    fn live(self) -> Option<LiveMeeting> {
+        let id = match self.id {
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(serde_json::Value::String(s)) => s,
+            _ => String::new(),
+        };
+        let uuid = self.uuid.unwrap_or_default();
+        let (topic, participants) = (self.topic, self.participants);
+        let known = !uuid.is_empty() || !id.is_empty();
+        known.then_some(LiveMeeting {
+            uuid,
+            id,
+            topic,
+            participants,
+        })
+    }
 }
 
 enum Attempt<T> {
     Done(T),
-    Retry { wait: Duration, error: ZoomError },
+    /// Worth another try, after what the peer asked for if it did.
+    Retry {
+        retry_after: Option<Duration>,
+        error: ZoomError,
+    },
+    /// The token was refused: worth another try with a new one.
+    Renew(ZoomError),
     Fail(ZoomError),
 }
 
+impl<T> Attempt<T> {
+    /// Worth another try, after the policy's backoff.
+    fn again(error: ZoomError) -> Attempt<T> {
+        let retry_after = None;
+        Attempt::Retry { retry_after, error }
+    }
+}
+
 impl ZoomClient {
-    pub fn new(config: &ZoomConfig, retry: RetryPolicy) -> Result<ZoomClient, ZoomError> {
+    pub fn new(
+        config: &ZoomConfig,
+        retry: RetryPolicy,
+        metrics: ZoomMetrics,
+    ) -> Result<ZoomClient, ZoomError> {
+        let unusable = |message| ZoomError::SendRequest {
+            endpoint: "client",
+            message,
+        };
         let http = reqwest::Client::builder()
             .timeout(retry.timeout)
             .connect_timeout(retry.timeout.min(Duration::from_secs(10)))
@@ -279,91 +192,63 @@ impl ZoomClient {
             // token elsewhere. A 3xx is reported as an error instead.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| ZoomError::SendRequest {
-                endpoint: "client",
-                message: e.to_string(),
-            })?;
+            .map_err(|e| unusable(e.to_string()))?;
+        let api_base_url = reqwest::Url::parse(&config.api_base)
+            .map_err(|e| unusable(format!("invalid api_base: {e}")))?;
         let rps = NonZeroU32::new(config.requests_per_second).unwrap_or(NonZeroU32::MIN);
+        metrics.budget_daily.set(i64::from(config.daily_budget));
+        metrics.budget_remaining.set(i64::from(config.daily_budget));
         Ok(ZoomClient {
             http,
             started: tokio::time::Instant::now(),
-            api_base_url: reqwest::Url::parse(&config.api_base).map_err(|e| {
-                ZoomError::SendRequest {
-                    endpoint: "client",
-                    message: format!("invalid api_base: {e}"),
-                }
-            })?,
-            oauth_url: config.oauth_url.clone(),
-            account_id: config.account_id.clone(),
-            client_id: config.client_id.clone(),
-            client_secret: config.client_secret.clone(),
-            token: tokio::sync::Mutex::new(None),
+            api_base_url,
+            token: TokenCache::new(config),
             limiter: RateLimiter::direct(Quota::per_second(rps)),
             budget: Mutex::new(Budget::new(config.daily_budget)),
             retry,
-            stats: Arc::new(ClientStats::default()),
+            metrics,
+            clock: Clock::system(),
         })
+    }
+
+    /// The client with `clock` for the time of day (the system clock by
+    /// default).
+    pub fn with_clock(mut self, clock: Clock) -> ZoomClient {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock the budget renews by.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// Requests left in today's budget.
     pub fn budget_left(&self) -> u32 {
-        self.budget
-            .lock()
-            .map(|mut b| b.left(now_ts()))
-            .unwrap_or(0)
+        self.with_budget(|b, now| b.left(now))
     }
 
-    /// The daily budget.
-    pub fn budget_limit(&self) -> u32 {
-        self.budget.lock().map(|b| b.limit()).unwrap_or(0)
+    /// Requests a second that spend today's budget evenly until it renews.
+    pub fn budget_per_second(&self) -> f64 {
+        self.with_budget(|b, now| b.per_second(now))
     }
 
-    async fn access_token(&self, force: bool) -> Result<Secret, ZoomError> {
-        let mut slot = self.token.lock().await;
-        if !force
-            && let Some(t) = slot.as_ref()
-            && Instant::now() < t.renew_at
-        {
-            return Ok(t.value.clone());
-        }
-        let fail = |message: String| ZoomError::RequestToken {
-            url: redact_url(&self.oauth_url),
-            message,
-        };
-        let response = self
-            .http
-            .post(&self.oauth_url)
-            .basic_auth(&self.client_id, Some(self.client_secret.expose()))
-            .form(&[
-                ("grant_type", "account_credentials"),
-                ("account_id", self.account_id.as_str()),
-            ])
-            .send()
-            .await
-            .map_err(|e| fail(without_url(&e)))?;
-        let status = response.status();
-        self.stats.count("oauth", status.as_str());
-        let body = response.bytes().await.map_err(|e| fail(without_url(&e)))?;
-        if !status.is_success() {
-            let err: ZoomErrorBody = serde_json::from_slice(&body).unwrap_or_default();
-            let reason = err
-                .message
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
-            return Err(fail(format!(
-                "HTTP {status}: {reason}; check account_id, client_id and client_secret"
-            )));
-        }
-        let t: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| fail(format!("unreadable token response: {e}")))?;
-        let life = Duration::from_secs(t.expires_in.unwrap_or(3600));
-        // Renew shortly before expiry: a minute early, or at 90% of a short life.
-        let margin = Duration::from_secs(60).min(life / 10);
-        let value = Secret::new(t.access_token);
-        *slot = Some(Token {
-            value: value.clone(),
-            renew_at: Instant::now() + life - margin,
-        });
-        Ok(value)
+    /// Runs `f` on the budget (rolled over to today), then updates the
+    /// remaining-budget gauge.
+    fn with_budget<T>(&self, f: impl FnOnce(&mut Budget, Timestamp) -> T) -> T {
+        let mut budget = self.budget.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Timestamp(self.clock.now().floor() as i64);
+        let out = f(&mut budget, now);
+        self.metrics
+            .budget_remaining
+            .set(i64::from(budget.left(now)));
+        out
+    }
+
+    /// Counts a request in `qoswatch_zoom_requests_total`.
+    fn count(&self, endpoint: &str, status: &str) {
+        let requests = &self.metrics.requests;
+        requests.with_label_values(&[endpoint, status]).inc();
     }
 
     /// GETs `path` (below `api_base`) and parses the body with `parse`,
@@ -377,191 +262,137 @@ impl ZoomClient {
     ) -> Result<T, ZoomError> {
         // Built once: reqwest would parse the string again on every attempt.
         let mut target = self.api_base_url.clone();
-        target.set_path(&format!(
-            "{}{path}",
-            self.api_base_url.path().trim_end_matches('/')
-        ));
+        let base = self.api_base_url.path().trim_end_matches('/');
+        target.set_path(&format!("{base}{path}"));
         if !query.is_empty() {
             target.query_pairs_mut().extend_pairs(query);
         }
-        let mut renewed = false;
-        let mut attempt = 0;
+        let (mut attempt, mut renewed) = (0, false);
         loop {
             attempt += 1;
-            let outcome = self.attempt(endpoint, &target, &parse, &mut renewed).await;
-            match outcome {
+            match self.attempt(endpoint, &target, &parse).await {
                 Attempt::Done(v) => return Ok(v),
-                Attempt::Fail(e) => return Err(e),
-                Attempt::Retry { wait, error } => {
-                    if attempt >= self.retry.attempts {
-                        return Err(error);
-                    }
+                Attempt::Renew(error) if !renewed => {
+                    // Expired or revoked (code 124): renew once, try again.
+                    tracing::info!(endpoint, "{error}; renewing the access token");
+                    (attempt, renewed) = (attempt - 1, true);
+                    self.token.get(&self.http, &self.metrics, true).await?;
+                }
+                Attempt::Retry { retry_after, error } if attempt < self.retry.attempts => {
+                    let wait = self.retry.backoff.honour(attempt, retry_after);
+                    let wait_ms = wait.as_millis() as u64;
                     tracing::warn!(
                         endpoint,
                         attempt,
-                        wait_ms = wait.as_millis() as u64,
+                        wait_ms,
                         "Zoom call failed, retrying: {error}"
                     );
                     tokio::time::sleep(wait).await;
+                }
+                Attempt::Retry { error, .. } | Attempt::Renew(error) | Attempt::Fail(error) => {
+                    return Err(error);
                 }
             }
         }
     }
 
+    /// One try: spends a unit of the budget, waits for the rate limiter.
     async fn attempt<T>(
         &self,
         endpoint: &'static str,
         target: &reqwest::Url,
         parse: &impl Fn(&[u8]) -> Result<T, String>,
-        renewed: &mut bool,
     ) -> Attempt<T> {
-        let token = match self.access_token(false).await {
+        let token = match self.token.get(&self.http, &self.metrics, false).await {
             Ok(t) => t,
+            Err(error) => return Attempt::again(error),
+        };
+        if let Err(spent) = self.with_budget(Budget::take) {
+            return Attempt::Fail(spent);
+        }
+        self.rate_limit().await;
+        let sent = self
+            .http
+            .get(target.clone())
+            .bearer_auth(token.expose())
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
             Err(e) => {
-                return Attempt::Retry {
-                    wait: self.backoff(1),
-                    error: e,
-                };
+                self.count(endpoint, if e.is_timeout() { "timeout" } else { "error" });
+                let message = without_url(&e);
+                return Attempt::again(ZoomError::SendRequest { endpoint, message });
             }
         };
-        let mut token = token;
-        loop {
-            if let Err(renews_at) = self.budget.lock().map_or(Ok(()), |mut b| b.take(now_ts())) {
-                return Attempt::Fail(ZoomError::BudgetExhausted {
-                    budget: self.budget_limit(),
-                    renews_at,
-                });
+        let status = response.status();
+        self.count(endpoint, status.as_str());
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            // Relative to the real time, like Zoom's own clock.
+            .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
+        let body = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => {
+                let message = format!("reading the body: {}", without_url(&e));
+                return Attempt::again(ZoomError::SendRequest { endpoint, message });
             }
-            self.rate_limit().await;
-            let sent = self
-                .http
-                .get(target.clone())
-                .bearer_auth(token.expose())
-                .send()
-                .await;
-            let response = match sent {
-                Ok(r) => r,
-                Err(e) => {
-                    self.stats
-                        .count(endpoint, if e.is_timeout() { "timeout" } else { "error" });
-                    return Attempt::Retry {
-                        wait: self.backoff(1),
-                        error: ZoomError::SendRequest {
-                            endpoint,
-                            message: without_url(&e),
-                        },
-                    };
-                }
+        };
+        let class = StatusClass::of(status.as_u16());
+        if class == StatusClass::Success {
+            return match parse(&body) {
+                Ok(v) => Attempt::Done(v),
+                Err(message) => Attempt::again(ZoomError::DecodeResponse { endpoint, message }),
             };
-            let status = response.status();
-            self.stats.count(endpoint, status.as_str());
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| crate::net::parse_retry_after(v, std::time::SystemTime::now()));
-            let body = match response.bytes().await {
-                Ok(b) => b,
-                Err(e) => {
-                    return Attempt::Retry {
-                        wait: self.backoff(1),
-                        error: ZoomError::SendRequest {
-                            endpoint,
-                            message: format!("reading the body: {}", without_url(&e)),
-                        },
-                    };
-                }
-            };
-            if status.is_success() {
-                return match parse(&body) {
-                    Ok(v) => Attempt::Done(v),
-                    Err(message) => Attempt::Retry {
-                        wait: self.backoff(1),
-                        error: ZoomError::DecodeResponse { endpoint, message },
-                    },
+        }
+        let (status, (code, message)) = (status.as_u16(), error_body(&body));
+        let refused = |message| ZoomError::Status {
+            endpoint,
+            status,
+            code,
+            message,
+        };
+        let scope = scope_for(endpoint);
+        let missing_scope = |message| ZoomError::MissingScope {
+            endpoint,
+            scope,
+            message,
+        };
+        match status {
+            401 => Attempt::Renew(refused(message)),
+            404 => {
+                let meeting = meeting_of(target.path());
+                Attempt::Fail(ZoomError::MeetingNotFound { endpoint, meeting })
+            }
+            403 => Attempt::Fail(missing_scope(message)),
+            400 if matches!(code, Some(4700 | 4711)) => Attempt::Fail(missing_scope(message)),
+            429 => {
+                // The daily cap, or a wait longer than a call may take:
+                // give up, and the poller pauses instead.
+                let daily = message.to_ascii_lowercase().contains("daily");
+                let backoff = self.retry.backoff;
+                let wait = retry_after.unwrap_or(backoff.base);
+                let error = ZoomError::RateLimited {
+                    endpoint,
+                    retry_after: wait,
+                    message,
                 };
-            }
-            let err: ZoomErrorBody = serde_json::from_slice(&body).unwrap_or_default();
-            let message = err
-                .message
-                .clone()
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
-            match status.as_u16() {
-                401 if !*renewed => {
-                    // Expired or revoked token (code 124): renew once, retry.
-                    *renewed = true;
-                    tracing::info!(
-                        endpoint,
-                        "Zoom rejected the access token ({message}); renewing it"
-                    );
-                    match self.access_token(true).await {
-                        Ok(t) => {
-                            token = t;
-                            continue;
-                        }
-                        Err(e) => return Attempt::Fail(e),
-                    }
-                }
-                404 => {
-                    return Attempt::Fail(ZoomError::MeetingNotFound {
-                        endpoint,
-                        meeting: meeting_of(target.path()),
-                    });
-                }
-                403 => {
-                    return Attempt::Fail(ZoomError::MissingScope {
-                        endpoint,
-                        scope: scope_for(endpoint),
-                        message,
-                    });
-                }
-                400 if err.code == Some(4700) || err.code == Some(4711) => {
-                    return Attempt::Fail(ZoomError::MissingScope {
-                        endpoint,
-                        scope: scope_for(endpoint),
-                        message,
-                    });
-                }
-                429 => {
-                    let daily = message.to_ascii_lowercase().contains("daily");
-                    let wait = retry_after.unwrap_or_else(|| self.backoff(2));
-                    let error = ZoomError::RateLimited {
-                        endpoint,
-                        retry_after: wait,
-                        message,
-                    };
-                    if daily || wait > self.retry.max {
-                        return Attempt::Fail(error);
-                    }
-                    return Attempt::Retry { wait, error };
-                }
-                408 | 500..=599 => {
-                    let wait = retry_after
-                        .unwrap_or_else(|| self.backoff(1))
-                        .min(self.retry.max);
-                    return Attempt::Retry {
-                        wait,
-                        error: ZoomError::Status {
-                            endpoint,
-                            status: status.as_u16(),
-                            code: err.code,
-                            message,
-                        },
-                    };
-                }
-                s => {
-                    return Attempt::Fail(ZoomError::Status {
-                        endpoint,
-                        status: s,
-                        code: err.code,
-                        message,
-                    });
+                if daily || retry_after.is_some_and(|asked| asked > backoff.max) {
+                    Attempt::Fail(error)
+                } else {
+                    Attempt::Retry { retry_after, error }
                 }
             }
+            _ if class == StatusClass::Retryable => Attempt::Retry {
+                retry_after,
+                error: refused(message),
+            },
+            _ => Attempt::Fail(refused(message)),
         }
     }
 
-    /// Full-jitter exponential backoff for the given attempt (1-based).
     /// Waits for the requests-per-second limiter. Waiting calls wake on
     /// shared ticks ([`RATE_TICK`] apart) rather than each at its own
     /// instant: the limiter hands out the tick's worth of requests together,
@@ -579,136 +410,88 @@ impl ZoomClient {
         }
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
-        let cap = self
-            .retry
-            .base
-            .saturating_mul(1 << attempt.min(16))
-            .min(self.retry.max);
-        let nanos = cap.as_nanos().min(u64::MAX as u128) as u64;
-        // Full jitter, but never less than half the base: no hot loops.
-        let floor = (self.retry.base / 2).as_nanos() as u64;
-        Duration::from_nanos(rand::random_range(floor.min(nanos)..=nanos.max(floor)))
+    /// GETs every page of a paged endpoint, following `next_page_token`:
+    /// `each` takes a page and gives its token. Returns the requests made.
+    async fn pages<T>(
+        &self,
+        endpoint: &'static str,
+        path: &str,
+        mut query: Vec<(&str, String)>,
+        parse: impl Fn(&[u8]) -> Result<T, String>,
+        mut each: impl FnMut(T) -> Option<String>,
+    ) -> Result<u32, ZoomError> {
+        for requests in 1.. {
+            let next = each(self.get(endpoint, path, &query, &parse).await?);
+            match next.filter(|t| !t.is_empty()) {
+                Some(token) if requests < MAX_PAGES => {
+                    query.retain(|(key, _)| *key != "next_page_token");
+                    query.push(("next_page_token", token));
+                }
+                _ => return Ok(requests),
+            }
+        }
+        unreachable!("the pages end at MAX_PAGES")
     }
 
     /// Live meetings (discovery), all pages.
     pub async fn live_meetings(&self) -> Result<Vec<LiveMeeting>, ZoomError> {
-        let today = chrono::Utc::now().date_naive();
-        let from = (today - chrono::Duration::days(1))
-            .format("%Y-%m-%d")
-            .to_string();
-        let to = today.format("%Y-%m-%d").to_string();
+        // Zoom requires `from` and `to` even for live meetings.
+        let now = self.clock.now() as i64;
+        let date = |t| chrono::DateTime::from_timestamp(t, 0).unwrap_or_default();
+        let day = |t| date(t).format("%Y-%m-%d").to_string();
+        let query = vec![
+            ("type", "live".to_owned()),
+            ("from", day(now - 86_400)),
+            ("to", day(now)),
+            ("page_size", "300".to_owned()),
+        ];
+        let read = |b: &[u8]| serde_json::from_slice::<MeetingsPage>(b).map_err(|e| e.to_string());
         let mut out = Vec::new();
-        let mut token = String::new();
-        for _ in 0..1000 {
-            let mut query = vec![
-                ("type", "live".to_owned()),
-                ("from", from.clone()),
-                ("to", to.clone()),
-                ("page_size", "300".to_owned()),
-            ];
-            if !token.is_empty() {
-                query.push(("next_page_token", token.clone()));
-            }
-            let page: MeetingsPage = self
-                .get("list_meetings", "/metrics/meetings", &query, |b| {
-                    serde_json::from_slice(b).map_err(|e| e.to_string())
-                })
-                .await?;
-            for m in page.meetings {
-                let id = match m.id {
-                    Some(serde_json::Value::Number(n)) => n.to_string(),
-                    Some(serde_json::Value::String(s)) => s,
-                    _ => String::new(),
-                };
-                let uuid = m.uuid.unwrap_or_default();
-                if uuid.is_empty() && id.is_empty() {
-                    continue;
-                }
-                out.push(LiveMeeting {
-                    uuid,
-                    id,
-                    topic: m.topic,
-                    participants: m.participants,
-                });
-            }
-            match page.next_page_token.filter(|t| !t.is_empty()) {
-                Some(t) => token = t,
-                None => break,
-            }
-        }
+        self.pages("list_meetings", "/metrics/meetings", query, read, |page| {
+            out.extend(page.meetings.into_iter().filter_map(MeetingItem::live));
+            page.next_page_token
+        })
+        .await?;
         Ok(out)
     }
 
     /// QoS of every participant of a meeting (bulk endpoint, `page_size=10`,
-    /// all pages merged). Returns the response and the number of requests.
+    /// all pages merged), passing over the samples at or before `cutoff`.
+    /// Returns the response and the number of requests.
     pub async fn meeting_qos(
         &self,
         meeting: &str,
         kind: QosType,
-    ) -> Result<(QosResponse, u32), ZoomError> {
-        self.meeting_qos_since(meeting, kind, &|_| None).await
-    }
-
-    /// [`ZoomClient::meeting_qos`], skipping unread each participant's
-    /// samples at or before `seen(user_id)` (see
-    /// [`crate::zoom::api::parse_qos_response_since`]).
-    pub async fn meeting_qos_since(
-        &self,
-        meeting: &str,
-        kind: QosType,
-        seen: &Seen<'_>,
+        cutoff: &Cutoff,
     ) -> Result<(QosResponse, u32), ZoomError> {
         let path = format!(
             "/metrics/meetings/{}/participants/qos",
             encode_meeting(meeting)
         );
+        let query = vec![
+            ("type", kind.as_str().to_owned()),
+            ("page_size", "10".to_owned()),
+        ];
+        let read = |b: &[u8]| parse_qos_response_since(b, cutoff).map_err(|e| e.to_string());
         let mut merged = QosResponse::default();
-        let mut token = String::new();
-        let mut requests = 0;
-        for _ in 0..10_000 {
-            let mut query = vec![
-                ("type", kind.as_str().to_owned()),
-                ("page_size", "10".to_owned()),
-            ];
-            if !token.is_empty() {
-                query.push(("next_page_token", token.clone()));
-            }
-            requests += 1;
-            let page = self
-                .get("list_participants_qos", &path, &query, |b| {
-                    parse_body(b, seen)
-                })
-                .await?;
-            merged.participants.extend(page.participants);
-            merged.warnings.extend(page.warnings);
-            match page.next_page_token {
-                Some(t) => token = t,
-                None => break,
-            }
-        }
+        let requests = self
+            .pages("list_participants_qos", &path, query, read, |page| {
+                merged.participants.extend(page.participants);
+                merged.warnings.extend(page.warnings);
+                page.next_page_token
+            })
+            .await?;
         Ok((merged, requests))
     }
 
-    /// QoS of one participant (per-participant endpoint).
+    /// QoS of one participant (per-participant endpoint), passing over the
+    /// samples at or before `cutoff`.
     pub async fn participant_qos(
         &self,
         meeting: &str,
         participant: &str,
         kind: QosType,
-    ) -> Result<QosResponse, ZoomError> {
-        self.participant_qos_since(meeting, participant, kind, &|_| None)
-            .await
-    }
-
-    /// [`ZoomClient::participant_qos`], skipping unread the samples at or
-    /// before `seen(user_id)`.
-    pub async fn participant_qos_since(
-        &self,
-        meeting: &str,
-        participant: &str,
-        kind: QosType,
-        seen: &Seen<'_>,
+        cutoff: &Cutoff,
     ) -> Result<QosResponse, ZoomError> {
         let path = format!(
             "/metrics/meetings/{}/participants/{}/qos",
@@ -719,26 +502,9 @@ impl ZoomClient {
             "participant_qos",
             &path,
             &[("type", kind.as_str().to_owned())],
-            |b| parse_body(b, seen),
+            |b| parse_qos_response_since(b, cutoff).map_err(|e| e.to_string()),
         )
         .await
-    }
-}
-
-/// The newest sample time already handled, by participant `user_id`.
-pub type Seen<'a> = dyn Fn(&str) -> Option<Timestamp> + Sync + 'a;
-
-fn parse_body(b: &[u8], seen: &Seen<'_>) -> Result<QosResponse, String> {
-    match parse_qos_response_since(b, seen) {
-        Ok(r) => Ok(r),
-        // An empty list form has no participants key at all sometimes.
-        Err(ParseResponseError::UnknownShape)
-            if serde_json::from_slice::<serde_json::Value>(b)
-                .is_ok_and(|v| v.get("total_records").is_some()) =>
-        {
-            Ok(QosResponse::default())
-        }
-        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -750,40 +516,11 @@ fn scope_for(endpoint: &str) -> &'static str {
     }
 }
 
+/// The meeting id or UUID of a QoS path, as the caller gave it.
 fn meeting_of(path: &str) -> String {
-    path.split("/metrics/meetings/")
-        .nth(1)
-        .and_then(|r| r.split('/').next())
-        .map(|m| {
-            percent_encoding::percent_decode_str(m)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-        .map(|m| {
-            percent_encoding::percent_decode_str(&m)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-        .unwrap_or_default()
-}
-
-/// A reqwest error's text without its URL (which may hold ids worth hiding).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut msg = e.to_string();
-    if let Some(url) = e.url() {
-        msg = msg.replace(url.as_str(), &redact_url(url.as_str()));
-    }
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
-}
-
-fn now_ts() -> Timestamp {
-    Timestamp(chrono::Utc::now().timestamp())
+    let segment = path.split('/').skip_while(|s| *s != "meetings").nth(1);
+    let once = percent_decode_str(segment.unwrap_or("")).decode_utf8_lossy();
+    percent_decode_str(&once).decode_utf8_lossy().into_owned()
 }
 
 #[cfg(test)]
@@ -802,15 +539,5 @@ mod tests {
         );
         assert_eq!(encode_meeting("ab//cd"), "ab%252F%252Fcd");
         assert_eq!(encode_meeting("85746065432"), "85746065432");
-    }
-
-    #[test]
-    fn budget_renews_daily() {
-        let mut b = Budget::new(2);
-        let t = Timestamp(86_400 * 10 + 5);
-        assert!(b.take(t).is_ok());
-        assert!(b.take(t).is_ok());
-        assert_eq!(b.take(t), Err(Timestamp(86_400 * 11)));
-        assert_eq!(b.left(Timestamp(86_400 * 11)), 2);
     }
 }

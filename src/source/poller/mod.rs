@@ -12,9 +12,16 @@
 //! cadence when configured. Whatever the cadence, when the planned requests
 //! would spend more than the budget left for the day, every period is
 //! stretched by the same factor: the budget always wins.
+//!
+//! This file runs the polls; `cadence` says when (the delay learner, cron,
+//! the budget stretch) and `meetings` what (targets and discovered meetings,
+//! each with the reader's cut-off: the samples it has delivered).
+
+mod cadence;
+mod meetings;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -23,11 +30,15 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use self::cadence::{DelayLearner, next_cron};
+use self::meetings::{meeting_info_for, note_delivered};
 use crate::config::{Cadence, PollConfig};
+use crate::metrics::PollerMetrics;
+use crate::net::{Backoff, Clock};
 use crate::qos::{MeetingInfo, Timestamp};
 use crate::source::{Batch, SourceEvent};
-use crate::zoom::api::QosResponse;
-use crate::zoom::client::{LiveMeeting, QosType, ZoomClient, ZoomError};
+use crate::zoom::api::{Cutoff, QosResponse};
+use crate::zoom::client::{QosType, ZoomClient, ZoomError};
 
 /// Timing knobs; the defaults fit Zoom, tests shrink them.
 #[derive(Clone, Debug)]
@@ -42,9 +53,10 @@ pub struct PollerTuning {
     pub probe_step: f64,
     /// First retry after a poll that did not find the expected sample.
     pub miss_retry: f64,
-    /// First backoff after a failed poll; doubles up to `max_backoff`.
-    pub failure_backoff: f64,
-    pub max_backoff: f64,
+    /// The wait before polling a meeting again after a failed poll (its
+    /// attempt is the number of failures in a row), and before the next
+    /// discovery after a failed one (its base).
+    pub failure_backoff: Backoff,
     /// Polls in flight at once.
     pub max_in_flight: usize,
 }
@@ -57,89 +69,31 @@ impl Default for PollerTuning {
             min_delay: 1.0,
             probe_step: 0.25,
             miss_retry: 5.0,
-            failure_backoff: 5.0,
-            max_backoff: 60.0,
+            failure_backoff: Backoff::new(Duration::from_secs(5), Duration::from_secs(60)),
             max_in_flight: 32,
         }
     }
 }
 
-/// Figures for logs and `/metrics`.
+/// Counts that are not metrics, for tests and logs. (The poller's metrics
+/// are in [`PollerMetrics`], set as it works.)
 #[derive(Debug, Default)]
 pub struct PollerStats {
-    /// The learned publication delay, in milliseconds.
-    pub delay_ms: AtomicU64,
-    /// The budget stretch factor, times 1000.
-    pub stretch_milli: AtomicU64,
-    /// Meetings being polled.
-    pub meetings: AtomicU64,
     /// Polls completed.
     pub polls: AtomicU64,
     /// Polls that did not find the expected new sample.
     pub misses: AtomicU64,
-    /// Durations of finished polls (seconds), drained by `/metrics`.
-    pub durations: std::sync::Mutex<Vec<f64>>,
 }
 
-/// Learns Zoom's publication delay from what polls find. One learner serves
-/// every meeting (the delay is Zoom's, not a meeting's), so it moves at most
-/// once per sample time stamp: a thousand meetings finding the same sample
-/// on time count as one probe, not a thousand.
-#[derive(Debug, Clone)]
-pub struct DelayLearner {
-    estimate: f64,
-    min: f64,
-    step: f64,
-    /// The sample time stamp the estimate last moved for.
-    moved_for: f64,
-}
-
-impl DelayLearner {
-    pub fn new(initial: f64, min: f64, step: f64) -> DelayLearner {
-        DelayLearner {
-            estimate: initial.max(min),
-            min,
-            step,
-            moved_for: f64::NEG_INFINITY,
-        }
-    }
-
-    pub fn estimate(&self) -> f64 {
-        self.estimate
-    }
-
-    /// A planned poll found the sample stamped `sample` on time: try a
-    /// little earlier next time.
-    pub fn on_time(&mut self, sample: f64) {
-        if sample > self.moved_for {
-            self.moved_for = sample;
-            self.estimate = (self.estimate - self.step).max(self.min);
-        }
-    }
-
-    /// A retry found the sample stamped `sample` `after` seconds past its
-    /// stamp: the delay is at most that (and more than the estimate that
-    /// missed it). Of several meetings retrying for the same sample, the
-    /// earliest find is the tightest bound.
-    pub fn late(&mut self, sample: f64, after: f64) {
-        if !after.is_finite() {
-            return;
-        }
-        if sample > self.moved_for {
-            self.moved_for = sample;
-            self.estimate = after.max(self.min);
-        } else {
-            self.estimate = self.estimate.min(after.max(self.min));
-        }
-    }
-}
-
+/// Where a tracked meeting comes from: discovery, or the config's targets
+/// (which stay when discovery loses them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Origin {
     Discovered,
     Target,
 }
 
+/// A meeting (or one participant of it) being polled, and its poll state.
 #[derive(Debug)]
 struct Tracked {
     info: MeetingInfo,
@@ -159,17 +113,12 @@ struct Tracked {
     /// The newest sample delivered per participant: the next poll skips
     /// the samples a live response repeats without reading them. Moved into
     /// the poll while it runs.
-    delivered: HashMap<String, Timestamp>,
+    delivered: Cutoff,
 }
 
 /// A finished poll: the meeting's key, when it started, its `delivered`
 /// map back, and the result.
-type PollResult = (
-    String,
-    f64,
-    HashMap<String, Timestamp>,
-    Result<(QosResponse, u32), ZoomError>,
-);
+type PollResult = (String, f64, Cutoff, Result<(QosResponse, u32), ZoomError>);
 
 /// The poller; [`Poller::run`] drives it until cancelled.
 pub struct Poller {
@@ -185,14 +134,11 @@ pub struct Poller {
     paused_until: f64,
     stretch: f64,
     next_stretch_check: f64,
+    /// The time, from the client's clock: the budget and the cadence agree
+    /// on the time of day.
+    clock: Clock,
+    metrics: PollerMetrics,
     pub stats: Arc<PollerStats>,
-}
-
-fn wall_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 fn millis(t: f64) -> i64 {
@@ -203,26 +149,16 @@ fn millis(t: f64) -> i64 {
     }
 }
 
-fn meeting_info_for(target: &str) -> MeetingInfo {
-    let numeric = !target.is_empty() && target.bytes().all(|b| b.is_ascii_digit() || b == b' ');
-    let value: Arc<str> = Arc::from(target.replace(' ', "").as_str());
-    if numeric {
-        MeetingInfo {
-            id: Some(value),
-            ..MeetingInfo::default()
-        }
-    } else {
-        MeetingInfo {
-            uuid: Some(Arc::from(target)),
-            ..MeetingInfo::default()
-        }
-    }
-}
-
 impl Poller {
-    pub fn new(client: Arc<ZoomClient>, config: PollConfig, tuning: PollerTuning) -> Poller {
+    pub fn new(
+        client: Arc<ZoomClient>,
+        config: PollConfig,
+        tuning: PollerTuning,
+        metrics: PollerMetrics,
+    ) -> Poller {
         let learner = DelayLearner::new(tuning.initial_delay, tuning.min_delay, tuning.probe_step);
-        let now = wall_now();
+        let clock = client.clock();
+        let now = clock.now();
         let mut tracked = BTreeMap::new();
         for t in &config.targets {
             let key = match &t.participant {
@@ -243,10 +179,12 @@ impl Poller {
                     failures: 0,
                     requests_per_poll: 1,
                     seen: true,
-                    delivered: HashMap::new(),
+                    delivered: Cutoff::new(),
                 },
             );
         }
+        metrics.stretch.set(1.0);
+        metrics.delay.set(learner.estimate());
         let due = tracked
             .iter()
             .map(|(k, t)| Reverse((millis(t.next_poll), k.clone())))
@@ -262,6 +200,8 @@ impl Poller {
             paused_until: now,
             stretch: 1.0,
             next_stretch_check: now,
+            clock,
+            metrics,
             stats: Arc::new(PollerStats::default()),
         }
     }
@@ -287,14 +227,14 @@ impl Poller {
         let sleep = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(sleep);
         loop {
-            let now = wall_now();
+            let now = self.clock.now();
             self.check_stretch(now);
             if self.config.discover && now >= self.next_discovery && now >= self.paused_until {
                 let found = tokio::select! {
                     _ = cancel.cancelled() => break,
                     r = self.client.live_meetings() => r,
                 };
-                if !self.on_discovery(found, wall_now(), &tx).await {
+                if !self.on_discovery(found, self.clock.now(), &tx).await {
                     break;
                 }
                 continue;
@@ -399,7 +339,7 @@ impl Poller {
     /// poll of every meeting. Returns the events in order.
     pub async fn poll_once(mut self) -> Vec<SourceEvent> {
         let (tx, mut rx) = mpsc::channel(1 << 16);
-        let now = wall_now();
+        let now = self.clock.now();
         if self.config.discover {
             let found = self.client.live_meetings().await;
             self.on_discovery(found, now, &tx).await;
@@ -413,7 +353,7 @@ impl Poller {
                 key.clone(),
                 t.poll_id.clone(),
                 t.participant.clone(),
-                HashMap::new(),
+                Cutoff::new(),
             ));
         }
         let mut results: Vec<PollResult> = Vec::new();
@@ -444,114 +384,6 @@ impl Poller {
         }
     }
 
-    /// Handles a discovery result; false when the receiver is gone.
-    async fn on_discovery(
-        &mut self,
-        found: Result<Vec<LiveMeeting>, ZoomError>,
-        now: f64,
-        tx: &mpsc::Sender<SourceEvent>,
-    ) -> bool {
-        self.next_discovery = now + self.config.discover_interval.as_secs_f64() * self.stretch;
-        let meetings = match found {
-            Ok(m) => m,
-            Err(e) => {
-                self.on_error(&e, now);
-                return tx
-                    .send(SourceEvent::Failed(format!(
-                        "discovering live meetings: {e}"
-                    )))
-                    .await
-                    .is_ok();
-            }
-        };
-        if tx.send(SourceEvent::Healthy).await.is_err() {
-            return false;
-        }
-        for t in self.tracked.values_mut() {
-            t.seen = t.origin == Origin::Target;
-        }
-        for m in meetings {
-            let topic = m.topic.as_deref().map(Arc::from);
-            // A target given by id (or UUID) found again is the same meeting.
-            let merged = self.tracked.values_mut().find(|t| {
-                t.origin == Origin::Target
-                    && t.participant.is_none()
-                    && (t.poll_id == m.id || t.poll_id == m.uuid)
-            });
-            if let Some(t) = merged {
-                if !m.uuid.is_empty() {
-                    t.info.uuid = Some(Arc::from(m.uuid.as_str()));
-                }
-                if !m.id.is_empty() {
-                    t.info.id = Some(Arc::from(m.id.as_str()));
-                }
-                t.info.topic = topic;
-                continue;
-            }
-            let key = if m.uuid.is_empty() {
-                m.id.clone()
-            } else {
-                m.uuid.clone()
-            };
-            let entry = self.tracked.entry(key.clone()).or_insert_with(|| {
-                tracing::info!(meeting = %key, topic = m.topic.as_deref().unwrap_or(""), "found a live meeting");
-                Tracked {
-                    info: MeetingInfo::default(),
-                    poll_id: key.clone(),
-                    participant: None,
-                    origin: Origin::Discovered,
-                    next_poll: now,
-                    newest: None,
-                    expecting: None,
-                    misses: 0,
-                    failures: 0,
-                    requests_per_poll: m.participants.map_or(1, |p| p.div_ceil(10).max(1) as u32),
-                    seen: true,
-                    delivered: HashMap::new(),
-                }
-            });
-            entry.seen = true;
-            entry.info = MeetingInfo {
-                id: (!m.id.is_empty()).then(|| Arc::from(m.id.as_str())),
-                uuid: (!m.uuid.is_empty()).then(|| Arc::from(m.uuid.as_str())),
-                topic,
-            };
-        }
-        let gone: Vec<String> = self
-            .tracked
-            .iter()
-            .filter(|(_, t)| !t.seen)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in gone {
-            if let Some(t) = self.tracked.remove(&key) {
-                tracing::info!(meeting = %key, "meeting no longer live: it ended");
-                let ended = Batch {
-                    meeting: t.info,
-                    ended: true,
-                    at: Timestamp(now as i64),
-                    ..Batch::default()
-                };
-                if tx.send(SourceEvent::Batch(ended)).await.is_err() {
-                    return false;
-                }
-            }
-        }
-        self.stats
-            .meetings
-            .store(self.tracked.len() as u64, Ordering::Relaxed);
-        let keys: Vec<String> = self
-            .tracked
-            .iter()
-            .filter(|(_, t)| t.next_poll.is_finite())
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in keys {
-            self.push_due(&key);
-        }
-        true
-    }
-
     /// Handles a finished poll; false when the receiver is gone.
     async fn on_poll(
         &mut self,
@@ -560,13 +392,9 @@ impl Poller {
         result: Result<(QosResponse, u32), ZoomError>,
         tx: &mpsc::Sender<SourceEvent>,
     ) -> bool {
-        let now = wall_now();
+        let now = self.clock.now();
         self.stats.polls.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut d) = self.stats.durations.lock()
-            && d.len() < 100_000
-        {
-            d.push(now - started);
-        }
+        self.metrics.poll_duration.observe((now - started).max(0.0));
         let period = self.tuning.sample_period;
         let Some(t) = self.tracked.get_mut(&key) else {
             return true;
@@ -634,9 +462,7 @@ impl Poller {
                     Cadence::Interval(d) => started + d.as_secs_f64() * self.stretch,
                     Cadence::Schedule(c) => next_cron(c, now, self.stretch),
                 };
-                self.stats
-                    .delay_ms
-                    .store((self.learner.estimate() * 1000.0) as u64, Ordering::Relaxed);
+                self.metrics.delay.set(self.learner.estimate());
                 let next = t.next_poll;
                 send_batch(tx, t, response, now, next).await
             }
@@ -662,11 +488,7 @@ impl Poller {
             }
             Err(e) => {
                 t.failures += 1;
-                let backoff = (self.tuning.failure_backoff
-                    * f64::from(1u32 << t.failures.min(10).saturating_sub(1)))
-                .min(self.tuning.max_backoff);
-                let jitter = rand::random_range(0.5..=1.0);
-                t.next_poll = now + backoff * jitter;
+                t.next_poll = now + self.tuning.failure_backoff.delay(t.failures).as_secs_f64();
                 let msg = format!("polling meeting {key}: {e}");
                 self.on_error(&e, now);
                 tx.send(SourceEvent::Failed(msg)).await.is_ok()
@@ -696,57 +518,8 @@ impl Poller {
             _ => {}
         }
         if self.config.discover && now >= self.next_discovery {
-            self.next_discovery = now + self.tuning.failure_backoff;
+            self.next_discovery = now + self.tuning.failure_backoff.base.as_secs_f64();
         }
-    }
-
-    /// Recomputes the budget stretch factor (at most every 10 s).
-    fn check_stretch(&mut self, now: f64) {
-        if now < self.next_stretch_check {
-            return;
-        }
-        self.next_stretch_check = now + 10.0;
-        let period = match &self.config.cadence {
-            Cadence::Auto => self.tuning.sample_period,
-            Cadence::Interval(d) => d.as_secs_f64(),
-            Cadence::Schedule(c) => (next_cron(c, now, 1.0) - now).max(1.0),
-        };
-        let mut planned: f64 = self
-            .tracked
-            .values()
-            .map(|t| f64::from(t.requests_per_poll) / period)
-            .sum();
-        if self.config.discover {
-            planned += 1.0 / self.config.discover_interval.as_secs_f64();
-        }
-        let left_today = 86_400.0 - now.rem_euclid(86_400.0);
-        let allowed = f64::from(self.client.budget_left()) / left_today.max(1.0);
-        let stretch = if allowed <= 0.0 {
-            1000.0
-        } else {
-            (planned / allowed).max(1.0)
-        };
-        let changed = (stretch - self.stretch).abs() / self.stretch > 0.1
-            || (stretch == 1.0) != (self.stretch == 1.0);
-        if changed {
-            if stretch > 1.0 {
-                tracing::warn!(
-                    stretch = format!("{stretch:.2}"),
-                    planned_per_min = format!("{:.1}", planned * 60.0),
-                    allowed_per_min = format!("{:.1}", allowed * 60.0),
-                    "the cadence would exceed the daily API budget ({} left today): polling {stretch:.2}x less often",
-                    self.client.budget_left()
-                );
-            } else {
-                tracing::info!(
-                    "the cadence fits the daily API budget again: polling at the full cadence"
-                );
-            }
-        }
-        self.stretch = stretch;
-        self.stats
-            .stretch_milli
-            .store((stretch * 1000.0) as u64, Ordering::Relaxed);
     }
 }
 
@@ -756,55 +529,17 @@ async fn poll(
     key: String,
     id: String,
     participant: Option<String>,
-    delivered: HashMap<String, Timestamp>,
+    delivered: Cutoff,
 ) -> PollResult {
-    let started = wall_now();
-    let seen = |user: &str| delivered.get(user).copied();
+    let started = client.clock().now();
     let result = match participant {
         Some(p) => client
-            .participant_qos_since(&id, &p, QosType::Live, &seen)
+            .participant_qos(&id, &p, QosType::Live, &delivered)
             .await
             .map(|r| (r, 1)),
-        None => client.meeting_qos_since(&id, QosType::Live, &seen).await,
+        None => client.meeting_qos(&id, QosType::Live, &delivered).await,
     };
     (key, started, delivered, result)
-}
-
-/// Records the newest sample of each participant in `response`. A complete
-/// response (every participant of the meeting) also forgets those no
-/// longer in it.
-fn note_delivered(
-    delivered: &mut HashMap<String, Timestamp>,
-    response: &QosResponse,
-    complete: bool,
-) {
-    // Whether some listed participant has no entry (one with no samples).
-    let mut unrecorded = false;
-    for p in &response.participants {
-        match p.samples.iter().map(|s| s.at).max() {
-            // Looked up by reference first: no key allocated per poll.
-            Some(newest) => match delivered.get_mut(&*p.info.user_id) {
-                Some(entry) => *entry = (*entry).max(newest),
-                None => {
-                    delivered.insert(p.info.user_id.to_string(), newest);
-                }
-            },
-            None => unrecorded |= !delivered.contains_key(&*p.info.user_id),
-        }
-    }
-    // Every entry is someone listed now unless there are more entries than
-    // participants listed, or some listed participant has no entry. (A
-    // participant listed twice can leave an entry behind; it only holds
-    // back samples already delivered.)
-    let unlisted_possible = unrecorded || delivered.len() > response.participants.len();
-    if complete && unlisted_possible {
-        let listed: std::collections::HashSet<&str> = response
-            .participants
-            .iter()
-            .map(|p| &*p.info.user_id)
-            .collect();
-        delivered.retain(|user, _| listed.contains(user.as_str()));
-    }
 }
 
 async fn send_batch(
@@ -826,64 +561,4 @@ async fn send_batch(
         at: Timestamp(now as i64),
     };
     tx.send(SourceEvent::Healthy).await.is_ok() && tx.send(SourceEvent::Batch(batch)).await.is_ok()
-}
-
-/// The next cron occurrence after `now`, skipping occurrences to honour a
-/// budget stretch.
-fn next_cron(cron: &croner::Cron, now: f64, stretch: f64) -> f64 {
-    let at = |t: f64| chrono::DateTime::from_timestamp(t as i64, 0).unwrap_or_default();
-    let Ok(first) = cron.find_next_occurrence(&at(now), false) else {
-        return now + 3600.0;
-    };
-    let first_s = first.timestamp() as f64;
-    if stretch <= 1.0 {
-        return first_s;
-    }
-    let gap = first_s - now;
-    let min_at = now + gap * stretch;
-    cron.find_next_occurrence(&at(min_at), true)
-        .map_or(min_at, |t| t.timestamp() as f64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn learner_probes_earlier_and_jumps_on_a_miss() {
-        let mut l = DelayLearner::new(10.0, 1.0, 0.25);
-        l.on_time(60.0);
-        l.on_time(60.0); // another meeting, same sample: no second step
-        l.on_time(120.0);
-        assert_eq!(l.estimate(), 9.5);
-        l.late(180.0, 17.0);
-        l.late(180.0, 21.0); // another meeting's retry found it later: keep the tighter bound
-        assert_eq!(l.estimate(), 17.0);
-        for i in 0..100 {
-            l.on_time(240.0 + 60.0 * i as f64);
-        }
-        assert_eq!(l.estimate(), 1.0);
-    }
-
-    #[test]
-    fn cron_stretch_skips_occurrences() {
-        let c: croner::Cron = "*/30 * * * * *".parse().unwrap();
-        let now = 1_700_000_000.0; // divisible by 10 and 20, not by 30*?
-        let n1 = next_cron(&c, now, 1.0);
-        assert!(n1 > now && n1 - now <= 30.0);
-        let n3 = next_cron(&c, now, 3.0);
-        assert!(n3 - now >= (n1 - now) * 3.0 - 1.0, "{n1} {n3}");
-    }
-
-    #[test]
-    fn targets_by_id_or_uuid() {
-        assert_eq!(
-            meeting_info_for("85746065432").id.as_deref(),
-            Some("85746065432")
-        );
-        assert_eq!(
-            meeting_info_for("/ajXp112QmuoKj4854875==").uuid.as_deref(),
-            Some("/ajXp112QmuoKj4854875==")
-        );
-    }
 }
