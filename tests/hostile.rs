@@ -290,3 +290,50 @@ async fn clients_that_never_finish_their_headers_are_cut_off() {
     assert_eq!(health.status(), 200, "the listener serves again");
     assert_eq!(service.terminate(Duration::from_secs(15)), Some(0));
 }
+
+#[tokio::test]
+async fn a_token_endpoint_that_never_answers_is_counted_and_raises_source_down_promptly() {
+    // Before: token timeouts left no series in qoswatch_zoom_requests_total,
+    // and source-down (30 s) fired about 93 s after start, because failing
+    // was counted from the end of the whole retry chain.
+    let zoom = MockZoom::builder().without_oauth().start().await;
+    zoom.mount(
+        kit::zoom::oauth_token()
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(120))),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = kit::config::ServiceConfig::new(&zoom)
+        .rule_file(
+            "rules.yaml",
+            "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n",
+        )
+        .notifier("out", "{ type: console }")
+        .yaml()
+        .replace("poll:\n", "poll:\n  source_down_after: 20s\n");
+    write_file(
+        dir.path(),
+        "rules.yaml",
+        "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n",
+    );
+    let config = write_file(dir.path(), "qoswatch.yaml", &yaml);
+    let started = std::time::Instant::now();
+    let mut service = Service::run(&config, "info", &[]);
+    let url = service.listen_url(Duration::from_secs(20));
+    service.expect_line(&["FIRING", "qoswatch-source-down"], Duration::from_secs(60));
+    let took = started.elapsed();
+    // Three 10 s token timeouts plus backoff end the first failing call at
+    // about 32 s; failing since its start, that is past 20 s at once.
+    assert!(took < Duration::from_secs(50), "source-down after {took:?}");
+    let metrics = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("qoswatch_zoom_requests_total{endpoint=\"token\",status=\"timeout\"}"),
+        "{metrics}"
+    );
+    assert_eq!(service.terminate(Duration::from_secs(20)), Some(0));
+}

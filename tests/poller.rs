@@ -249,7 +249,7 @@ async fn faults_mid_run_do_not_stop_polling() {
     task.await.unwrap();
     let failures = events
         .iter()
-        .filter(|e| matches!(e, SourceEvent::Failed(_)))
+        .filter(|e| matches!(e, SourceEvent::Failed { .. }))
         .count();
     let batches = events
         .iter()

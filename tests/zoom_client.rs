@@ -494,3 +494,65 @@ async fn requests_per_second_holds_under_concurrent_polls() {
     let within = most_within(&stamps[4..], Duration::from_millis(990));
     assert!(within <= 5, "{within} requests within 1 s after the burst");
 }
+
+#[tokio::test]
+async fn an_oversized_body_fails_like_a_malformed_one() {
+    // Before: a 50 MB body was read whole and accepted.
+    let server = MockServer::start().await;
+    token(&server, "t", 3600, 1).await;
+    let mut huge = String::from("{\"participants\": [");
+    huge.push_str(&" ".repeat(33 << 20));
+    huge.push_str("]}");
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(huge))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let client = client(&config(&server, 100));
+    let e = client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ZoomError::DecodeResponse { .. }) && e.to_string().contains("32 MiB"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn errors_name_zoom_codes_plainly() {
+    // Before: `Zoom code Some(124)` and `Zoom code None`.
+    let server = MockServer::start().await;
+    token(&server, "t", 3600, 1).await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_json(serde_json::json!({"code": 300, "message": "Invalid meeting id."})),
+        )
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(418).set_body_string("teapot"))
+        .mount(&server)
+        .await;
+    let client = client(&config(&server, 100));
+    let with_code = client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        with_code.contains("HTTP 400 (Zoom code 300): Invalid meeting id."),
+        "{with_code}"
+    );
+    let without = client
+        .meeting_qos("1", QosType::Live, &Cutoff::new())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        without.contains("HTTP 418: teapot") && !without.contains("None"),
+        "{without}"
+    );
+}

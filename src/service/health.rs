@@ -39,12 +39,20 @@ impl SourceHealth {
         resolved
     }
 
-    /// A failure at `now`: raises the alert once failures have lasted long
-    /// enough.
-    pub fn failed(&mut self, error: String, now: Instant, at: Timestamp) -> Option<SystemAlert> {
+    /// A failure of a call that started at `since`, reported at `now`:
+    /// raises the alert once failures have lasted long enough, counted from
+    /// the first failed call's start.
+    pub fn failed(
+        &mut self,
+        error: String,
+        since: Instant,
+        now: Instant,
+        at: Timestamp,
+    ) -> Option<SystemAlert> {
         tracing::warn!("{error}");
         self.last_error = error;
-        self.failing_since.get_or_insert(now);
+        let first = self.failing_since.get_or_insert(since);
+        *first = (*first).min(since);
         self.check(now, at)
     }
 
@@ -69,15 +77,34 @@ mod tests {
     use crate::alert::State;
 
     #[test]
+    fn failing_counts_from_the_start_of_the_first_failed_call() {
+        // Before: a call that failed after its whole retry chain (three
+        // 10 s token timeouts) started the clock only then.
+        let t0 = Instant::now();
+        let mut h = SourceHealth::new(Duration::from_secs(30));
+        let fired = h.failed(
+            "token timeout".into(),
+            t0,
+            t0 + Duration::from_secs(31),
+            Timestamp(0),
+        );
+        assert!(fired.is_some(), "failing since the call started, 31 s ago");
+    }
+
+    #[test]
     fn raises_after_the_threshold_and_resolves_once() {
         let t0 = Instant::now();
         let mut h = SourceHealth::new(Duration::from_secs(60));
         let at = Timestamp(0);
-        assert!(h.failed("HTTP 500".into(), t0, at).is_none(), "too early");
+        assert!(
+            h.failed("HTTP 500".into(), t0, t0, at).is_none(),
+            "too early"
+        );
         assert!(h.check(t0 + Duration::from_secs(59), at).is_none());
         let fired = h
             .failed(
                 "polling meeting 1: HTTP 500".into(),
+                t0 + Duration::from_secs(30),
                 t0 + Duration::from_secs(61),
                 at,
             )
@@ -85,7 +112,7 @@ mod tests {
         assert_eq!(fired.state, State::Firing);
         assert!(fired.message.contains("HTTP 500"), "{}", fired.message);
         assert!(
-            h.failed("again".into(), t0 + Duration::from_secs(90), at)
+            h.failed("again".into(), t0, t0 + Duration::from_secs(90), at)
                 .is_none(),
             "raised once"
         );

@@ -321,8 +321,8 @@ pub async fn once(
     let mut ok = true;
     while let Some(event) = rx.recv().await {
         match event {
-            SourceEvent::Failed(msg) => {
-                tracing::error!("{msg}");
+            SourceEvent::Failed { error, .. } => {
+                tracing::error!("{error}");
                 ok = false;
             }
             SourceEvent::Healthy | SourceEvent::Finished => {}

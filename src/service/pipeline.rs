@@ -93,7 +93,14 @@ impl Pipeline {
                 .map(Event::Alert)
                 .collect(),
             SourceEvent::Healthy => self.source_ok(),
-            SourceEvent::Failed(e) => self.source_failed(e, Instant::now()),
+            SourceEvent::Failed { error, since } => {
+                // The wall-clock start of the failing call, as an instant.
+                let ago = (chrono::Utc::now().timestamp_millis() as f64 / 1000.0 - since).max(0.0);
+                let since = Instant::now()
+                    .checked_sub(std::time::Duration::from_secs_f64(ago))
+                    .unwrap_or_else(Instant::now);
+                self.source_failed(error, since)
+            }
             SourceEvent::Finished => {
                 tracing::info!("replay finished");
                 return false;
@@ -190,10 +197,10 @@ impl Pipeline {
             .collect()
     }
 
-    fn source_failed(&mut self, error: String, now: Instant) -> Vec<Event> {
+    fn source_failed(&mut self, error: String, since: Instant) -> Vec<Event> {
         self.metrics.source_up.set(0);
         self.health
-            .failed(error, now, now_ts())
+            .failed(error, since, Instant::now(), now_ts())
             .map(Event::System)
             .into_iter()
             .collect()

@@ -16,15 +16,19 @@ pub fn build(
     options: &RunOptions,
     metrics: &Metrics,
 ) -> Result<Box<dyn Source>, ServiceError> {
-    let _ = metrics;
     Ok(match &config.source {
         SourceConfig::Replay(path) => Box::new(Replay::open(path)?),
         SourceConfig::Zoom(zoom) => {
-            let client = Arc::new(ZoomClient::new(zoom, options.retry.clone())?);
+            let client = Arc::new(ZoomClient::new(
+                zoom,
+                options.retry.clone(),
+                metrics.zoom.clone(),
+            )?);
             Box::new(Poller::new(
                 client,
                 config.poll.clone(),
                 options.tuning.clone(),
+                metrics.poller.clone(),
             ))
         }
     })

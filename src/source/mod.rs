@@ -36,8 +36,13 @@ pub enum SourceEvent {
     Batch(Batch),
     /// A poll succeeded.
     Healthy,
-    /// A poll failed (after retries); the message is safe to log.
-    Failed(String),
+    /// A poll failed (after retries); the message is safe to log. `since`
+    /// is when the failing call started (unix seconds): a source is failing
+    /// from its first failed request, not from the end of its retries.
+    Failed {
+        error: String,
+        since: f64,
+    },
     /// A replay has played everything.
     Finished,
 }

@@ -75,7 +75,10 @@ impl Replay {
             }
             let event = match read_batch(&file) {
                 Ok(b) => SourceEvent::Batch(b),
-                Err(e) => SourceEvent::Failed(e.to_string()),
+                Err(e) => SourceEvent::Failed {
+                    error: e.to_string(),
+                    since: chrono::Utc::now().timestamp() as f64,
+                },
             };
             if tx.send(event).await.is_err() {
                 return;

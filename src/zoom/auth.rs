@@ -12,6 +12,9 @@ use super::{ZoomError, error_body, without_url};
 use crate::config::{Secret, ZoomConfig, redact_url};
 use crate::metrics::ZoomMetrics;
 
+/// How long a token request may take.
+pub const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The account's credentials and its current access token.
 pub(super) struct TokenCache {
     oauth_url: String,
@@ -60,6 +63,9 @@ impl TokenCache {
                 ("grant_type", "account_credentials"),
                 ("account_id", self.account_id.as_str()),
             ])
+            // A token endpoint that accepts and never answers must not
+            // hold the source for the whole request timeout.
+            .timeout(TOKEN_TIMEOUT)
             .send()
             .await
             .map_err(|e| {

@@ -333,11 +333,15 @@ impl ZoomClient {
             .and_then(|v| v.to_str().ok())
             // Relative to the real time, like Zoom's own clock.
             .and_then(|v| parse_retry_after(v, std::time::SystemTime::now()));
-        let body = match response.bytes().await {
+        let body = match read_body(response).await {
             Ok(b) => b,
-            Err(e) => {
+            Err(BodyError::Read(e)) => {
                 let message = format!("reading the body: {}", without_url(&e));
                 return Attempt::again(ZoomError::SendRequest { endpoint, message });
+            }
+            Err(BodyError::TooLarge) => {
+                let message = format!("the body exceeds the {} MiB limit", MAX_BODY_BYTES >> 20);
+                return Attempt::again(ZoomError::DecodeResponse { endpoint, message });
             }
         };
         let class = StatusClass::of(status.as_u16());
@@ -521,6 +525,34 @@ fn meeting_of(path: &str) -> String {
     let segment = path.split('/').skip_while(|s| *s != "meetings").nth(1);
     let once = percent_decode_str(segment.unwrap_or("")).decode_utf8_lossy();
     percent_decode_str(&once).decode_utf8_lossy().into_owned()
+}
+
+/// A Zoom response body larger than this fails like a malformed one (the
+/// largest real page, 10 participants with an hour of samples, is a few
+/// hundred KiB).
+pub const MAX_BODY_BYTES: usize = 32 << 20;
+
+enum BodyError {
+    Read(reqwest::Error),
+    TooLarge,
+}
+
+/// Reads a body up to [`MAX_BODY_BYTES`], without holding more.
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+    {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 #[cfg(test)]

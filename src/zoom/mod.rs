@@ -32,7 +32,7 @@ pub enum ZoomError {
         endpoint: &'static str,
         message: String,
     },
-    #[error("{endpoint}: HTTP {status} (Zoom code {code:?}): {message}")]
+    #[error("{endpoint}: HTTP {status}{}: {message}", code.map_or_else(String::new, |c| format!(" (Zoom code {c})")))]
     Status {
         endpoint: &'static str,
         status: u16,

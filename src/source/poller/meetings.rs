@@ -44,9 +44,10 @@ impl Poller {
             Err(e) => {
                 self.on_error(&e, now);
                 return tx
-                    .send(SourceEvent::Failed(format!(
-                        "discovering live meetings: {e}"
-                    )))
+                    .send(SourceEvent::Failed {
+                        error: format!("discovering live meetings: {e}"),
+                        since: now,
+                    })
                     .await
                     .is_ok();
             }

@@ -234,7 +234,8 @@ impl Poller {
                     _ = cancel.cancelled() => break,
                     r = self.client.live_meetings() => r,
                 };
-                if !self.on_discovery(found, self.clock.now(), &tx).await {
+                // `now` is when the call started: a failure dates from then.
+                if !self.on_discovery(found, now, &tx).await {
                     break;
                 }
                 continue;
@@ -491,7 +492,11 @@ impl Poller {
                 t.next_poll = now + self.tuning.failure_backoff.delay(t.failures).as_secs_f64();
                 let msg = format!("polling meeting {key}: {e}");
                 self.on_error(&e, now);
-                tx.send(SourceEvent::Failed(msg)).await.is_ok()
+                let failed = SourceEvent::Failed {
+                    error: msg,
+                    since: started,
+                };
+                tx.send(failed).await.is_ok()
             }
         }
     }
