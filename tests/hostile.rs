@@ -337,3 +337,57 @@ async fn a_token_endpoint_that_never_answers_is_counted_and_raises_source_down_p
     );
     assert_eq!(service.terminate(Duration::from_secs(20)), Some(0));
 }
+
+#[tokio::test]
+async fn reloads_follow_rule_files_only_and_an_emptied_file_keeps_its_rules() {
+    // Before: a log file or notes.txt beside the rules reloaded them on every
+    // write, and a rule file caught empty mid-save applied 0 rules.
+    let zoom = MockZoom::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            r#"{"from":"2026-01-01","to":"2026-01-02","page_size":300,"next_page_token":"","meetings":[]}"#,
+        ))
+        .mount(&zoom.server)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let rule = "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n";
+    let config = kit::config::ServiceConfig::new(&zoom)
+        .rule_file("rules/latency.yaml", rule)
+        .notifier("out", "{ type: console }")
+        .write(dir.path());
+    let mut service = Service::run(&config, "info", &[]);
+    let url = service.listen_url(Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(500));
+    for i in 0..8 {
+        write_file(dir.path(), "rules/notes.txt", &format!("note {i}\n"));
+        write_file(dir.path(), "qoswatch.log", &format!("line {i}\n"));
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    assert!(
+        service
+            .wait_for(&["reloaded rules"], Duration::from_secs(3))
+            .is_none(),
+        "other files reloaded the rules: {:#?}",
+        service.lines()
+    );
+    // Emptied: looked at again, then kept with an alert.
+    write_file(dir.path(), "rules/latency.yaml", "");
+    service.expect_line(
+        &["FIRING", "qoswatch-config-invalid", "became empty"],
+        Duration::from_secs(10),
+    );
+    let metrics = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("qoswatch_rules_loaded 1"), "{metrics}");
+    // Rules again: applied, and the alert resolves.
+    write_file(dir.path(), "rules/latency.yaml", rule);
+    service.expect_line(
+        &["RESOLVED", "qoswatch-config-invalid"],
+        Duration::from_secs(10),
+    );
+    assert_eq!(service.terminate(Duration::from_secs(15)), Some(0));
+}
