@@ -1,23 +1,33 @@
-//! Parsing Zoom QoS JSON into samples.
+//! Reading Zoom QoS JSON into samples, with the one reader the service uses.
 //!
 //! Target: 100 MB/s or more of response body on one core.
 //!
 //! The body is a list response of `GET /metrics/meetings/{id}/participants/qos`
 //! as Zoom sends it (compact JSON, `{page_count, page_size, total_records,
-//! next_page_token, participants: [...]}`): one full page of 10 participants,
-//! each with Zoom's participant fields and 60 one-minute `user_qos` samples.
-//! Every sample has the six main streams with all values as unit strings
-//! (`"126 ms"`, `"0.3%"`, `"1055 kbps"`, `"1280*720"`, `"12 fps"`), screen
-//! share reported as `"0*0"` and `""` when not sharing, `cpu_usage`, and for
-//! participants on Wi-Fi `wifi_rssi`, just like
-//! `tests/fixtures/zoom-participant-qos-example.json`.
+//! next_page_token, participants: [...]}`, keys of a sample in Zoom's order,
+//! `date_time` first): one full page of 10 participants, each with Zoom's
+//! participant fields and 60 one-minute `user_qos` samples. Every sample has
+//! the six main streams with all values as unit strings (`"126 ms"`,
+//! `"0.3%"`, `"1055 kbps"`, `"1280*720"`, `"12 fps"`), screen share reported
+//! as `"0*0"` and `""` when not sharing, `cpu_usage`, and for participants on
+//! Wi-Fi `wifi_rssi`, just like `tests/fixtures/zoom-participant-qos-example.json`.
+//!
+//! Two benchmarks:
+//! - `parse_qos_response/list_10x60`: every sample read (a replayed file,
+//!   or the first poll of a meeting).
+//! - `poll/list_10x60_one_new`: a poll in the steady state, exactly as the
+//!   poller does it: the reader with the meeting's cut-off
+//!   (`parse_qos_response_since`, the call the client makes for the poller)
+//!   passes over the 59 samples of each participant already delivered and
+//!   reads the new one, then `note_delivered` moves the cut-off.
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use qoswatch::qos::Timestamp;
-use qoswatch::zoom::api::parse_qos_response;
+use qoswatch::source::poller::note_delivered;
+use qoswatch::zoom::api::{Cutoff, parse_qos_response, parse_qos_response_since};
 use serde_json::{Map, Value, json};
 
 const PARTICIPANTS: usize = 10;
@@ -79,11 +89,12 @@ fn stream(rng: &mut Rng, base_latency: u32, bitrate: u32, video: Option<(&str, S
     Value::Object(s)
 }
 
-fn sample(rng: &mut Rng, minute: usize, wifi: bool) -> Value {
+/// One sample as JSON text, `date_time` first as Zoom sends it (a
+/// `serde_json` map would sort it after the audio streams).
+fn sample(rng: &mut Rng, minute: usize, wifi: bool) -> String {
     let at = Timestamp(START + minute as i64 * 60).to_rfc3339();
     let latency = rng.int(20, 130);
     let mut s = Map::new();
-    s.insert("date_time".into(), at.into());
     let audio_in = rng.int(20, 70);
     let audio_out = rng.int(30, 90);
     let video_in = rng.int(600, 1800);
@@ -131,18 +142,19 @@ fn sample(rng: &mut Rng, minute: usize, wifi: bool) -> Value {
             }),
         );
     }
-    Value::Object(s)
+    let rest = serde_json::to_string(&Value::Object(s)).expect("serialise a sample");
+    format!(r#"{{"date_time":"{at}",{}"#, &rest[1..])
 }
 
 /// One page of the participant list response, as compact JSON.
 fn list_body() -> Vec<u8> {
     let mut rng = Rng(0x0123_4567_89ab_cdef);
-    let participants: Vec<Value> = (0..PARTICIPANTS)
+    let participants: Vec<String> = (0..PARTICIPANTS)
         .map(|i| {
             let wifi = i % 3 != 0;
-            let samples: Vec<Value> = (0..SAMPLES).map(|m| sample(&mut rng, m, wifi)).collect();
+            let samples: Vec<String> = (0..SAMPLES).map(|m| sample(&mut rng, m, wifi)).collect();
             let device = ["Mac", "Windows", "Android", "iOS"][i % 4];
-            json!({
+            let fields = json!({
                 "id": format!("30R7kT7bTIKSNUFEuH_Qlg{i:02}"),
                 "user_id": format!("{}", 16_778_240 + i),
                 "user_name": format!("Participant {i}"),
@@ -165,18 +177,18 @@ fn list_body() -> Vec<u8> {
                 "version": "6.1.0.52590",
                 "email": format!("user{i}@example.com"),
                 "participant_user_id": format!("DQ2Ldw5wTpGRgx0YVlvWdQ{i:02}"),
-                "user_qos": samples,
-            })
+            });
+            // `user_qos` last, after `user_id`, as Zoom sends it.
+            let fields = serde_json::to_string(&fields).expect("serialise a participant");
+            let fields = &fields[..fields.len() - 1];
+            format!(r#"{fields},"user_qos":[{}]}}"#, samples.join(","))
         })
         .collect();
-    let body = json!({
-        "page_count": 1,
-        "page_size": PARTICIPANTS,
-        "total_records": PARTICIPANTS,
-        "next_page_token": "",
-        "participants": participants,
-    });
-    serde_json::to_vec(&body).expect("serialise the body")
+    format!(
+        r#"{{"page_count":1,"page_size":{PARTICIPANTS},"total_records":{PARTICIPANTS},"next_page_token":"","participants":[{}]}}"#,
+        participants.join(",")
+    )
+    .into_bytes()
 }
 
 fn bench_parse(c: &mut Criterion) {
@@ -198,6 +210,26 @@ fn bench_parse(c: &mut Criterion) {
         body.len() / (PARTICIPANTS * SAMPLES)
     );
 
+    // The poller's cut-off after the previous poll: every participant's
+    // samples up to the one before the newest.
+    let mut cutoff = Cutoff::new();
+    let before_newest = Timestamp(START + (SAMPLES as i64 - 2) * 60);
+    for p in &parsed.participants {
+        cutoff.insert(p.info.user_id.to_string(), before_newest);
+    }
+    let poll = |mut cutoff: Cutoff| {
+        let response = parse_qos_response_since(black_box(&body), &cutoff).expect("parses");
+        note_delivered(&mut cutoff, &response, true);
+        (response, cutoff)
+    };
+    let (response, after) = poll(cutoff.clone());
+    assert!(response.participants.iter().all(|p| p.samples.len() == 1));
+    assert!(
+        after
+            .values()
+            .all(|t| t.0 == START + (SAMPLES as i64 - 1) * 60)
+    );
+
     let mut group = c.benchmark_group("parse");
     group.sample_size(20);
     group.warm_up_time(Duration::from_secs(2));
@@ -205,6 +237,9 @@ fn bench_parse(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(body.len() as u64));
     group.bench_function("parse_qos_response/list_10x60", |b| {
         b.iter(|| parse_qos_response(black_box(&body)).expect("parses"));
+    });
+    group.bench_function("poll/list_10x60_one_new", |b| {
+        b.iter_batched(|| cutoff.clone(), poll, BatchSize::SmallInput);
     });
     group.finish();
 }

@@ -13,11 +13,25 @@ MINUTES=${3:-4}
 MEETINGS=${4:-1000}
 PARTICIPANTS=${5:-10}
 cargo build --release --quiet --example load_mock
+release=${CARGO_TARGET_DIR:-target}/release
 work=$(mktemp -d)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null || true; sleep 1; rm -rf "$work"' EXIT
+# Stop each process and wait until it has exited (the qoswatch processes,
+# started last, first): on SIGTERM qoswatch saves its state into $work,
+# which must not be removed while it writes there.
+stop() { # pid
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 150); do kill -0 "$1" 2>/dev/null || break; sleep 0.2; done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+cleanup() {
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop "${pids[i]}"; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 start_mock() { # name port
-  ./target/release/examples/load_mock "$2" "$MEETINGS" "$PARTICIPANTS" > "$work/$1.mock.log" &
+  "$release"/examples/load_mock "$2" "$MEETINGS" "$PARTICIPANTS" > "$work/$1.mock.log" &
   pids+=($!)
   mkdir -p "$work/$1"
   examples/load_config.sh "$2" 1000 "$work/$1/state" > "$work/$1/qoswatch.yaml"

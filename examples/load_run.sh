@@ -13,13 +13,28 @@ MINUTES=${3:-3}
 RPS=${4:-1000}
 PORT=18080
 cargo build --release --quiet --bin qoswatch --example load_mock
+release=${CARGO_TARGET_DIR:-target}/release
 work=$(mktemp -d)
-trap 'kill $mock $qw 2>/dev/null || true; rm -rf "$work"' EXIT
-./target/release/examples/load_mock $PORT "$MEETINGS" "$PARTICIPANTS" > "$work/mock.log" &
+mock= qw=
+# Stop qoswatch first and wait until it has exited: on SIGTERM it saves its
+# state into $work/state, which must not be removed while it writes there.
+stop() { # pid
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 150); do kill -0 "$1" 2>/dev/null || break; sleep 0.2; done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+cleanup() {
+  [ -z "$qw" ] || stop "$qw"
+  [ -z "$mock" ] || stop "$mock"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+"$release"/examples/load_mock $PORT "$MEETINGS" "$PARTICIPANTS" > "$work/mock.log" &
 mock=$!
 sleep 1
 examples/load_config.sh $PORT "$RPS" "$work/state" > "$work/qoswatch.yaml"
-RUST_LOG=warn ./target/release/qoswatch run -c "$work/qoswatch.yaml" > "$work/alerts.log" 2> "$work/qoswatch.log" &
+RUST_LOG=warn "$release"/qoswatch run -c "$work/qoswatch.yaml" > "$work/alerts.log" 2> "$work/qoswatch.log" &
 qw=$!
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$qw/stat"; }

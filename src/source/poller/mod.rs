@@ -31,7 +31,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use self::cadence::{DelayLearner, next_cron};
-use self::meetings::{meeting_info_for, note_delivered};
+use self::meetings::meeting_info_for;
+pub use self::meetings::note_delivered;
 use crate::config::{Cadence, PollConfig};
 use crate::metrics::PollerMetrics;
 use crate::net::{Backoff, Clock};
