@@ -27,7 +27,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            tracing::error!("{e:#}");
+            // Our errors carry their causes in their own text; `{e:#}` would
+            // repeat them ("X: X").
+            tracing::error!("{e}");
             ExitCode::from(1)
         }
     }

@@ -391,3 +391,16 @@ async fn reloads_follow_rule_files_only_and_an_emptied_file_keeps_its_rules() {
     );
     assert_eq!(service.terminate(Duration::from_secs(15)), Some(0));
 }
+
+#[tokio::test]
+async fn a_state_dir_that_is_a_file_is_named_once() {
+    // Before: `File exists (os error 17): File exists (os error 17)`.
+    let dir = tempfile::tempdir().unwrap();
+    let config = replay_config(dir.path(), "{ type: console }");
+    std::fs::write(dir.path().join("state"), "a file").unwrap();
+    let mut service = Service::run(&config, "info", &[]);
+    assert_eq!(service.wait_exit(Duration::from_secs(20)), Some(1));
+    let line = service.expect_line(&["cannot use state_dir"], Duration::ZERO);
+    assert!(line.contains("state"), "{line}");
+    assert_eq!(line.matches("os error").count(), 1, "{line}");
+}
