@@ -469,6 +469,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn errors_name_the_file_that_failed() {
+        // Before: a delivered.log that is a directory was blamed on the
+        // outbox directory.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("delivered.log")).unwrap();
+        let e = Outbox::open(dir.path(), DeliveryMetrics::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("delivery journal") && e.contains("delivered.log"), "{e}");
+    }
+
+    #[test]
     fn a_failed_write_keeps_the_message_and_is_retried() {
         // Before: a write that failed (too many open files, disk full)
         // dropped the notification for good.
