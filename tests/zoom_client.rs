@@ -4,23 +4,23 @@
 
 use std::time::{Duration, Instant};
 
-use qoswatch::config::{Secret, ZoomConfig};
+use qoswatch::config::ZoomConfig;
 use qoswatch::metrics::ZoomMetrics;
 use qoswatch::net::{Backoff, Clock};
 use qoswatch::zoom::api::Cutoff;
 use qoswatch::zoom::client::{QosType, RetryPolicy, ZoomClient, ZoomError};
-use wiremock::matchers::{body_string_contains, header, method, path, query_param};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::matchers::{header, method, path, query_param};
+use wiremock::{Mock, ResponseTemplate};
 
-fn config(server: &MockServer, budget: u32) -> ZoomConfig {
+mod kit;
+
+use kit::zoom::MockZoom;
+
+/// The mock's config with a daily budget of `budget`.
+fn config(zoom: &MockZoom, budget: u32) -> ZoomConfig {
     ZoomConfig {
-        account_id: "acc".into(),
-        client_id: "cid".into(),
-        client_secret: Secret::new("csecret"),
-        api_base: format!("{}/v2", server.uri()),
-        oauth_url: format!("{}/oauth/token", server.uri()),
-        requests_per_second: 1000,
         daily_budget: budget,
+        ..zoom.config()
     }
 }
 
@@ -45,20 +45,6 @@ fn client_with(config: &ZoomConfig, metrics: ZoomMetrics) -> ZoomClient {
     client.with_clock(Clock::starting_at(NOON))
 }
 
-async fn token(server: &MockServer, value: &str, expires_in: u64, times: u64) {
-    Mock::given(method("POST"))
-        .and(path("/oauth/token"))
-        .and(header("authorization", "Basic Y2lkOmNzZWNyZXQ="))
-        .and(body_string_contains("grant_type=account_credentials"))
-        .and(body_string_contains("account_id=acc"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
-            "access_token": value, "token_type": "bearer", "expires_in": expires_in, "scope": "dashboard:read:admin"
-        })))
-        .expect(times)
-        .mount(server)
-        .await;
-}
-
 fn participant(user_id: &str, latency: &str) -> serde_json::Value {
     serde_json::json!({
         "user_id": user_id, "user_name": format!("user {user_id}"),
@@ -68,8 +54,13 @@ fn participant(user_id: &str, latency: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn token_is_cached_and_pages_are_followed() {
-    let server = MockServer::start().await;
-    token(&server, "tok-1", 3600, 1).await;
+    let zoom = MockZoom::builder()
+        .access_token("tok-1")
+        .expires_in(3600)
+        .expect_tokens(1)
+        .start()
+        .await;
+    let server = &zoom.server;
     Mock::given(method("GET"))
         .and(path("/v2/metrics/meetings/85746065432/participants/qos"))
         .and(query_param("type", "live"))
@@ -80,7 +71,7 @@ async fn token_is_cached_and_pages_are_followed() {
             "page_size": 10, "total_records": 2, "next_page_token": "", "participants": [participant("2", "90 ms")]
         })))
         .expect(2)
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("GET"))
         .and(path("/v2/metrics/meetings/85746065432/participants/qos"))
@@ -89,10 +80,10 @@ async fn token_is_cached_and_pages_are_followed() {
             "page_size": 10, "total_records": 2, "next_page_token": "page2", "participants": [participant("1", "80 ms")]
         })))
         .expect(2)
-        .mount(&server)
+        .mount(server)
         .await;
     let metrics = ZoomMetrics::default();
-    let client = client_with(&config(&server, 100), metrics.clone());
+    let client = client_with(&config(&zoom, 100), metrics.clone());
     assert_eq!(metrics.budget_daily.get(), 100);
     for _ in 0..2 {
         let (r, requests) = client
@@ -113,8 +104,13 @@ async fn token_is_cached_and_pages_are_followed() {
 
 #[tokio::test]
 async fn uuids_are_double_encoded_in_the_path() {
-    let server = MockServer::start().await;
-    token(&server, "t", 3600, 1).await;
+    let zoom = MockZoom::builder()
+        .access_token("t")
+        .expires_in(3600)
+        .expect_tokens(1)
+        .start()
+        .await;
+    let server = &zoom.server;
     Mock::given(method("GET"))
         .and(path(
             "/v2/metrics/meetings/%252FajXp112QmuoKj4854875%253D%253D/participants/16778240/qos",
@@ -122,7 +118,7 @@ async fn uuids_are_double_encoded_in_the_path() {
         .and(query_param("type", "past"))
         .respond_with(ResponseTemplate::new(200).set_body_json(participant("16778240", "100 ms")))
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("GET"))
         .and(path(
@@ -132,9 +128,9 @@ async fn uuids_are_double_encoded_in_the_path() {
             ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": []})),
         )
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
-    let client = client(&config(&server, 100));
+    let client = client(&config(&zoom, 100));
     let r = client
         .participant_qos(
             "/ajXp112QmuoKj4854875==",
@@ -153,8 +149,13 @@ async fn uuids_are_double_encoded_in_the_path() {
 
 #[tokio::test]
 async fn an_expired_token_is_renewed_once_and_the_call_retried() {
-    let server = MockServer::start().await;
-    token(&server, "fresh", 3600, 2).await;
+    let zoom = MockZoom::builder()
+        .access_token("fresh")
+        .expires_in(3600)
+        .expect_tokens(2)
+        .start()
+        .await;
+    let server = &zoom.server;
     Mock::given(method("GET"))
         .and(path("/v2/metrics/meetings/1/participants/qos"))
         .respond_with(
@@ -164,7 +165,7 @@ async fn an_expired_token_is_renewed_once_and_the_call_retried() {
         )
         .up_to_n_times(1)
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("GET"))
         .and(path("/v2/metrics/meetings/1/participants/qos"))
@@ -173,9 +174,9 @@ async fn an_expired_token_is_renewed_once_and_the_call_retried() {
                 .set_body_json(serde_json::json!({"participants": [participant("1", "1 ms")]})),
         )
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
-    let client = client(&config(&server, 100));
+    let client = client(&config(&zoom, 100));
     let (r, _) = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -185,17 +186,22 @@ async fn an_expired_token_is_renewed_once_and_the_call_retried() {
 
 #[tokio::test]
 async fn a_token_is_renewed_shortly_before_it_expires() {
-    let server = MockServer::start().await;
+    let zoom = MockZoom::builder()
+        .access_token("short")
+        .expires_in(1)
+        .expect_tokens(2)
+        .start()
+        .await;
     // expires_in 1 s: renewed at 90% of its life.
-    token(&server, "short", 1, 2).await;
+    let server = &zoom.server;
     Mock::given(method("GET"))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": []})),
         )
         .expect(2)
-        .mount(&server)
+        .mount(server)
         .await;
-    let client = client(&config(&server, 100));
+    let client = client(&config(&zoom, 100));
     client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -209,8 +215,13 @@ async fn a_token_is_renewed_shortly_before_it_expires() {
 
 #[tokio::test]
 async fn rate_limit_429_honours_retry_after() {
-    let server = MockServer::start().await;
-    token(&server, "t", 3600, 1).await;
+    let zoom = MockZoom::builder()
+        .access_token("t")
+        .expires_in(3600)
+        .expect_tokens(1)
+        .start()
+        .await;
+    let server = &zoom.server;
     Mock::given(method("GET"))
         .respond_with(
             ResponseTemplate::new(429)
@@ -219,16 +230,16 @@ async fn rate_limit_429_honours_retry_after() {
         )
         .up_to_n_times(1)
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("GET"))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": []})),
         )
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
-    let client = client(&config(&server, 100));
+    let client = client(&config(&zoom, 100));
     let started = Instant::now();
     client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
@@ -243,14 +254,19 @@ async fn rate_limit_429_honours_retry_after() {
 
 #[tokio::test]
 async fn daily_limit_429_is_not_retried() {
-    let server = MockServer::start().await;
-    token(&server, "t", 3600, 1).await;
+    let zoom = MockZoom::builder()
+        .access_token("t")
+        .expires_in(3600)
+        .expect_tokens(1)
+        .start()
+        .await;
+    let server = &zoom.server;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(429).set_body_json(serde_json::json!({"code": 429, "message": "You have reached the maximum daily rate limit for this API."})))
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
-    let client = client(&config(&server, 100));
+    let client = client(&config(&zoom, 100));
     let e = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -260,13 +276,18 @@ async fn daily_limit_429_is_not_retried() {
 
 #[tokio::test]
 async fn server_errors_and_malformed_bodies_are_retried() {
-    let server = MockServer::start().await;
-    token(&server, "t", 3600, 1).await;
+    let zoom = MockZoom::builder()
+        .access_token("t")
+        .expires_in(3600)
+        .expect_tokens(1)
+        .start()
+        .await;
+    let server = &zoom.server;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(500))
         .up_to_n_times(1)
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("GET"))
         .respond_with(
@@ -275,7 +296,7 @@ async fn server_errors_and_malformed_bodies_are_retried() {
         )
         .up_to_n_times(1)
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("GET"))
         .respond_with(
@@ -283,9 +304,9 @@ async fn server_errors_and_malformed_bodies_are_retried() {
                 .set_body_json(serde_json::json!({"participants": [participant("1", "5 ms")]})),
         )
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
-    let client = client(&config(&server, 100));
+    let client = client(&config(&zoom, 100));
     let (r, _) = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -295,14 +316,19 @@ async fn server_errors_and_malformed_bodies_are_retried() {
 
 #[tokio::test]
 async fn persistent_failure_gives_up_after_the_attempts() {
-    let server = MockServer::start().await;
-    token(&server, "t", 3600, 1).await;
+    let zoom = MockZoom::builder()
+        .access_token("t")
+        .expires_in(3600)
+        .expect_tokens(1)
+        .start()
+        .await;
+    let server = &zoom.server;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(503))
         .expect(3)
-        .mount(&server)
+        .mount(server)
         .await;
-    let client = client(&config(&server, 100));
+    let client = client(&config(&zoom, 100));
     let e = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -312,16 +338,21 @@ async fn persistent_failure_gives_up_after_the_attempts() {
 
 #[tokio::test]
 async fn a_meeting_that_ended_is_not_found() {
-    let server = MockServer::start().await;
-    token(&server, "t", 3600, 1).await;
+    let zoom = MockZoom::builder()
+        .access_token("t")
+        .expires_in(3600)
+        .expect_tokens(1)
+        .start()
+        .await;
+    let server = &zoom.server;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(404).set_body_json(
             serde_json::json!({"code": 3001, "message": "Meeting does not exist: 1."}),
         ))
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
-    let client = client(&config(&server, 100));
+    let client = client(&config(&zoom, 100));
     let e = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -331,14 +362,19 @@ async fn a_meeting_that_ended_is_not_found() {
 
 #[tokio::test]
 async fn a_missing_scope_names_the_scope() {
-    let server = MockServer::start().await;
-    token(&server, "t", 3600, 1).await;
+    let zoom = MockZoom::builder()
+        .access_token("t")
+        .expires_in(3600)
+        .expect_tokens(1)
+        .start()
+        .await;
+    let server = &zoom.server;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({"code": 4700, "message": "Invalid access token, does not contain scopes."})))
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
-    let client = client(&config(&server, 100));
+    let client = client(&config(&zoom, 100));
     let e = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -352,13 +388,13 @@ async fn a_missing_scope_names_the_scope() {
 
 #[tokio::test]
 async fn bad_credentials_are_a_clear_error_without_the_secret() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/oauth/token"))
+    let zoom = MockZoom::builder().without_oauth().start().await;
+    let server = &zoom.server;
+    kit::zoom::oauth_token()
         .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({"reason": "Invalid client_id or client_secret", "error": "invalid_client"})))
-        .mount(&server)
+        .mount(server)
         .await;
-    let client = client(&config(&server, 100));
+    let client = client(&config(&zoom, 100));
     let e = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -373,16 +409,21 @@ async fn bad_credentials_are_a_clear_error_without_the_secret() {
 
 #[tokio::test]
 async fn the_daily_budget_is_never_exceeded() {
-    let server = MockServer::start().await;
-    token(&server, "t", 3600, 1).await;
+    let zoom = MockZoom::builder()
+        .access_token("t")
+        .expires_in(3600)
+        .expect_tokens(1)
+        .start()
+        .await;
+    let server = &zoom.server;
     Mock::given(method("GET"))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(serde_json::json!({"participants": []})),
         )
         .expect(2)
-        .mount(&server)
+        .mount(server)
         .await;
-    let client = client(&config(&server, 2));
+    let client = client(&config(&zoom, 2));
     client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -400,8 +441,13 @@ async fn the_daily_budget_is_never_exceeded() {
 
 #[tokio::test]
 async fn discovery_follows_pages() {
-    let server = MockServer::start().await;
-    token(&server, "t", 3600, 1).await;
+    let zoom = MockZoom::builder()
+        .access_token("t")
+        .expires_in(3600)
+        .expect_tokens(1)
+        .start()
+        .await;
+    let server = &zoom.server;
     Mock::given(method("GET"))
         .and(path("/v2/metrics/meetings"))
         .and(query_param("type", "live"))
@@ -411,7 +457,7 @@ async fn discovery_follows_pages() {
             "next_page_token": "", "meetings": [{"uuid": "u2==", "id": 222, "topic": "Two", "participants": 25}]
         })))
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("GET"))
         .and(path("/v2/metrics/meetings"))
@@ -420,9 +466,9 @@ async fn discovery_follows_pages() {
             "next_page_token": "p2", "meetings": [{"uuid": "/u1==", "id": 111, "topic": "One"}]
         })))
         .expect(1)
-        .mount(&server)
+        .mount(server)
         .await;
-    let client = client(&config(&server, 100));
+    let client = client(&config(&zoom, 100));
     let m = client.live_meetings().await.unwrap();
     assert_eq!(m.len(), 2);
     assert_eq!((m[0].uuid.as_str(), m[0].id.as_str()), ("/u1==", "111"));
@@ -443,15 +489,20 @@ impl wiremock::Respond for Stamped {
 
 #[tokio::test]
 async fn requests_per_second_holds_under_concurrent_polls() {
-    let server = MockServer::start().await;
-    token(&server, "tok", 3600, 1).await;
+    let zoom = MockZoom::builder()
+        .access_token("tok")
+        .expires_in(3600)
+        .expect_tokens(1)
+        .start()
+        .await;
+    let server = &zoom.server;
     let stamps = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     Mock::given(method("GET"))
         .respond_with(Stamped(stamps.clone()))
         .expect(16)
-        .mount(&server)
+        .mount(server)
         .await;
-    let mut cfg = config(&server, 1000);
+    let mut cfg = config(&zoom, 1000);
     cfg.requests_per_second = 4;
     let client = std::sync::Arc::new(client(&cfg));
     let started = Instant::now();
@@ -498,17 +549,22 @@ async fn requests_per_second_holds_under_concurrent_polls() {
 #[tokio::test]
 async fn an_oversized_body_fails_like_a_malformed_one() {
     // Before: a 50 MB body was read whole and accepted.
-    let server = MockServer::start().await;
-    token(&server, "t", 3600, 1).await;
+    let zoom = MockZoom::builder()
+        .access_token("t")
+        .expires_in(3600)
+        .expect_tokens(1)
+        .start()
+        .await;
+    let server = &zoom.server;
     let mut huge = String::from("{\"participants\": [");
     huge.push_str(&" ".repeat(33 << 20));
     huge.push_str("]}");
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(200).set_body_string(huge))
         .expect(3)
-        .mount(&server)
+        .mount(server)
         .await;
-    let client = client(&config(&server, 100));
+    let client = client(&config(&zoom, 100));
     let e = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await
@@ -522,21 +578,26 @@ async fn an_oversized_body_fails_like_a_malformed_one() {
 #[tokio::test]
 async fn errors_name_zoom_codes_plainly() {
     // Before: `Zoom code Some(124)` and `Zoom code None`.
-    let server = MockServer::start().await;
-    token(&server, "t", 3600, 1).await;
+    let zoom = MockZoom::builder()
+        .access_token("t")
+        .expires_in(3600)
+        .expect_tokens(1)
+        .start()
+        .await;
+    let server = &zoom.server;
     Mock::given(method("GET"))
         .respond_with(
             ResponseTemplate::new(400)
                 .set_body_json(serde_json::json!({"code": 300, "message": "Invalid meeting id."})),
         )
         .up_to_n_times(1)
-        .mount(&server)
+        .mount(server)
         .await;
     Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(418).set_body_string("teapot"))
-        .mount(&server)
+        .mount(server)
         .await;
-    let client = client(&config(&server, 100));
+    let client = client(&config(&zoom, 100));
     let with_code = client
         .meeting_qos("1", QosType::Live, &Cutoff::new())
         .await

@@ -478,7 +478,10 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("delivery journal") && e.contains("delivered.log"), "{e}");
+        assert!(
+            e.contains("delivery journal") && e.contains("delivered.log"),
+            "{e}"
+        );
     }
 
     #[test]
