@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use qoswatch::config::{Cadence, PollConfig, Secret, Target, ZoomConfig};
+use qoswatch::config::{Cadence, PollConfig, Target, ZoomConfig};
 use qoswatch::metrics::{PollerMetrics, ZoomMetrics};
 use qoswatch::net::{Backoff, Clock};
 use qoswatch::source::SourceEvent;
@@ -16,7 +16,11 @@ use qoswatch::zoom::client::{RetryPolicy, ZoomClient};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, Request, Respond, ResponseTemplate};
+
+mod kit;
+
+use kit::zoom::MockZoom;
 
 const PERIOD: f64 = 2.0;
 const PUBLISH_DELAY: f64 = 0.6;
@@ -61,26 +65,11 @@ impl Respond for LiveMeeting {
     }
 }
 
-async fn oauth(server: &MockServer) {
-    Mock::given(method("POST"))
-        .and(path("/oauth/token"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(serde_json::json!({"access_token": "tok", "expires_in": 3600})),
-        )
-        .mount(server)
-        .await;
-}
-
-fn zoom(server: &MockServer) -> ZoomConfig {
+/// The mock's config, at 100 requests a second.
+fn zoom(mock: &MockZoom) -> ZoomConfig {
     ZoomConfig {
-        account_id: "a".into(),
-        client_id: "c".into(),
-        client_secret: Secret::new("s"),
-        api_base: format!("{}/v2", server.uri()),
-        oauth_url: format!("{}/oauth/token", server.uri()),
         requests_per_second: 100,
-        daily_budget: 100_000,
+        ..mock.config()
     }
 }
 
@@ -122,8 +111,8 @@ async fn collect(mut rx: mpsc::Receiver<SourceEvent>, secs: f64) -> Vec<SourceEv
 #[tokio::test]
 async fn default_cadence_polls_once_per_new_sample() {
     let clock = Clock::starting_at(NOON);
-    let server = MockServer::start().await;
-    oauth(&server).await;
+    let mock = MockZoom::start().await;
+    let server = &mock.server;
     let calls = Arc::new(AtomicUsize::new(0));
     Mock::given(method("GET"))
         .and(path("/v2/metrics/meetings/85746065432/participants/qos"))
@@ -132,9 +121,9 @@ async fn default_cadence_polls_once_per_new_sample() {
             latency: |_| 80,
             clock,
         })
-        .mount(&server)
+        .mount(server)
         .await;
-    let client = client(&zoom(&server), clock);
+    let client = client(&zoom(&mock), clock);
     let config = PollConfig {
         cadence: Cadence::Auto,
         discover: false,
@@ -199,8 +188,8 @@ async fn default_cadence_polls_once_per_new_sample() {
 #[tokio::test]
 async fn faults_mid_run_do_not_stop_polling() {
     let clock = Clock::starting_at(NOON);
-    let server = MockServer::start().await;
-    oauth(&server).await;
+    let mock = MockZoom::start().await;
+    let server = &mock.server;
     let calls = Arc::new(AtomicUsize::new(0));
     // Fault phase: two 500s, a 429 with Retry-After, an expired token, a
     // malformed body; then healthy.
@@ -216,7 +205,7 @@ async fn faults_mid_run_do_not_stop_polling() {
             .respond_with(response)
             .up_to_n_times(1)
             .with_priority(1)
-            .mount(&server)
+            .mount(server)
             .await;
     }
     Mock::given(method("GET"))
@@ -227,9 +216,9 @@ async fn faults_mid_run_do_not_stop_polling() {
             clock,
         })
         .with_priority(2)
-        .mount(&server)
+        .mount(server)
         .await;
-    let client = client(&zoom(&server), clock);
+    let client = client(&zoom(&mock), clock);
     let config = PollConfig {
         cadence: Cadence::Interval(Duration::from_secs(1)),
         discover: false,
@@ -271,8 +260,8 @@ async fn faults_mid_run_do_not_stop_polling() {
 #[tokio::test]
 async fn discovery_adds_and_ends_meetings_and_merges_targets() {
     let clock = Clock::starting_at(NOON);
-    let server = MockServer::start().await;
-    oauth(&server).await;
+    let mock = MockZoom::start().await;
+    let server = &mock.server;
     let discovery_calls = Arc::new(AtomicUsize::new(0));
     struct Discovery(Arc<AtomicUsize>);
     impl Respond for Discovery {
@@ -290,7 +279,7 @@ async fn discovery_adds_and_ends_meetings_and_merges_targets() {
     Mock::given(method("GET"))
         .and(path("/v2/metrics/meetings"))
         .respond_with(Discovery(discovery_calls.clone()))
-        .mount(&server)
+        .mount(server)
         .await;
     let calls = Arc::new(AtomicUsize::new(0));
     Mock::given(method("GET"))
@@ -300,9 +289,9 @@ async fn discovery_adds_and_ends_meetings_and_merges_targets() {
             latency: |_| 80,
             clock,
         })
-        .mount(&server)
+        .mount(server)
         .await;
-    let client = client(&zoom(&server), clock);
+    let client = client(&zoom(&mock), clock);
     let config = PollConfig {
         cadence: Cadence::Interval(Duration::from_secs(1)),
         discover: true,
@@ -363,8 +352,8 @@ async fn discovery_adds_and_ends_meetings_and_merges_targets() {
 /// day pinned at `at`: the budget stretch and the polls made in 4 s.
 async fn budget_run(at: f64) -> (f64, usize) {
     let clock = Clock::starting_at(at);
-    let server = MockServer::start().await;
-    oauth(&server).await;
+    let mock = MockZoom::start().await;
+    let server = &mock.server;
     let calls = Arc::new(AtomicUsize::new(0));
     Mock::given(method("GET"))
         .and(path("/v2/metrics/meetings/1/participants/qos"))
@@ -373,9 +362,9 @@ async fn budget_run(at: f64) -> (f64, usize) {
             latency: |_| 80,
             clock,
         })
-        .mount(&server)
+        .mount(server)
         .await;
-    let mut zoom = zoom(&server);
+    let mut zoom = zoom(&mock);
     zoom.daily_budget = 1000;
     let config = PollConfig {
         cadence: Cadence::Interval(Duration::from_secs(1)),
