@@ -227,3 +227,32 @@ fn run_without_credentials_names_the_variable() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("cannot read rules"), "{out}");
 }
+
+#[test]
+fn once_dry_run_with_nothing_to_send_says_so() {
+    // Before: it printed nothing at all.
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(
+        dir.path(),
+        "q.yaml",
+        &format!(
+            "replay: {}\nrules: [{}]\n",
+            kit::fixture("all-no-data.json").display(),
+            kit::root().join("rules").display()
+        ),
+    );
+    let o = qoswatch()
+        .args(["once", "--dry-run", "-c", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "nothing to send: no alert changed state\n"
+    );
+}

@@ -48,6 +48,8 @@ pub struct Dispatcher {
     /// When each firing alert was last notified (unix seconds), for
     /// `repeat_every`; saved with the alert state.
     notified: BTreeMap<String, i64>,
+    /// Messages handed over so far.
+    messages: usize,
 }
 
 impl Dispatcher {
@@ -79,6 +81,7 @@ impl Dispatcher {
             notifiers,
             mode,
             notified: BTreeMap::new(),
+            messages: 0,
         }
     }
 
@@ -100,6 +103,11 @@ impl Dispatcher {
     /// New routes from a reload.
     pub fn set_routes(&mut self, routes: Vec<RouteConfig>) {
         self.routes = routes;
+    }
+
+    /// Messages handed over (printed, or queued) so far.
+    pub fn messages(&self) -> usize {
+        self.messages
     }
 
     /// Last-notified times, for the saved state.
@@ -167,6 +175,7 @@ impl Dispatcher {
             };
             let message = notifier.channel.render(&group);
             self.hand_over(notifier, message, &group_views);
+            self.messages += 1;
         }
     }
 

@@ -332,6 +332,9 @@ pub async fn once(
         }
     }
     let _ = source_task.await;
+    if dry_run && started.pipeline.messages() == 0 {
+        println!("nothing to send: no alert changed state");
+    }
     ok &= stop(started).await;
     Ok(ok)
 }

@@ -74,6 +74,11 @@ impl Pipeline {
         &self.engine
     }
 
+    /// Messages handed to notifiers so far.
+    pub fn messages(&self) -> usize {
+        self.dispatcher.messages()
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }
