@@ -42,7 +42,8 @@ pub struct Status {
     pub last_source_ok: Option<Instant>,
     /// How recent a success must be to be ready.
     pub ready_window: Duration,
-    pub alerts: Vec<ApiAlert>,
+    /// Firing alerts by fingerprint.
+    pub alerts: std::collections::BTreeMap<String, ApiAlert>,
 }
 
 /// Shared with the service.
@@ -90,7 +91,8 @@ async fn metrics(State(s): State<Arc<HttpState>>) -> Response {
 
 async fn alerts(State(s): State<Arc<HttpState>>) -> Response {
     let status = s.status.lock().expect("status lock");
-    axum::Json(serde_json::json!({"alerts": status.alerts})).into_response()
+    let alerts: Vec<&ApiAlert> = status.alerts.values().collect();
+    axum::Json(serde_json::json!({ "alerts": alerts })).into_response()
 }
 
 /// The router.

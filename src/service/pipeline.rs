@@ -221,10 +221,10 @@ impl Pipeline {
         self.urgent = true;
         self.dispatcher
             .dispatch(events, self.engine.rules(), now_ts().0);
-        self.publish();
+        status::apply(events, &self.metrics, self.http.as_deref());
     }
 
-    fn publish(&self) {
+    pub(super) fn publish(&self) {
         status::publish(&self.engine, &self.metrics, self.http.as_deref());
     }
 
@@ -571,7 +571,7 @@ mod tests {
         assert!(fired);
         let alerts = http.status.lock().unwrap().alerts.clone();
         assert_eq!(alerts.len(), 1, "listed at once");
-        assert_eq!(alerts[0].participant, "a");
+        assert_eq!(alerts.values().next().unwrap().participant, "a");
         assert_eq!(
             s.metrics
                 .alerts_firing

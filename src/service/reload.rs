@@ -99,6 +99,7 @@ impl Pipeline {
                 let n = rules.rules.len();
                 let mut out = Vec::new();
                 self.engine.replace_rules(rules, now, &mut out);
+                self.publish();
                 tracing::info!(rules = n, "reloaded rules");
                 self.metrics.reload_success.set(1);
                 self.metrics.reload_time.set(now.0 as f64);
