@@ -14,6 +14,8 @@ use crate::alert::{Engine, Event, State};
 use crate::config::Config;
 use crate::http::{ApiAlert, HttpState, Status};
 use crate::metrics::{Metrics, ServiceMetrics};
+use crate::qos::{MeetingInfo, Metric, ParticipantInfo, Timestamp};
+use crate::rules::Severity;
 
 /// Publishes the firing alerts: the gauge always, the list when serving.
 pub fn publish(engine: &Engine, metrics: &ServiceMetrics, http: Option<&HttpState>) {
@@ -38,29 +40,49 @@ pub fn publish(engine: &Engine, metrics: &ServiceMetrics, http: Option<&HttpStat
     let Some(http) = http else { return };
     let alerts: std::collections::BTreeMap<String, ApiAlert> = active
         .iter()
-        .map(|a| ApiAlert {
-            rule: a.rule.to_string(),
-            severity: a.severity.as_str().to_owned(),
-            state: "firing",
-            meeting: a.meeting.key().map(|k| k.to_string()),
-            topic: a.meeting.topic.as_deref().map(str::to_owned),
-            participant: a.participant.user_id.to_string(),
-            user_name: a.participant.attribute("user_name").map(str::to_owned),
-            metric: a.metric.path(),
-            value: a.value,
-            unit: a.metric.unit().as_str(),
-            threshold: a.threshold,
-            since: a.since.to_rfc3339(),
-            fingerprint: fingerprint(
+        .map(|a| {
+            let alert = api_alert(
                 &a.rule,
-                a.meeting.key().map(|k| &**k),
-                &a.participant.user_id,
-            ),
+                a.severity,
+                &a.meeting,
+                &a.participant,
+                a.metric,
+                (a.value, a.threshold),
+                a.since,
+            );
+            (alert.fingerprint.clone(), alert)
         })
-        .map(|a| (a.fingerprint.clone(), a))
         .collect();
     if let Ok(mut st) = http.status.lock() {
         st.alerts = alerts;
+    }
+}
+
+/// A firing alert as `/api/alerts` lists it, from what both the engine's
+/// active alerts and transitions carry.
+fn api_alert(
+    rule: &str,
+    severity: Severity,
+    meeting: &MeetingInfo,
+    participant: &ParticipantInfo,
+    metric: Metric,
+    (value, threshold): (f64, f64),
+    since: Timestamp,
+) -> ApiAlert {
+    ApiAlert {
+        rule: rule.to_owned(),
+        severity: severity.as_str().to_owned(),
+        state: "firing",
+        meeting: meeting.key().map(|k| k.to_string()),
+        topic: meeting.topic.as_deref().map(str::to_owned),
+        participant: participant.user_id.to_string(),
+        user_name: participant.attribute("user_name").map(str::to_owned),
+        metric: metric.path(),
+        value,
+        unit: metric.unit().as_str(),
+        threshold,
+        since: since.to_rfc3339(),
+        fingerprint: fingerprint(rule, meeting.key().map(|k| &**k), &participant.user_id),
     }
 }
 
@@ -80,21 +102,15 @@ pub fn apply(events: &[Event], metrics: &ServiceMetrics, http: Option<&HttpState
             .with_label_values(&[&*t.rule, t.severity.as_str()]);
         match t.state {
             State::Firing => {
-                let alert = ApiAlert {
-                    rule: t.rule.to_string(),
-                    severity: t.severity.as_str().to_owned(),
-                    state: "firing",
-                    meeting: t.meeting.key().map(|k| k.to_string()),
-                    topic: t.meeting.topic.as_deref().map(str::to_owned),
-                    participant: t.participant.user_id.to_string(),
-                    user_name: t.participant.attribute("user_name").map(str::to_owned),
-                    metric: t.metric.path(),
-                    value: t.value,
-                    unit: t.unit.as_str(),
-                    threshold: t.threshold,
-                    since: t.since.to_rfc3339(),
-                    fingerprint: fp.clone(),
-                };
+                let alert = api_alert(
+                    &t.rule,
+                    t.severity,
+                    &t.meeting,
+                    &t.participant,
+                    t.metric,
+                    (t.value, t.threshold),
+                    t.since,
+                );
                 if st.alerts.insert(fp, alert).is_none() {
                     gauge.inc();
                 }
