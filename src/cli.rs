@@ -44,6 +44,14 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Post one test message to each named notifier (default: all), directly.
+    NotifyTest {
+        /// Config file.
+        #[arg(short = 'c', long = "config", default_value = "qoswatch.yaml")]
+        config: PathBuf,
+        /// Notifier names from the config.
+        notifiers: Vec<String>,
+    },
     /// Validate rule files and directories without network.
     Check {
         /// Service config file, whose rules are checked too.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use qoswatch::cli::{Cli, Command, LogFormat};
-use qoswatch::commands::{check, eval, test};
+use qoswatch::commands::{check, eval, notify_test, test};
 use qoswatch::service;
 use tracing_subscriber::EnvFilter;
 
@@ -70,6 +70,22 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 service::RunOptions::default(),
             ))?;
             if ok { 0 } else { 1 }
+        }
+        Command::NotifyTest { config, notifiers } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let now = qoswatch::qos::Timestamp(chrono::Utc::now().timestamp());
+            match runtime.block_on(notify_test::run(&config, &notifiers, now, &mut out)) {
+                Ok(code) => code,
+                Err(notify_test::NotifyTestError::UnknownNotifier(e)) => {
+                    // A name the config lacks is a usage error.
+                    out.flush()?;
+                    eprintln!("error: {e}");
+                    2
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         Command::Test { files } => test::run(&files, &mut out)?,
         Command::Eval {

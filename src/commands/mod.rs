@@ -1,9 +1,10 @@
-//! The one-shot commands (`check`, `eval`, `test`) as library functions that
+//! The one-shot commands (`check`, `eval`, `test`, `notify-test`) as library functions that
 //! write to the given output and return the exit code, so tests can run them
 //! without a process.
 
 pub mod check;
 pub mod eval;
+pub mod notify_test;
 pub mod test;
 
 /// Exit code: success.

@@ -23,7 +23,7 @@ use crate::yaml::{self, Diagnostics};
 
 /// Marker left in place of an unset variable when checking without the
 /// environment; values holding it skip content validation.
-pub(crate) const UNSET_MARK: &str = "QOSWATCH_UNSET__";
+pub const UNSET_MARK: &str = "QOSWATCH_UNSET__";
 
 /// How `${VAR}` without a value is treated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

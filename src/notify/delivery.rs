@@ -72,8 +72,13 @@ impl Sender {
 
     /// Posts `body` once.
     pub async fn post(&self, body: &str) -> Outcome {
+        self.post_answer(body).await.1
+    }
+
+    /// Posts `body` once; the receiver's HTTP status too, when it answered.
+    pub async fn post_answer(&self, body: &str) -> (Option<u16>, Outcome) {
         let Some(url) = self.channel.url() else {
-            return Outcome::Delivered;
+            return (None, Outcome::Delivered);
         };
         let mut req = self
             .http
@@ -93,10 +98,14 @@ impl Sender {
                 } else {
                     "request failed"
                 };
-                return Outcome::Retry {
-                    after: None,
-                    reason: format!("{what} ({})", url.redacted()),
-                };
+                let reason = format!("{what} ({})", url.redacted());
+                return (
+                    None,
+                    Outcome::Retry {
+                        after: None,
+                        reason,
+                    },
+                );
             }
         };
         let status = response.status().as_u16();
@@ -106,11 +115,10 @@ impl Sender {
                 .get(reqwest::header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .map_or_else(|| "nowhere".to_owned(), redact_url);
-            return Outcome::Permanent {
-                reason: format!(
-                    "HTTP {status}: redirect to {to} refused (notifier redirects are never followed; fix the URL)"
-                ),
-            };
+            let reason = format!(
+                "HTTP {status}: redirect to {to} refused (notifier redirects are never followed; fix the URL)"
+            );
+            return (Some(status), Outcome::Permanent { reason });
         }
         let retry_after = response
             .headers()
@@ -120,13 +128,20 @@ impl Sender {
         let text = match response.text().await {
             Ok(t) => crate::shorten(t.trim(), 300),
             Err(e) => {
-                return Outcome::Retry {
-                    after: None,
-                    reason: format!("reading the answer failed: {}", e.without_url()),
-                };
+                let reason = format!("reading the answer failed: {}", e.without_url());
+                return (
+                    Some(status),
+                    Outcome::Retry {
+                        after: None,
+                        reason,
+                    },
+                );
             }
         };
-        self.channel.classify(status, retry_after, &text)
+        (
+            Some(status),
+            self.channel.classify(status, retry_after, &text),
+        )
     }
 }
 
