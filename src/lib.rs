@@ -13,6 +13,7 @@
 //! - [`yaml`]: positioned YAML trees and `PATH:LINE:COL` diagnostics.
 //! - [`rules`]: the rule model, its loader and the condition language.
 //! - [`alert`]: the alert lifecycle, a pure state machine.
+//! - [`incident`]: incidents over many participants' alerts, pure too.
 //! - [`source`]: where samples come from: the Zoom poller and replay.
 //! - [`notify`]: the notification path: dispatcher, channels, outbox, delivery.
 //! - [`metrics`]: the Prometheus metrics, handed to each stage at construction.
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod http;
+pub mod incident;
 pub mod metrics;
 pub mod net;
 pub mod notify;

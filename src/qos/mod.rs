@@ -136,14 +136,20 @@ impl fmt::Display for Timestamp {
     }
 }
 
-/// The unit a metric is normalised to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The unit a metric is normalised to; serialised as printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Unit {
+    #[serde(rename = "ms")]
     Ms,
+    #[serde(rename = "%")]
     Percent,
+    #[serde(rename = "kbps")]
     Kbps,
+    #[serde(rename = "fps")]
     Fps,
+    #[serde(rename = "dBm")]
     Dbm,
+    #[serde(rename = "px")]
     Px,
 }
 

@@ -1,0 +1,736 @@
+//! The incident engine: population and affected counts per scope value,
+//! kept incrementally so a batch costs what it touches, not the whole fleet.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Affected, IncidentDef, IncidentTransition, SHARED_FACTORS, Scope};
+use crate::alert::{Reason, State, Transition};
+use crate::qos::{ATTRIBUTE_NAMES, MeetingInfo, ParticipantInfo, Timestamp};
+use crate::rules::Severity;
+
+/// A participant as the lifecycle last saw it.
+#[derive(Clone, Copy, Debug)]
+pub struct MemberUpdate<'a> {
+    pub meeting: &'a MeetingInfo,
+    pub participant: &'a ParticipantInfo,
+    /// Its site (config `sites`), when one holds its addresses.
+    pub site: Option<&'a str>,
+    /// Its newest sample time.
+    pub newest: Timestamp,
+    /// False once it left the meeting.
+    pub present: bool,
+}
+
+/// Participant identity: meeting key + user_id.
+type MemberKey = (Arc<str>, Arc<str>);
+
+/// A member alert firing for a participant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Firing {
+    severity: Severity,
+    metric: String,
+    value: f64,
+    unit: crate::qos::Unit,
+}
+
+#[derive(Clone, Debug)]
+struct Member {
+    meeting: MeetingInfo,
+    info: ParticipantInfo,
+    site: Option<Arc<str>>,
+    newest: i64,
+    present: bool,
+    /// Rule name -> what it reported when it fired.
+    firing: BTreeMap<Arc<str>, Firing>,
+    /// Per incident definition: where this member is counted.
+    counted: Vec<Option<Count>>,
+}
+
+/// One member's contribution to a bucket.
+#[derive(Clone, Debug, PartialEq)]
+struct Count {
+    key: String,
+    at: i64,
+    affected: bool,
+}
+
+/// The members of one scope value of one incident definition.
+#[derive(Clone, Debug, Default)]
+struct Bucket {
+    members: HashSet<MemberKey>,
+    /// Present members by newest sample time.
+    present: BTreeMap<i64, u32>,
+    /// Affected members by newest sample time.
+    affected: BTreeMap<i64, u32>,
+    /// The newest sample seen in this scope value.
+    newest: i64,
+}
+
+/// An incident that fires.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Open {
+    since: i64,
+    /// First batch at which the condition no longer held (keep_firing_for).
+    clearing_since: Option<i64>,
+    peak: u32,
+    peak_participants: Vec<Affected>,
+    /// The shared factors at the peak.
+    #[serde(default)]
+    peak_shared: BTreeMap<String, String>,
+    scope_value: String,
+    #[serde(skip)]
+    meeting: Option<MeetingInfo>,
+}
+
+/// The engine's state, for saving and restoring with the alert state.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IncidentSnapshot {
+    members: Vec<MemberSnapshot>,
+    /// (incident name, scope key) -> open incident.
+    open: Vec<(String, String, Open)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct MemberSnapshot {
+    meeting_id: Option<String>,
+    meeting_uuid: Option<String>,
+    topic: Option<String>,
+    user_id: String,
+    attributes: BTreeMap<String, String>,
+    site: Option<String>,
+    newest: i64,
+    present: bool,
+    firing: BTreeMap<String, Firing>,
+}
+
+/// Incidents over the participants the lifecycle tracks (SPEC 12).
+#[derive(Debug, Default)]
+pub struct IncidentEngine {
+    defs: Vec<IncidentDef>,
+    /// A member counts in a population while its newest sample is at most
+    /// this many seconds older than the scope value's newest.
+    window: i64,
+    members: HashMap<MemberKey, Member>,
+    /// Per definition: scope key -> bucket.
+    buckets: Vec<HashMap<String, Bucket>>,
+    /// Per definition: scope keys changed since the last evaluation.
+    touched: Vec<BTreeSet<String>>,
+    /// (incident name, scope key) -> open incident.
+    open: HashMap<(Arc<str>, String), Open>,
+}
+
+impl IncidentEngine {
+    /// An engine for `defs`; `quiet_every` is the poll's quiet cadence
+    /// (a member stays in its population max(3 min, quiet_every + 2 min)).
+    pub fn new(defs: Vec<IncidentDef>, quiet_every: Option<std::time::Duration>) -> Self {
+        let window = quiet_every.map_or(180, |q| (q.as_secs() as i64 + 120).max(180));
+        let n = defs.len();
+        IncidentEngine {
+            defs,
+            window,
+            members: HashMap::new(),
+            buckets: vec![HashMap::new(); n],
+            touched: vec![BTreeSet::new(); n],
+            open: HashMap::new(),
+        }
+    }
+
+    /// The definitions in force.
+    pub fn defs(&self) -> &[IncidentDef] {
+        &self.defs
+    }
+
+    /// Records what the lifecycle saw of a participant in this batch.
+    pub fn observe(&mut self, u: MemberUpdate<'_>) {
+        let meeting_key = u.meeting.key().cloned().unwrap_or_else(|| Arc::from(""));
+        let key: MemberKey = (meeting_key, u.participant.user_id.clone());
+        let n = self.defs.len();
+        let member = self.members.entry(key.clone()).or_insert_with(|| Member {
+            meeting: u.meeting.clone(),
+            info: u.participant.clone(),
+            site: None,
+            newest: i64::MIN,
+            present: true,
+            firing: BTreeMap::new(),
+            counted: vec![None; n],
+        });
+        member.meeting = u.meeting.clone();
+        member.info = u.participant.clone();
+        member.site = u.site.map(Arc::from);
+        member.newest = member.newest.max(u.newest.0);
+        member.present = u.present;
+        self.recount(&key);
+    }
+
+    /// Applies a member alert's firing or resolution.
+    pub fn on_alert(&mut self, t: &Transition) {
+        if !self.defs.iter().any(|d| d.has_member(&t.rule)) {
+            return;
+        }
+        let meeting_key = t.meeting.key().cloned().unwrap_or_else(|| Arc::from(""));
+        let key: MemberKey = (meeting_key, t.participant.user_id.clone());
+        if !self.members.contains_key(&key) {
+            self.observe(MemberUpdate {
+                meeting: &t.meeting,
+                participant: &t.participant,
+                site: None,
+                newest: t.at,
+                present: true,
+            });
+        }
+        let Some(member) = self.members.get_mut(&key) else {
+            return;
+        };
+        match t.state {
+            State::Firing => {
+                member.firing.insert(
+                    t.rule.clone(),
+                    Firing {
+                        severity: t.severity,
+                        metric: t.metric.path(),
+                        value: t.value,
+                        unit: t.unit,
+                    },
+                );
+            }
+            State::Resolved => {
+                member.firing.remove(&t.rule);
+            }
+        }
+        self.recount(&key);
+    }
+
+    /// A meeting ended: its participants leave every population, and its
+    /// meeting-scope incidents resolve with reason `meeting_ended`.
+    pub fn end_meeting(&mut self, meeting: &MeetingInfo, at: Timestamp) -> Vec<IncidentTransition> {
+        let Some(meeting_key) = meeting.key().cloned() else {
+            return Vec::new();
+        };
+        let keys: Vec<MemberKey> = self
+            .members
+            .keys()
+            .filter(|(m, _)| *m == meeting_key)
+            .cloned()
+            .collect();
+        for key in &keys {
+            self.uncount(key);
+            self.members.remove(key);
+        }
+        let mut out = Vec::new();
+        for (d, def) in self.defs.iter().enumerate() {
+            if def.scope != Scope::Meeting {
+                continue;
+            }
+            self.touched[d].remove(&*meeting_key);
+            self.buckets[d].remove(&*meeting_key);
+            if let Some(open) = self
+                .open
+                .remove(&(def.name.clone(), meeting_key.to_string()))
+            {
+                out.push(resolution(
+                    def,
+                    meeting_key.to_string(),
+                    open,
+                    0,
+                    0,
+                    at,
+                    Reason::MeetingEnded,
+                ));
+            }
+        }
+        out
+    }
+
+    /// Evaluates every scope value changed since the last call; `at` is the
+    /// newest sample time of the batch.
+    pub fn evaluate(&mut self, at: Timestamp) -> Vec<IncidentTransition> {
+        let mut out = Vec::new();
+        for d in 0..self.defs.len() {
+            let touched = std::mem::take(&mut self.touched[d]);
+            for key in touched {
+                if let Some(t) = self.evaluate_one(d, &key, at) {
+                    out.push(t);
+                }
+            }
+        }
+        out
+    }
+
+    /// Replaces the definitions (a reload). Open incidents whose definition
+    /// is gone or changed resolve with reason `rule_changed`; the rest keep
+    /// firing.
+    pub fn set_defs(&mut self, defs: Vec<IncidentDef>, at: Timestamp) -> Vec<IncidentTransition> {
+        let mut out = Vec::new();
+        let mut open: Vec<_> = self.open.drain().collect();
+        open.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((name, key), o) in open {
+            let old = self.defs.iter().find(|d| d.name == name).cloned();
+            let same = old.as_ref().is_some_and(|o| defs.iter().any(|n| n == o));
+            if same {
+                self.open.insert((name, key), o);
+            } else if let Some(old) = old {
+                out.push(resolution(&old, key, o, 0, 0, at, Reason::RuleChanged));
+            }
+        }
+        self.defs = defs;
+        self.rebuild();
+        out
+    }
+
+    /// The open incidents: (definition, scope value as shown, since).
+    pub fn firing(&self) -> Vec<(&IncidentDef, &str, Timestamp)> {
+        let mut v: Vec<_> = self
+            .open
+            .iter()
+            .filter_map(|((name, _), o)| {
+                let def = self.defs.iter().find(|d| d.name == *name)?;
+                Some((def, o.scope_value.as_str(), Timestamp(o.since)))
+            })
+            .collect();
+        v.sort_by(|a, b| (&a.0.name, a.1).cmp(&(&b.0.name, b.1)));
+        v
+    }
+
+    /// The firing incidents with `inhibit` whose scope value holds this
+    /// participant and that name `rule` as a member.
+    pub fn inhibitors(&self, rule: &str, meeting: &MeetingInfo, user_id: &str) -> Vec<Arc<str>> {
+        let meeting_key = meeting.key().cloned().unwrap_or_else(|| Arc::from(""));
+        let Some(member) = self.members.get(&(meeting_key, Arc::from(user_id))) else {
+            return Vec::new();
+        };
+        let mut names = Vec::new();
+        for def in &self.defs {
+            if !def.inhibit || !def.has_member(rule) {
+                continue;
+            }
+            let Some(key) = scope_key(def, member) else {
+                continue;
+            };
+            if self.open.contains_key(&(def.name.clone(), key)) {
+                names.push(def.name.clone());
+            }
+        }
+        names
+    }
+
+    /// The state to save.
+    pub fn snapshot(&self) -> IncidentSnapshot {
+        let mut members: Vec<MemberSnapshot> = self
+            .members
+            .values()
+            .map(|m| MemberSnapshot {
+                meeting_id: m.meeting.id.as_deref().map(str::to_owned),
+                meeting_uuid: m.meeting.uuid.as_deref().map(str::to_owned),
+                topic: m.meeting.topic.as_deref().map(str::to_owned),
+                user_id: m.info.user_id.to_string(),
+                attributes: ATTRIBUTE_NAMES
+                    .iter()
+                    .zip(&m.info.attributes)
+                    .filter_map(|(n, v)| Some(((*n).to_owned(), v.as_deref()?.to_owned())))
+                    .collect(),
+                site: m.site.as_deref().map(str::to_owned),
+                newest: m.newest,
+                present: m.present,
+                firing: m
+                    .firing
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect(),
+            })
+            .collect();
+        members.sort_by(|a, b| {
+            (&a.meeting_uuid, &a.meeting_id, &a.user_id).cmp(&(
+                &b.meeting_uuid,
+                &b.meeting_id,
+                &b.user_id,
+            ))
+        });
+        let mut open: Vec<(String, String, Open)> = self
+            .open
+            .iter()
+            .map(|((n, k), o)| (n.to_string(), k.clone(), o.clone()))
+            .collect();
+        open.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        IncidentSnapshot { members, open }
+    }
+
+    /// Restores saved state; incidents whose definition is gone are dropped
+    /// (their resolution was the reload's to send).
+    pub fn restore(&mut self, snap: IncidentSnapshot) {
+        self.members.clear();
+        for m in snap.members {
+            let meeting = MeetingInfo {
+                id: m.meeting_id.map(Arc::from),
+                uuid: m.meeting_uuid.map(Arc::from),
+                topic: m.topic.map(Arc::from),
+            };
+            let mut info = ParticipantInfo {
+                user_id: Arc::from(m.user_id),
+                ..ParticipantInfo::default()
+            };
+            for (n, v) in m.attributes {
+                info.set_attribute(&n, Some(Arc::from(v)));
+            }
+            let key = (
+                meeting.key().cloned().unwrap_or_else(|| Arc::from("")),
+                info.user_id.clone(),
+            );
+            self.members.insert(
+                key,
+                Member {
+                    meeting,
+                    info,
+                    site: m.site.map(Arc::from),
+                    newest: m.newest,
+                    present: m.present,
+                    firing: m
+                        .firing
+                        .into_iter()
+                        .map(|(k, v)| (Arc::from(k), v))
+                        .collect(),
+                    counted: Vec::new(),
+                },
+            );
+        }
+        self.open.clear();
+        for (name, key, o) in snap.open {
+            if let Some(def) = self.defs.iter().find(|d| *d.name == *name) {
+                self.open.insert((def.name.clone(), key), o);
+            }
+        }
+        self.rebuild();
+        for t in &mut self.touched {
+            t.clear();
+        }
+    }
+
+    /// Recomputes every bucket from the members.
+    fn rebuild(&mut self) {
+        let n = self.defs.len();
+        self.buckets = vec![HashMap::new(); n];
+        self.touched = vec![BTreeSet::new(); n];
+        let keys: Vec<MemberKey> = self.members.keys().cloned().collect();
+        for key in keys {
+            if let Some(m) = self.members.get_mut(&key) {
+                m.counted = vec![None; n];
+            }
+            self.recount(&key);
+        }
+        // Meeting-scope incidents keep their meeting for messages.
+        for ((name, key), o) in &mut self.open {
+            if o.meeting.is_none() {
+                o.meeting = self
+                    .defs
+                    .iter()
+                    .find(|d| d.name == *name && d.scope == Scope::Meeting)
+                    .and_then(|_| {
+                        self.members
+                            .iter()
+                            .find(|((m, _), _)| **m == **key)
+                            .map(|(_, m)| m.meeting.clone())
+                    });
+            }
+        }
+    }
+
+    /// Moves a member's counts to where it belongs now.
+    fn recount(&mut self, key: &MemberKey) {
+        let Some(member) = self.members.get_mut(key) else {
+            return;
+        };
+        member.counted.resize(self.defs.len(), None);
+        for (d, def) in self.defs.iter().enumerate() {
+            let new = scope_key(def, member)
+                .filter(|_| member.present)
+                .map(|k| Count {
+                    key: k,
+                    at: member.newest,
+                    affected: member.firing.keys().any(|r| def.has_member(r)),
+                });
+            let old = member.counted[d].take();
+            if old == new {
+                member.counted[d] = new;
+                continue;
+            }
+            if let Some(old) = &old {
+                if let Some(b) = self.buckets[d].get_mut(&old.key) {
+                    b.members.remove(key);
+                    dec(&mut b.present, old.at);
+                    if old.affected {
+                        dec(&mut b.affected, old.at);
+                    }
+                }
+                self.touched[d].insert(old.key.clone());
+            }
+            if let Some(new) = &new {
+                let b = self.buckets[d].entry(new.key.clone()).or_default();
+                b.members.insert(key.clone());
+                *b.present.entry(new.at).or_default() += 1;
+                if new.affected {
+                    *b.affected.entry(new.at).or_default() += 1;
+                }
+                b.newest = b.newest.max(new.at);
+                self.touched[d].insert(new.key.clone());
+            }
+            member.counted[d] = new;
+        }
+    }
+
+    /// Takes a member out of every bucket.
+    fn uncount(&mut self, key: &MemberKey) {
+        if let Some(m) = self.members.get_mut(key) {
+            m.present = false;
+        }
+        self.recount(key);
+    }
+
+    fn evaluate_one(&mut self, d: usize, key: &str, at: Timestamp) -> Option<IncidentTransition> {
+        let def = &self.defs[d];
+        let (population, affected, cutoff) = match self.buckets[d].get(key) {
+            Some(b) => {
+                let cutoff = b.newest - self.window;
+                (
+                    sum_from(&b.present, cutoff),
+                    sum_from(&b.affected, cutoff),
+                    cutoff,
+                )
+            }
+            None => (0, 0, i64::MAX),
+        };
+        let holds = def.holds(affected, population);
+        let id = (def.name.clone(), key.to_owned());
+        match (self.open.get_mut(&id), holds) {
+            (None, false) => None,
+            (None, true) => {
+                let members = self.affected_members(d, key, cutoff);
+                let meeting = self.meeting_of(d, key);
+                let scope_value = shown_value(def, key, meeting.as_ref());
+                let shared = self.shared(d, key, cutoff);
+                let open = Open {
+                    since: at.0,
+                    clearing_since: None,
+                    peak: affected,
+                    peak_participants: members.clone(),
+                    peak_shared: shared.clone(),
+                    scope_value: scope_value.clone(),
+                    meeting: meeting.clone(),
+                };
+                self.open.insert(id, open);
+                Some(IncidentTransition {
+                    state: State::Firing,
+                    reason: Reason::Condition,
+                    name: def.name.clone(),
+                    severity: def.severity,
+                    scope: def.scope.clone(),
+                    scope_value,
+                    scope_key: key.to_owned(),
+                    meeting,
+                    affected,
+                    population,
+                    peak: affected,
+                    participants: members,
+                    shared,
+                    at,
+                    since: at,
+                })
+            }
+            (Some(open), true) => {
+                open.clearing_since = None;
+                let grew = affected > open.peak;
+                if grew {
+                    open.peak = affected;
+                    let members = self.affected_members(d, key, cutoff);
+                    let shared = self.shared(d, key, cutoff);
+                    if let Some(open) = self.open.get_mut(&id) {
+                        open.peak_participants = members;
+                        open.peak_shared = shared;
+                    }
+                }
+                None
+            }
+            (Some(open), false) => {
+                let clearing = *open.clearing_since.get_or_insert(at.0);
+                if at.0 - clearing < def.keep_firing_for.as_secs() as i64 {
+                    return None;
+                }
+                let open = self.open.remove(&id)?;
+                Some(resolution(
+                    def,
+                    key.to_owned(),
+                    open,
+                    affected,
+                    population,
+                    at,
+                    Reason::Condition,
+                ))
+            }
+        }
+    }
+
+    /// The affected members of a scope value, sorted by participant id.
+    fn affected_members(&self, d: usize, key: &str, cutoff: i64) -> Vec<Affected> {
+        let def = &self.defs[d];
+        let Some(b) = self.buckets[d].get(key) else {
+            return Vec::new();
+        };
+        let mut out: Vec<Affected> = b
+            .members
+            .iter()
+            .filter_map(|k| self.members.get(k))
+            .filter(|m| m.present && m.newest >= cutoff)
+            .filter_map(|m| {
+                // The worst member alert: highest severity, then rule name.
+                let (rule, f) = m
+                    .firing
+                    .iter()
+                    .filter(|(r, _)| def.has_member(r))
+                    .max_by(|a, b| a.1.severity.cmp(&b.1.severity).then(b.0.cmp(a.0)))?;
+                Some(Affected {
+                    participant: m.info.user_id.to_string(),
+                    user_name: m.info.attribute("user_name").map(str::to_owned),
+                    meeting: m
+                        .meeting
+                        .id
+                        .as_deref()
+                        .or(m.meeting.uuid.as_deref())
+                        .map(str::to_owned),
+                    rule: rule.to_string(),
+                    metric: f.metric.clone(),
+                    value: f.value,
+                    unit: f.unit,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.participant, &a.meeting).cmp(&(&b.participant, &b.meeting)));
+        out
+    }
+
+    /// Factors all affected members share, each known for all of them.
+    fn shared(&self, d: usize, key: &str, cutoff: i64) -> BTreeMap<String, String> {
+        let def = &self.defs[d];
+        let Some(b) = self.buckets[d].get(key) else {
+            return BTreeMap::new();
+        };
+        let affected: Vec<&Member> = b
+            .members
+            .iter()
+            .filter_map(|k| self.members.get(k))
+            .filter(|m| {
+                m.present && m.newest >= cutoff && m.firing.keys().any(|r| def.has_member(r))
+            })
+            .collect();
+        let mut factors: Vec<&str> = SHARED_FACTORS.to_vec();
+        if def.scope != Scope::Meeting {
+            factors.push("meeting");
+        }
+        let mut out = BTreeMap::new();
+        for f in factors {
+            if def.scope.name() == f {
+                continue;
+            }
+            let mut values = affected.iter().map(|m| factor(m, f));
+            let Some(Some(first)) = values.next() else {
+                continue;
+            };
+            if values.all(|v| v.as_deref() == Some(first.as_str())) {
+                out.insert(f.to_owned(), first);
+            }
+        }
+        out
+    }
+
+    fn meeting_of(&self, d: usize, key: &str) -> Option<MeetingInfo> {
+        if self.defs[d].scope != Scope::Meeting {
+            return None;
+        }
+        let b = self.buckets[d].get(key)?;
+        b.members
+            .iter()
+            .find_map(|k| self.members.get(k))
+            .map(|m| m.meeting.clone())
+    }
+}
+
+/// The resolution of an open incident.
+fn resolution(
+    def: &IncidentDef,
+    key: String,
+    open: Open,
+    affected: u32,
+    population: u32,
+    at: Timestamp,
+    reason: Reason,
+) -> IncidentTransition {
+    let shared = open.peak_shared;
+    IncidentTransition {
+        state: State::Resolved,
+        reason,
+        name: def.name.clone(),
+        severity: def.severity,
+        scope: def.scope.clone(),
+        scope_value: open.scope_value,
+        scope_key: key,
+        meeting: open.meeting,
+        affected,
+        population,
+        peak: open.peak,
+        participants: open.peak_participants,
+        shared,
+        at,
+        since: Timestamp(open.since),
+    }
+}
+
+/// Where a member is counted for `def`; `None` when its value is unknown.
+fn scope_key(def: &IncidentDef, m: &Member) -> Option<String> {
+    let v = match &def.scope {
+        Scope::Meeting => m.meeting.key().map(|k| k.to_string()),
+        Scope::All => Some("all".to_owned()),
+        Scope::Site => m.site.as_deref().map(str::to_owned),
+        Scope::Attribute(i) => m.info.attributes[*i].as_deref().map(str::to_owned),
+    };
+    v.filter(|v| !v.is_empty())
+}
+
+/// A scope value as people read it: the meeting number when known.
+fn shown_value(def: &IncidentDef, key: &str, meeting: Option<&MeetingInfo>) -> String {
+    match (&def.scope, meeting.and_then(|m| m.id.as_deref())) {
+        (Scope::Meeting, Some(id)) => id.to_owned(),
+        _ => key.to_owned(),
+    }
+}
+
+/// A member's value of a shared factor.
+fn factor(m: &Member, name: &str) -> Option<String> {
+    let v = match name {
+        "site" => m.site.as_deref().map(str::to_owned),
+        "meeting" => m
+            .meeting
+            .id
+            .as_deref()
+            .or(m.meeting.uuid.as_deref())
+            .map(str::to_owned),
+        _ => m.info.attribute(name).map(str::to_owned),
+    };
+    v.filter(|v| !v.is_empty())
+}
+
+fn dec(map: &mut BTreeMap<i64, u32>, at: i64) {
+    if let Some(n) = map.get_mut(&at) {
+        *n -= 1;
+        if *n == 0 {
+            map.remove(&at);
+        }
+    }
+}
+
+fn sum_from(map: &BTreeMap<i64, u32>, from: i64) -> u32 {
+    map.range(from..).map(|(_, n)| n).sum()
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

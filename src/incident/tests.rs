@@ -1,0 +1,327 @@
+use std::time::Duration;
+
+use super::*;
+use crate::alert::Reason;
+use crate::qos::{Metric, Unit};
+
+fn def(name: &str, scope: Scope, min: u32, fraction: f64) -> IncidentDef {
+    IncidentDef {
+        name: Arc::from(name),
+        description: None,
+        scope,
+        rules: vec![
+            Arc::from("audio-loss-high"),
+            Arc::from("audio-loss-critical"),
+        ],
+        min_participants: min,
+        min_fraction: fraction,
+        severity: Severity::Critical,
+        hold: Duration::ZERO,
+        keep_firing_for: Duration::ZERO,
+        inhibit: true,
+        labels: BTreeMap::new(),
+        summary: None,
+        repeat_every: None,
+    }
+}
+
+fn meeting(uuid: &str, id: &str) -> MeetingInfo {
+    MeetingInfo {
+        id: Some(Arc::from(id)),
+        uuid: Some(Arc::from(uuid)),
+        topic: Some(Arc::from("All hands")),
+    }
+}
+
+fn person(id: &str, dc: &str, network: &str) -> ParticipantInfo {
+    let mut p = ParticipantInfo {
+        user_id: Arc::from(id),
+        ..ParticipantInfo::default()
+    };
+    p.set_attribute("user_name", Some(Arc::from(format!("User {id}"))));
+    p.set_attribute("data_center", Some(Arc::from(dc)));
+    p.set_attribute("network_type", Some(Arc::from(network)));
+    p
+}
+
+fn seen(e: &mut IncidentEngine, m: &MeetingInfo, p: &ParticipantInfo, at: i64) {
+    e.observe(MemberUpdate {
+        meeting: m,
+        participant: p,
+        site: None,
+        newest: Timestamp(at),
+        present: true,
+    });
+}
+
+fn alert(
+    state: State,
+    rule: &str,
+    m: &MeetingInfo,
+    p: &ParticipantInfo,
+    value: f64,
+    at: i64,
+) -> Transition {
+    Transition {
+        state,
+        reason: Reason::Condition,
+        rule: Arc::from(rule),
+        severity: if rule.ends_with("critical") {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        },
+        meeting: m.clone(),
+        participant: p.clone(),
+        at: Timestamp(at),
+        since: Timestamp(at),
+        metric: Metric::from_path("audio_input.avg_loss").unwrap(),
+        value,
+        threshold: 2.0,
+        unit: Unit::Percent,
+    }
+}
+
+/// The must-show: 6 of 8 participants of one meeting lose audio at
+/// once: one incident, affected 6 of population 8, naming the six and what
+/// they share; the two healthy ones are not in it.
+#[test]
+fn six_of_eight_make_one_meeting_incident() {
+    let mut e = IncidentEngine::new(vec![def("meeting-audio", Scope::Meeting, 3, 0.5)], None);
+    let m = meeting("uuid-1==", "85746065432");
+    let people: Vec<ParticipantInfo> = (1..=8)
+        .map(|i| {
+            person(
+                &format!("u{i}"),
+                "SJC",
+                if i <= 6 { "Wifi" } else { "Wired" },
+            )
+        })
+        .collect();
+    for p in &people {
+        seen(&mut e, &m, p, 60);
+    }
+    assert!(e.evaluate(Timestamp(60)).is_empty());
+    for p in &people[..6] {
+        e.on_alert(&alert(State::Firing, "audio-loss-high", &m, p, 7.0, 120));
+        seen(&mut e, &m, p, 120);
+    }
+    for p in &people[6..] {
+        seen(&mut e, &m, p, 120);
+    }
+    let ts = e.evaluate(Timestamp(120));
+    assert_eq!(ts.len(), 1, "{ts:#?}");
+    let t = &ts[0];
+    assert_eq!(t.state, State::Firing);
+    assert_eq!((t.affected, t.population, t.peak), (6, 8, 6));
+    assert_eq!(t.scope_value, "85746065432");
+    assert_eq!(t.scope_key, "uuid-1==");
+    let ids: Vec<&str> = t
+        .participants
+        .iter()
+        .map(|a| a.participant.as_str())
+        .collect();
+    assert_eq!(ids, ["u1", "u2", "u3", "u4", "u5", "u6"]);
+    assert_eq!(t.shared.get("data_center").map(String::as_str), Some("SJC"));
+    assert_eq!(
+        t.shared.get("network_type").map(String::as_str),
+        Some("Wifi")
+    );
+    assert!(
+        !t.shared.contains_key("meeting"),
+        "the scope itself is not a factor"
+    );
+    assert_eq!(
+        e.inhibitors("audio-loss-high", &m, "u1"),
+        vec![Arc::<str>::from("meeting-audio")]
+    );
+    assert!(e.inhibitors("audio-jitter-high", &m, "u1").is_empty());
+
+    // Recovery: four recover; 2 of 8 is below both thresholds.
+    for p in &people[..4] {
+        e.on_alert(&alert(State::Resolved, "audio-loss-high", &m, p, 0.1, 180));
+        seen(&mut e, &m, p, 180);
+    }
+    let ts = e.evaluate(Timestamp(180));
+    assert_eq!(ts.len(), 1);
+    let r = &ts[0];
+    assert_eq!(r.state, State::Resolved);
+    assert_eq!((r.affected, r.peak), (2, 6));
+    assert_eq!(r.participants.len(), 6, "the peak's participants");
+    assert_eq!(r.duration_secs(), 60);
+    assert_eq!(r.fingerprint(), t.fingerprint());
+    assert!(e.inhibitors("audio-loss-high", &m, "u5").is_empty());
+}
+
+#[test]
+fn thresholds_need_both_count_and_fraction() {
+    let d = def("x", Scope::All, 3, 0.3);
+    assert!(!d.holds(2, 4));
+    assert!(d.holds(3, 10));
+    assert!(!d.holds(3, 11));
+    assert!(
+        !def("x", Scope::All, 0, 0.0).holds(0, 5),
+        "nobody affected is no incident"
+    );
+}
+
+/// An attribute scope groups across meetings; unknown values belong to no
+/// population; stale members (no sample within 3 minutes of the scope's
+/// newest) do not count.
+#[test]
+fn data_center_scope_across_meetings_with_staleness() {
+    let mut e = IncidentEngine::new(vec![def("dc-audio", Scope::Attribute(7), 5, 0.3)], None);
+    assert_eq!(crate::qos::ATTRIBUTE_NAMES[7], "data_center");
+    let ms: Vec<MeetingInfo> = (0..5)
+        .map(|i| meeting(&format!("uuid-{i}"), &format!("{i}00")))
+        .collect();
+    // An old member in SJC, last seen long ago: not in the population.
+    let old = person("old", "SJC", "Wired");
+    seen(&mut e, &ms[0], &old, 0);
+    // One without a data centre: in no population.
+    let mut unknown = person("nodc", "", "Wired");
+    unknown.set_attribute("data_center", None);
+    seen(&mut e, &ms[0], &unknown, 600);
+    for (i, m) in ms.iter().enumerate() {
+        for j in 0..2 {
+            let p = person(&format!("p{i}{j}"), "SJC", "Wired");
+            seen(&mut e, m, &p, 600);
+            if j == 0 {
+                e.on_alert(&alert(
+                    State::Firing,
+                    "audio-loss-critical",
+                    m,
+                    &p,
+                    9.0,
+                    600,
+                ));
+            }
+        }
+    }
+    let ts = e.evaluate(Timestamp(600));
+    assert_eq!(ts.len(), 1, "{ts:#?}");
+    assert_eq!((ts[0].affected, ts[0].population), (5, 10));
+    assert_eq!(ts[0].scope_value, "SJC");
+    assert!(!ts[0].shared.contains_key("meeting"), "five meetings");
+    assert_eq!(ts[0].participants[0].rule, "audio-loss-critical");
+}
+
+#[test]
+fn keep_firing_for_counts_sample_time() {
+    let mut d = def("m", Scope::Meeting, 1, 0.0);
+    d.keep_firing_for = Duration::from_secs(120);
+    let mut e = IncidentEngine::new(vec![d], None);
+    let m = meeting("u==", "1");
+    let p = person("a", "SJC", "Wifi");
+    seen(&mut e, &m, &p, 60);
+    e.on_alert(&alert(State::Firing, "audio-loss-high", &m, &p, 5.0, 60));
+    assert_eq!(e.evaluate(Timestamp(60)).len(), 1);
+    e.on_alert(&alert(State::Resolved, "audio-loss-high", &m, &p, 0.0, 120));
+    seen(&mut e, &m, &p, 120);
+    assert!(
+        e.evaluate(Timestamp(120)).is_empty(),
+        "held by keep_firing_for"
+    );
+    seen(&mut e, &m, &p, 180);
+    assert!(e.evaluate(Timestamp(180)).is_empty());
+    seen(&mut e, &m, &p, 240);
+    let ts = e.evaluate(Timestamp(240));
+    assert_eq!(ts.len(), 1);
+    assert_eq!(ts[0].state, State::Resolved);
+}
+
+#[test]
+fn meeting_end_resolves_with_its_reason_and_reload_with_rule_changed() {
+    let mut e = IncidentEngine::new(
+        vec![
+            def("m", Scope::Meeting, 1, 0.0),
+            def("all", Scope::All, 1, 0.0),
+        ],
+        None,
+    );
+    let m = meeting("u==", "1");
+    let p = person("a", "SJC", "Wifi");
+    seen(&mut e, &m, &p, 60);
+    e.on_alert(&alert(State::Firing, "audio-loss-high", &m, &p, 5.0, 60));
+    assert_eq!(e.evaluate(Timestamp(60)).len(), 2);
+    let ended = e.end_meeting(&m, Timestamp(90));
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].reason, Reason::MeetingEnded);
+    // The `all` incident loses its only member: resolved by its condition.
+    let ts = e.evaluate(Timestamp(90));
+    assert_eq!(ts.len(), 1);
+    assert_eq!(
+        (ts[0].name.as_ref(), ts[0].reason),
+        ("all", Reason::Condition)
+    );
+
+    let m2 = meeting("v==", "2");
+    seen(&mut e, &m2, &p, 120);
+    e.on_alert(&alert(State::Firing, "audio-loss-high", &m2, &p, 5.0, 120));
+    assert_eq!(e.evaluate(Timestamp(120)).len(), 2);
+    let mut changed = def("m", Scope::Meeting, 2, 0.0);
+    changed.description = Some("edited".into());
+    let ts = e.set_defs(
+        vec![changed, def("all", Scope::All, 1, 0.0)],
+        Timestamp(130),
+    );
+    assert_eq!(ts.len(), 1);
+    assert_eq!(
+        (ts[0].name.as_ref(), ts[0].reason),
+        ("m", Reason::RuleChanged)
+    );
+    assert_eq!(e.firing().len(), 1, "the unchanged one keeps firing");
+}
+
+/// A restart neither re-announces nor forgets an open incident.
+#[test]
+fn snapshot_round_trip_keeps_open_incidents() {
+    let defs = vec![def("m", Scope::Meeting, 2, 0.0)];
+    let mut e = IncidentEngine::new(defs.clone(), None);
+    let m = meeting("u==", "1");
+    let a = person("a", "SJC", "Wifi");
+    let b = person("b", "SJC", "Wifi");
+    for p in [&a, &b] {
+        seen(&mut e, &m, p, 60);
+        e.on_alert(&alert(State::Firing, "audio-loss-high", &m, p, 5.0, 60));
+    }
+    assert_eq!(e.evaluate(Timestamp(60)).len(), 1);
+    let snap = e.snapshot();
+    let json = serde_json::to_string(&snap).unwrap();
+    let mut r = IncidentEngine::new(defs, None);
+    r.restore(serde_json::from_str(&json).unwrap());
+    assert_eq!(r.snapshot(), snap);
+    assert_eq!(r.firing().len(), 1);
+    seen(&mut r, &m, &a, 120);
+    assert!(r.evaluate(Timestamp(120)).is_empty(), "not announced again");
+    r.on_alert(&alert(State::Resolved, "audio-loss-high", &m, &a, 0.0, 180));
+    let ts = r.evaluate(Timestamp(180));
+    assert_eq!(ts.len(), 1);
+    assert_eq!((ts[0].state, ts[0].peak), (State::Resolved, 2));
+    assert_eq!(ts[0].since, Timestamp(60));
+}
+
+/// A participant who leaves leaves the population.
+#[test]
+fn leavers_leave_the_population() {
+    let mut e = IncidentEngine::new(vec![def("m", Scope::Meeting, 1, 0.5)], None);
+    let m = meeting("u==", "1");
+    let a = person("a", "SJC", "Wifi");
+    let b = person("b", "SJC", "Wifi");
+    let c = person("c", "SJC", "Wifi");
+    for p in [&a, &b, &c] {
+        seen(&mut e, &m, p, 60);
+    }
+    e.on_alert(&alert(State::Firing, "audio-loss-high", &m, &a, 5.0, 60));
+    assert!(e.evaluate(Timestamp(60)).is_empty(), "1 of 3 is under half");
+    e.observe(MemberUpdate {
+        meeting: &m,
+        participant: &c,
+        site: None,
+        newest: Timestamp(60),
+        present: false,
+    });
+    let ts = e.evaluate(Timestamp(70));
+    assert_eq!(ts.len(), 1, "1 of 2 is half");
+    assert_eq!((ts[0].affected, ts[0].population), (1, 2));
+}
