@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Affected, IncidentDef, IncidentTransition, SHARED_FACTORS, Scope};
 use crate::alert::{Reason, State, Transition};
-use crate::qos::{ATTRIBUTE_NAMES, MeetingInfo, ParticipantInfo, Timestamp};
+use crate::qos::{MeetingInfo, ParticipantInfo, Timestamp};
 use crate::rules::Severity;
 
 /// A participant as the lifecycle last saw it.
@@ -25,33 +25,33 @@ pub struct MemberUpdate<'a> {
 }
 
 /// Participant identity: meeting key + user_id.
-type MemberKey = (Arc<str>, Arc<str>);
+pub(super) type MemberKey = (Arc<str>, Arc<str>);
 
 /// A member alert firing for a participant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Firing {
-    severity: Severity,
-    metric: String,
-    value: f64,
-    unit: crate::qos::Unit,
+pub(super) struct Firing {
+    pub(super) severity: Severity,
+    pub(super) metric: String,
+    pub(super) value: f64,
+    pub(super) unit: crate::qos::Unit,
 }
 
 #[derive(Clone, Debug)]
-struct Member {
-    meeting: MeetingInfo,
-    info: ParticipantInfo,
-    site: Option<Arc<str>>,
-    newest: i64,
-    present: bool,
+pub(super) struct Member {
+    pub(super) meeting: MeetingInfo,
+    pub(super) info: ParticipantInfo,
+    pub(super) site: Option<Arc<str>>,
+    pub(super) newest: i64,
+    pub(super) present: bool,
     /// Rule name -> what it reported when it fired.
-    firing: BTreeMap<Arc<str>, Firing>,
+    pub(super) firing: BTreeMap<Arc<str>, Firing>,
     /// Per incident definition: where this member is counted.
-    counted: Vec<Option<Count>>,
+    pub(super) counted: Vec<Option<Count>>,
 }
 
 /// One member's contribution to a bucket.
 #[derive(Clone, Debug, PartialEq)]
-struct Count {
+pub(super) struct Count {
     key: String,
     at: i64,
     affected: bool,
@@ -59,7 +59,7 @@ struct Count {
 
 /// The members of one scope value of one incident definition.
 #[derive(Clone, Debug, Default)]
-struct Bucket {
+pub(super) struct Bucket {
     members: HashSet<MemberKey>,
     /// Present members by newest sample time.
     present: BTreeMap<i64, u32>,
@@ -71,55 +71,34 @@ struct Bucket {
 
 /// An incident that fires.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct Open {
-    since: i64,
+pub(super) struct Open {
+    pub(super) since: i64,
     /// First batch at which the condition no longer held (keep_firing_for).
-    clearing_since: Option<i64>,
-    peak: u32,
-    peak_participants: Vec<Affected>,
+    pub(super) clearing_since: Option<i64>,
+    pub(super) peak: u32,
+    pub(super) peak_participants: Vec<Affected>,
     /// The shared factors at the peak.
     #[serde(default)]
-    peak_shared: BTreeMap<String, String>,
-    scope_value: String,
+    pub(super) peak_shared: BTreeMap<String, String>,
+    pub(super) scope_value: String,
     #[serde(skip)]
-    meeting: Option<MeetingInfo>,
-}
-
-/// The engine's state, for saving and restoring with the alert state.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct IncidentSnapshot {
-    members: Vec<MemberSnapshot>,
-    /// (incident name, scope key) -> open incident.
-    open: Vec<(String, String, Open)>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-struct MemberSnapshot {
-    meeting_id: Option<String>,
-    meeting_uuid: Option<String>,
-    topic: Option<String>,
-    user_id: String,
-    attributes: BTreeMap<String, String>,
-    site: Option<String>,
-    newest: i64,
-    present: bool,
-    firing: BTreeMap<String, Firing>,
+    pub(super) meeting: Option<MeetingInfo>,
 }
 
 /// Incidents over the participants the lifecycle tracks (SPEC 12).
 #[derive(Debug, Default)]
 pub struct IncidentEngine {
-    defs: Vec<IncidentDef>,
+    pub(super) defs: Vec<IncidentDef>,
     /// A member counts in a population while its newest sample is at most
     /// this many seconds older than the scope value's newest.
-    window: i64,
-    members: HashMap<MemberKey, Member>,
+    pub(super) window: i64,
+    pub(super) members: HashMap<MemberKey, Member>,
     /// Per definition: scope key -> bucket.
-    buckets: Vec<HashMap<String, Bucket>>,
+    pub(super) buckets: Vec<HashMap<String, Bucket>>,
     /// Per definition: scope keys changed since the last evaluation.
-    touched: Vec<BTreeSet<String>>,
+    pub(super) touched: Vec<BTreeSet<String>>,
     /// (incident name, scope key) -> open incident.
-    open: HashMap<(Arc<str>, String), Open>,
+    pub(super) open: HashMap<(Arc<str>, String), Open>,
 }
 
 impl IncidentEngine {
@@ -316,99 +295,8 @@ impl IncidentEngine {
         names
     }
 
-    /// The state to save.
-    pub fn snapshot(&self) -> IncidentSnapshot {
-        let mut members: Vec<MemberSnapshot> = self
-            .members
-            .values()
-            .map(|m| MemberSnapshot {
-                meeting_id: m.meeting.id.as_deref().map(str::to_owned),
-                meeting_uuid: m.meeting.uuid.as_deref().map(str::to_owned),
-                topic: m.meeting.topic.as_deref().map(str::to_owned),
-                user_id: m.info.user_id.to_string(),
-                attributes: ATTRIBUTE_NAMES
-                    .iter()
-                    .zip(&m.info.attributes)
-                    .filter_map(|(n, v)| Some(((*n).to_owned(), v.as_deref()?.to_owned())))
-                    .collect(),
-                site: m.site.as_deref().map(str::to_owned),
-                newest: m.newest,
-                present: m.present,
-                firing: m
-                    .firing
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.clone()))
-                    .collect(),
-            })
-            .collect();
-        members.sort_by(|a, b| {
-            (&a.meeting_uuid, &a.meeting_id, &a.user_id).cmp(&(
-                &b.meeting_uuid,
-                &b.meeting_id,
-                &b.user_id,
-            ))
-        });
-        let mut open: Vec<(String, String, Open)> = self
-            .open
-            .iter()
-            .map(|((n, k), o)| (n.to_string(), k.clone(), o.clone()))
-            .collect();
-        open.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        IncidentSnapshot { members, open }
-    }
-
-    /// Restores saved state; incidents whose definition is gone are dropped
-    /// (their resolution was the reload's to send).
-    pub fn restore(&mut self, snap: IncidentSnapshot) {
-        self.members.clear();
-        for m in snap.members {
-            let meeting = MeetingInfo {
-                id: m.meeting_id.map(Arc::from),
-                uuid: m.meeting_uuid.map(Arc::from),
-                topic: m.topic.map(Arc::from),
-            };
-            let mut info = ParticipantInfo {
-                user_id: Arc::from(m.user_id),
-                ..ParticipantInfo::default()
-            };
-            for (n, v) in m.attributes {
-                info.set_attribute(&n, Some(Arc::from(v)));
-            }
-            let key = (
-                meeting.key().cloned().unwrap_or_else(|| Arc::from("")),
-                info.user_id.clone(),
-            );
-            self.members.insert(
-                key,
-                Member {
-                    meeting,
-                    info,
-                    site: m.site.map(Arc::from),
-                    newest: m.newest,
-                    present: m.present,
-                    firing: m
-                        .firing
-                        .into_iter()
-                        .map(|(k, v)| (Arc::from(k), v))
-                        .collect(),
-                    counted: Vec::new(),
-                },
-            );
-        }
-        self.open.clear();
-        for (name, key, o) in snap.open {
-            if let Some(def) = self.defs.iter().find(|d| *d.name == *name) {
-                self.open.insert((def.name.clone(), key), o);
-            }
-        }
-        self.rebuild();
-        for t in &mut self.touched {
-            t.clear();
-        }
-    }
-
     /// Recomputes every bucket from the members.
-    fn rebuild(&mut self) {
+    pub(super) fn rebuild(&mut self) {
         let n = self.defs.len();
         self.buckets = vec![HashMap::new(); n];
         self.touched = vec![BTreeSet::new(); n];

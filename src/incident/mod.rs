@@ -7,6 +7,7 @@
 //! or resolve. Time is sample time; it reads no clock.
 
 mod engine;
+mod snapshot;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +18,8 @@ use crate::alert::{Reason, State};
 use crate::qos::{ATTRIBUTE_NAMES, MeetingInfo, Timestamp, Unit};
 use crate::rules::Severity;
 
-pub use engine::{IncidentEngine, IncidentSnapshot, MemberUpdate};
+pub use engine::{IncidentEngine, MemberUpdate};
+pub use snapshot::IncidentSnapshot;
 
 /// What an incident groups participants by.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
