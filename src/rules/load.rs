@@ -7,10 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use regex::Regex;
-
 use super::expr::Condition;
-use super::{Hold, Matcher, Pattern, Rule, RuleSet, RuleSource, Severity, match_key, template};
+use super::{Hold, Rule, RuleMatcher, RuleSet, RuleSource, Severity, match_key, template};
+use crate::matcher;
 use crate::yaml::{self, Diagnostic, Diagnostics, MapReader, Node, Value, suggest};
 
 const RULE_KEYS: [&str; 13] = [
@@ -475,7 +474,7 @@ fn parse_hold(node: &Node, errs: &mut Errs<'_>) -> Option<Hold> {
         .map(Hold::Time)
 }
 
-fn parse_match(node: &Node, errs: &mut Errs<'_>) -> Vec<Matcher> {
+fn parse_match(node: &Node, errs: &mut Errs<'_>) -> Vec<RuleMatcher> {
     let mut m = match MapReader::new(node, "`match`") {
         Ok(m) => m,
         Err(msg) => {
@@ -491,63 +490,30 @@ fn parse_match(node: &Node, errs: &mut Errs<'_>) -> Vec<Matcher> {
         };
         let Some(key) = match_key(&key_text) else {
             let mut known: Vec<&str> = crate::qos::ATTRIBUTE_NAMES.to_vec();
-            known.extend(["meeting", "topic"]);
-            let hint = suggest(&key_text, &known)
-                .map_or(String::new(), |k| format!(" (did you mean `{k}`?)"));
+            known.extend(matcher::RULE_KEYS);
+            let hint = matcher::did_you_mean(&key_text, &known);
+            let route_only = if matcher::is_alert_attribute(&key_text) {
+                " (it is known once an alert exists: use it in a route `match`)"
+            } else {
+                ""
+            };
             errs.at(k.pos, format!(
-                "unknown `match` key `{key_text}`{hint}; use a participant attribute ({}), meeting or topic",
-                crate::qos::ATTRIBUTE_NAMES.join(", ")
+                "unknown `match` key `{key_text}`{hint}{route_only}; use a participant attribute ({}), {}",
+                crate::qos::ATTRIBUTE_NAMES.join(", "),
+                matcher::RULE_KEYS.join(", ")
             ));
             continue;
         };
-        let values: Vec<&Node> = match &v.value {
-            Value::Seq(items) => items.iter().collect(),
-            _ => vec![v],
-        };
-        if values.is_empty() {
-            errs.at(
-                v.pos,
-                format!("`match.{key_text}` is an empty list, which matches nothing"),
-            );
-            continue;
-        }
-        let mut patterns = Vec::new();
-        for value in values {
-            match parse_pattern(value) {
-                Ok(p) => patterns.push(p),
-                Err(msg) => errs.at(value.pos, format!("in `match.{key_text}`: {msg}")),
+        match matcher::parse_node(&key_text, v, &format!("`match.{key_text}`")) {
+            Ok(matcher) => out.push(RuleMatcher { key, matcher }),
+            Err(list) => {
+                for (pos, msg) in list {
+                    errs.at(pos, msg);
+                }
             }
         }
-        out.push(Matcher { key, patterns });
     }
     out
-}
-
-/// A match pattern: a string, or `~regex`.
-pub(crate) fn parse_pattern(node: &Node) -> Result<Pattern, String> {
-    let Some(text) = node.as_scalar_text() else {
-        return Err(format!(
-            "expected a string or a list of strings, not {}",
-            node.kind()
-        ));
-    };
-    match text.strip_prefix('~') {
-        Some(re) => Regex::new(re).map(Pattern::Regex).map_err(|e| {
-            format!(
-                "bad regular expression `{re}`: {}",
-                one_line(&e.to_string())
-            )
-        }),
-        None => Ok(Pattern::Exact(text)),
-    }
-}
-
-fn one_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn parse_labels(node: &Node, errs: &mut Errs<'_>) -> BTreeMap<String, String> {
@@ -564,12 +530,7 @@ fn parse_labels(node: &Node, errs: &mut Errs<'_>) -> BTreeMap<String, String> {
             errs.at(k.pos, "label names must be strings");
             continue;
         };
-        let valid = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
+        if !matcher::is_label_name(&name) {
             errs.at(k.pos, format!("bad label name `{name}`: use letters, digits and `_`, not starting with a digit"));
             continue;
         }
