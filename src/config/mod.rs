@@ -257,12 +257,13 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, Diagnostics> {
         let text = interpolate(path, text, mode, env).map_err(Diagnostics)?;
-        let root = yaml::parse(path, &text).map_err(|d| Diagnostics(vec![d]))?;
-        let mut errs = Errs {
-            path,
-            diags: Vec::new(),
+        let (root, found) = yaml::parse_all(path, &text);
+        let Some(root) = root else {
+            return Err(Diagnostics(found));
         };
+        let mut errs = Errs { path, diags: found };
         let config = parse_config(path, &root, &mut errs);
+        errs.diags.sort_by_key(|d| (d.line, d.col));
         if errs.diags.is_empty() {
             Ok(config)
         } else {

@@ -140,12 +140,10 @@ fn parse_file(
     names: &mut Vec<NameSite>,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let root = match yaml::parse(path, text) {
-        Ok(root) => root,
-        Err(d) => {
-            diags.push(d);
-            return;
-        }
+    let (root, found) = yaml::parse_all(path, text);
+    diags.extend(found);
+    let Some(root) = root else {
+        return;
     };
     if root.value == Value::Null {
         return; // an empty file holds no rules
@@ -453,6 +451,8 @@ fn parse_rule(node: &Node, errs: &mut Errs<'_>) -> (Option<Rule>, Option<(String
 
 /// `for: 2m` or `for: 3 samples`.
 fn parse_hold(node: &Node, errs: &mut Errs<'_>) -> Option<Hold> {
+    const FORMS: &str =
+        "write a duration (e.g. 90s, 2m or 1h) or a number of samples (e.g. `3 samples`)";
     if let Value::Str(s) = &node.value {
         let t = s.trim();
         if let Some(n) = t
@@ -467,6 +467,22 @@ fn parse_hold(node: &Node, errs: &mut Errs<'_>) -> Option<Hold> {
                     None
                 }
             };
+        }
+        if humantime::parse_duration(t).is_err() {
+            // `3 sampels`: a count and a misspelt word. humantime's list of
+            // time units would not help; the samples form would.
+            let hint = t
+                .split_once(char::is_whitespace)
+                .filter(|(n, _)| n.parse::<u32>().is_ok())
+                .and_then(|(n, word)| {
+                    suggest(word.trim(), &["samples", "sample"]).map(|_| format!("{n} samples"))
+                });
+            let message = match hint {
+                Some(fix) => format!("bad `for` value `{s}` (did you mean `{fix}`?): {FORMS}"),
+                None => format!("bad duration `{s}` for `for`: {FORMS}"),
+            };
+            errs.at(node.pos, message);
+            return None;
         }
     }
     errs.duration(node, "for")
@@ -617,7 +633,7 @@ rules:
             "r.yaml:3:33: error: in `when`: unit `%` does not fit",
             "r.yaml:4:5: error: unknown key `severty` in a rule (did you mean `severity`?)",
             "r.yaml:5:11: error: bad rule name `Two`",
-            "r.yaml:7:10: error: bad duration `2 minutes please`",
+            "r.yaml:7:10: error: bad duration `2 minutes please` for `for`: write a duration (e.g. 90s, 2m or 1h) or a number of samples (e.g. `3 samples`)",
             "r.yaml:10:25: error: in `match.user_name`: bad regular expression",
             "r.yaml:11:18: error: in `summary`: unknown template variable `nope`",
             "r.yaml:12:11: error: duplicate rule name `one`: already defined at r.yaml:2",
@@ -626,6 +642,18 @@ rules:
         for (got, want) in errs.iter().zip(expect) {
             assert!(got.starts_with(want), "got {got}\nwant {want}");
         }
+    }
+
+    #[test]
+    fn a_misspelt_samples_hold_suggests_the_samples_form() {
+        let e = errors("rules:\n  - name: x\n    when: a.b > 1ms\n    for: 3 sampels\n");
+        assert!(
+            e.iter().any(|e| e == "r.yaml:4:10: error: bad `for` value `3 sampels` (did you mean `3 samples`?): write a duration (e.g. 90s, 2m or 1h) or a number of samples (e.g. `3 samples`)"),
+            "{e:?}"
+        );
+        let e =
+            errors("rules:\n  - name: x\n    when: audio_input.latency > 1ms\n    for: 2 mins\n");
+        assert!(e.is_empty(), "humantime words still work: {e:?}");
     }
 
     #[test]
