@@ -127,7 +127,7 @@ fn a_value_outside_an_attributes_value_set_names_the_allowed_ones() {
             rules.display()
         )]
     );
-    let ok = write(
+    write(
         dir.path(),
         "ok.yaml",
         "rules:\n  - name: a\n    when: audio_input.latency > 150ms\n",

@@ -143,13 +143,10 @@ impl Rule {
             let op = &m.matcher.op;
             match m.key {
                 MatchKey::Attribute(i) => op.matches(participant.attributes[i].as_deref()),
-                MatchKey::Meeting => {
-                    let values: Vec<&str> = [meeting.id.as_deref(), meeting.uuid.as_deref()]
-                        .into_iter()
-                        .flatten()
-                        .collect();
-                    op.matches_values(&values)
-                }
+                MatchKey::Meeting => match (meeting.id.as_deref(), meeting.uuid.as_deref()) {
+                    (Some(id), Some(uuid)) => op.matches_values(&[id, uuid]),
+                    (id, uuid) => op.matches(id.or(uuid)),
+                },
                 MatchKey::MeetingUuid => op.matches(meeting.uuid.as_deref()),
                 MatchKey::Topic => op.matches(meeting.topic.as_deref()),
                 MatchKey::Site => op.matches(None),
