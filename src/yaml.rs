@@ -325,6 +325,9 @@ fn quote_bare_indicators(source: &str) -> (String, Vec<Fix>) {
         let mut quote: Option<char> = None;
         // A node may start at the next non-space character.
         let mut node_start = true;
+        // At the start of a block line only a key or `- ` can begin; a `*`
+        // or `!` there continues a multi-line scalar and is left alone.
+        let mut value_start = depth > 0;
         let mut key: Option<String> = None;
         let mut token_start = 0;
         let mut added = 0u32;
@@ -349,15 +352,18 @@ fn quote_bare_indicators(source: &str) -> (String, Vec<Fix>) {
                 break;
             }
             let at_start = node_start;
+            let at_value = at_start && value_start;
             node_start = false;
+            value_start = false;
             if at_start {
                 token_start = i;
                 match c {
                     '-' if matches!(chars.get(i + 1), Some(' ' | '\n' | '\r') | None) => {
                         node_start = true;
+                        value_start = true;
                     }
                     '|' | '>' if depth == 0 => block_indent = Some(indent),
-                    '*' | '!' => {
+                    '*' | '!' if at_value => {
                         let next = chars.get(i + 1).copied();
                         let name: String = chars[i + 1..]
                             .iter()
@@ -412,13 +418,18 @@ fn quote_bare_indicators(source: &str) -> (String, Vec<Fix>) {
                 '[' | '{' => {
                     depth += 1;
                     node_start = true;
+                    value_start = true;
                 }
                 ']' | '}' => depth = depth.saturating_sub(1),
-                ',' if depth > 0 => node_start = true,
+                ',' if depth > 0 => {
+                    node_start = true;
+                    value_start = true;
+                }
                 ':' if matches!(chars.get(i + 1), Some(' ' | '\t' | '\n' | '\r') | None) => {
                     let k: String = chars[token_start..i].iter().collect();
                     key = Some(k.trim().trim_matches(['"', '\'']).to_owned());
                     node_start = true;
+                    value_start = true;
                 }
                 _ => {}
             }
@@ -850,7 +861,7 @@ mod tests {
 
     #[test]
     fn bare_alias_and_tag_values_are_reported_and_the_rest_still_read() {
-        let src = "a: *_input.latency > 150ms  # note\nb: {x: !Mac, y: [1, !~Win]}\nc: |\n  k: *kept\nd: &anchor v\ne: *anchor\nf: !!str 3\n";
+        let src = "a: *_input.latency > 150ms  # note\nb: {x: !Mac, y: [1, !~Win]}\nc: |\n  k: *kept\nd: &anchor v\ne: *anchor\nf: !!str 3\ng: a long\n  *plain* text\n";
         let (root, diags) = parse_all(Path::new("f.yaml"), src);
         let msgs: Vec<String> = diags.iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -885,6 +896,11 @@ mod tests {
             "a real alias"
         );
         assert_eq!(m.get("f").unwrap().value, Value::Str("3".into()));
+        assert_eq!(
+            m.get("g").unwrap().value,
+            Value::Str("a long *plain* text".into()),
+            "a continuation line is no value start"
+        );
         // `parse` reports the first.
         assert_eq!(parse(Path::new("f.yaml"), src).unwrap_err().line, 1);
     }
