@@ -11,6 +11,8 @@
 //! - [`net`]: the one retry policy (backoff, `Retry-After`, status classes).
 //! - [`persist`]: atomic file writes for state and outbox.
 //! - [`yaml`]: positioned YAML trees and `PATH:LINE:COL` diagnostics.
+//! - [`matcher`]: the one matcher syntax of rule and route `match` (and
+//!   later silences and the CLI).
 //! - [`rules`]: the rule model, its loader and the condition language.
 //! - [`alert`]: the alert lifecycle, a pure state machine.
 //! - [`incident`]: incidents over many participants' alerts, pure too.
@@ -29,6 +31,7 @@ pub mod commands;
 pub mod config;
 pub mod http;
 pub mod incident;
+pub mod matcher;
 pub mod metrics;
 pub mod net;
 pub mod notify;

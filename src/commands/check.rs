@@ -12,12 +12,14 @@ use crate::rules::load_paths;
 /// `PATH:LINE:COL: error: MESSAGE`.
 pub fn run(config: Option<&Path>, paths: &[PathBuf], out: &mut dyn Write) -> std::io::Result<i32> {
     let mut paths = paths.to_vec();
+    let mut loaded = None;
     if let Some(config) = config {
         match Config::load(config, EnvMode::Lenient) {
             Ok(c) => {
                 if paths.is_empty() {
-                    paths = c.rules;
+                    paths = c.rules.clone();
                 }
+                loaded = Some(c);
             }
             Err(diags) => {
                 for d in &diags.0 {
@@ -29,6 +31,14 @@ pub fn run(config: Option<&Path>, paths: &[PathBuf], out: &mut dyn Write) -> std
     }
     match load_paths(&paths) {
         Ok(set) => {
+            // Route keys naming rule labels need the rules: those checked
+            // here (the config's, or the paths given).
+            if let Some(Err(diags)) = loaded.map(|c| c.check_labels(&set)) {
+                for d in &diags.0 {
+                    writeln!(out, "{d}")?;
+                }
+                return Ok(EXIT_FAIL);
+            }
             writeln!(
                 out,
                 "ok: {} rule{} valid",

@@ -87,12 +87,15 @@ pub fn run(
                         line,
                         column,
                         message,
-                    } => writeln!(
-                        err,
-                        "{name}:{}:{}: error: invalid QoS response: {message}",
-                        (*line).max(1),
-                        (*column).max(1)
-                    )?,
+                    } => {
+                        // serde's "expected ident" alone does not say that
+                        // the file is not what `eval` reads.
+                        let (line, column) = ((*line).max(1), (*column).max(1));
+                        writeln!(
+                            err,
+                            "{name}:{line}:{column}: error: {name} is not a Zoom QoS JSON response: invalid JSON at line {line}, column {column}: {message}"
+                        )?
+                    }
                     other => writeln!(err, "{name}:1:1: error: {other}")?,
                 }
                 failed = true;

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::rules::Pattern;
+use crate::matcher::Matcher;
 use crate::rules::load::Errs;
 use crate::yaml::{self, Diagnostics};
 
@@ -223,8 +223,12 @@ pub struct NotifierConfig {
 /// `routes[]`.
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
-    /// `severity`, `rule` and label names to patterns; all must match.
-    pub matchers: Vec<(String, Vec<Pattern>)>,
+    /// Matchers on alert attributes and rule labels; all must match.
+    pub matchers: Vec<Matcher>,
+    /// The `match` keys that are no alert attribute, with their positions:
+    /// rule labels, checked against the loaded rules by
+    /// [`Config::check_labels`].
+    pub label_keys: Vec<(String, crate::yaml::Pos)>,
     pub notify: Vec<String>,
     pub continue_matching: bool,
     /// Alerts listed per message before "and N more". Default 10.
@@ -253,16 +257,48 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, Diagnostics> {
         let text = interpolate(path, text, mode, env).map_err(Diagnostics)?;
-        let root = yaml::parse(path, &text).map_err(|d| Diagnostics(vec![d]))?;
-        let mut errs = Errs {
-            path,
-            diags: Vec::new(),
+        let (root, found) = yaml::parse_all(path, &text);
+        let Some(root) = root else {
+            return Err(Diagnostics(found));
         };
+        let mut errs = Errs { path, diags: found };
         let config = parse_config(path, &root, &mut errs);
+        errs.diags.sort_by_key(|d| (d.line, d.col));
         if errs.diags.is_empty() {
             Ok(config)
         } else {
             Err(Diagnostics(errs.diags))
+        }
+    }
+}
+
+impl Config {
+    /// Checks that each route `match` key that is no alert attribute is a
+    /// label of some rule of `rules`, the set loaded with this config; a
+    /// route on a label no rule has could never match. Called wherever config
+    /// and rules meet: the service's start and reloads, and `qoswatch check
+    /// -c` (which checks the config's rules, or the rule paths given).
+    pub fn check_labels(&self, rules: &crate::rules::RuleSet) -> Result<(), Diagnostics> {
+        let mut labels: Vec<&str> = rules
+            .rules
+            .iter()
+            .flat_map(|r| r.labels.keys().map(String::as_str))
+            .collect();
+        labels.sort_unstable();
+        labels.dedup();
+        let diags: Vec<yaml::Diagnostic> = self
+            .routes
+            .iter()
+            .flat_map(|r| &r.label_keys)
+            .filter(|(key, _)| !labels.contains(&key.as_str()))
+            .map(|(key, pos)| {
+                yaml::Diagnostic::new(&self.path, *pos, parse::unknown_route_key(key, &labels))
+            })
+            .collect();
+        if diags.is_empty() {
+            Ok(())
+        } else {
+            Err(Diagnostics(diags))
         }
     }
 }
@@ -315,6 +351,33 @@ pub fn check_url(url: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_label_keys_are_checked_against_the_rules() {
+        let c = Config::from_str(
+            Path::new("q.yaml"),
+            "replay: x\nnotifiers:\n  a: { type: console }\nroutes:\n  - match: { team: netops, topic: x }\n    notify: [a]\n  - match: { teem: x }\n    notify: [a]\n",
+            EnvMode::Strict,
+            &|_| None,
+        )
+        .unwrap();
+        let rules = crate::rules::load_str(
+            Path::new("r.yaml"),
+            "rules:\n  - name: r\n    when: audio_input.latency > 1ms\n    labels: { team: netops }\n",
+        )
+        .unwrap();
+        let e = c.check_labels(&rules).unwrap_err().to_string();
+        assert!(
+            e.starts_with("q.yaml:7:14: error: unknown route `match` key `teem` (did you mean `team`?): not an alert attribute"),
+            "{e}"
+        );
+        assert_eq!(
+            e.lines().count(),
+            1,
+            "`team` is a label, `topic` an attribute"
+        );
+        assert!(c.check_labels(&crate::rules::RuleSet::default()).is_err());
+    }
 
     fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, Vec<String>> {
         let env: Vec<(String, String)> = env

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
-use crate::rules::load::{Errs, parse_pattern};
+use crate::matcher;
+use crate::rules::load::Errs;
 use crate::yaml::{MapReader, Node, Value};
 
 const TOP_KEYS: [&str; 8] = [
@@ -29,6 +30,7 @@ const ZOOM_KEYS: [&str; 7] = [
     "requests_per_second",
     "daily_budget",
 ];
+const NOTIFIER_TYPES: [&str; 4] = ["slack", "teams", "webhook", "console"];
 const POLL_KEYS: [&str; 6] = [
     "interval",
     "schedule",
@@ -101,13 +103,13 @@ pub(super) fn parse_config(path: &Path, root: &Node, errs: &mut Errs<'_>) -> Con
             }
         },
     };
-    let notifiers = top
+    let (notifiers, broken) = top
         .get("notifiers")
         .map(|n| parse_notifiers(n, errs))
         .unwrap_or_default();
     let routes = top
         .get("routes")
-        .map(|n| parse_routes(n, &notifiers, errs))
+        .map(|n| parse_routes(n, &notifiers, &broken, errs))
         .unwrap_or_default();
     let state_dir = top
         .get("state_dir")
@@ -363,13 +365,18 @@ fn parse_poll(node: &Node, errs: &mut Errs<'_>) -> PollConfig {
     poll
 }
 
-fn parse_notifiers(node: &Node, errs: &mut Errs<'_>) -> BTreeMap<String, NotifierConfig> {
+/// The notifiers, and the names of those whose `type` is unknown.
+fn parse_notifiers(
+    node: &Node,
+    errs: &mut Errs<'_>,
+) -> (BTreeMap<String, NotifierConfig>, Vec<String>) {
     let mut out = BTreeMap::new();
+    let mut broken = Vec::new();
     let mut m = match MapReader::new(node, "`notifiers`") {
         Ok(m) => m,
         Err(msg) => {
             errs.at(node.pos, msg);
-            return out;
+            return (out, broken);
         }
     };
     for (k, v) in m.entries() {
@@ -429,14 +436,19 @@ fn parse_notifiers(node: &Node, errs: &mut Errs<'_>) -> BTreeMap<String, Notifie
             }
             Some("console") => Some(NotifierKind::Console),
             Some(other) => {
-                let pos = n.key_node("type").map_or(n.pos, |k| k.pos);
+                let pos = n.get("type").map_or(n.pos, |t| t.pos);
+                let hint = matcher::did_you_mean(other, &NOTIFIER_TYPES);
                 errs.at(
                     pos,
                     format!(
-                        "unknown notifier type `{other}`: use slack, teams, webhook or console"
+                        "unknown notifier type `{other}`{hint}; use {}",
+                        NOTIFIER_TYPES.join(", ")
                     ),
                 );
-                None
+                // Its other keys depend on the type: not judged, and routes
+                // naming it are not reported either (one error, no cascade).
+                broken.push(name);
+                continue;
             }
             None => None,
         };
@@ -452,12 +464,13 @@ fn parse_notifiers(node: &Node, errs: &mut Errs<'_>) -> BTreeMap<String, Notifie
             );
         }
     }
-    out
+    (out, broken)
 }
 
 fn parse_routes(
     node: &Node,
     notifiers: &BTreeMap<String, NotifierConfig>,
+    broken: &[String],
     errs: &mut Errs<'_>,
 ) -> Vec<RouteConfig> {
     let Value::Seq(items) = &node.value else {
@@ -474,28 +487,34 @@ fn parse_routes(
             }
         };
         let mut matchers = Vec::new();
+        let mut label_keys = Vec::new();
         if let Some(mn) = m.get("match") {
             match MapReader::new(mn, "`match`") {
                 Err(msg) => errs.at(mn.pos, msg),
                 Ok(mut mm) => {
                     for (k, v) in mm.entries() {
                         let Some(key) = k.as_scalar_text() else {
+                            errs.at(k.pos, "route `match` keys must be strings");
                             continue;
                         };
-                        let values: Vec<&Node> = match &v.value {
-                            Value::Seq(items) => items.iter().collect(),
-                            _ => vec![v],
-                        };
-                        let mut patterns = Vec::new();
-                        for value in values {
-                            match parse_pattern(value) {
-                                Ok(p) => patterns.push(p),
-                                Err(msg) => {
-                                    errs.at(value.pos, format!("in route `match.{key}`: {msg}"))
+                        if !matcher::is_alert_attribute(&key) {
+                            if matcher::is_label_name(&key) {
+                                // A label: checked against the rules' labels
+                                // once they are loaded (`Config::check_labels`).
+                                label_keys.push((key.clone(), k.pos));
+                            } else {
+                                errs.at(k.pos, unknown_route_key(&key, &[]));
+                                continue;
+                            }
+                        }
+                        match matcher::parse_node(&key, v, &format!("route `match.{key}`")) {
+                            Ok(m) => matchers.push(m),
+                            Err(list) => {
+                                for (pos, msg) in list {
+                                    errs.at(pos, msg);
                                 }
                             }
                         }
-                        matchers.push((key, patterns));
                     }
                 }
             }
@@ -511,8 +530,14 @@ fn parse_routes(
                 for n in names {
                     match n.as_scalar_text() {
                         Some(name) if notifiers.contains_key(&name) => notify.push(name),
+                        Some(name) if broken.contains(&name) => {}
                         Some(name) => {
-                            errs.at(n.pos, format!("route names unknown notifier `{name}`"))
+                            let known: Vec<&str> = notifiers.keys().map(String::as_str).collect();
+                            let hint = matcher::did_you_mean(&name, &known);
+                            errs.at(
+                                n.pos,
+                                format!("route names unknown notifier `{name}`{hint}"),
+                            )
                         }
                         None => errs.at(n.pos, "`notify` lists notifier names"),
                     }
@@ -548,10 +573,30 @@ fn parse_routes(
         );
         out.push(RouteConfig {
             matchers,
+            label_keys,
             notify,
             continue_matching,
             group_limit,
         });
     }
     out
+}
+
+/// The message for a route `match` key that is no alert attribute and no
+/// label of the loaded rules (`labels`).
+pub(super) fn unknown_route_key(key: &str, labels: &[&str]) -> String {
+    let mut known: Vec<&str> = matcher::ALERT_KEYS.to_vec();
+    known.extend(crate::qos::ATTRIBUTE_NAMES);
+    known.extend(labels);
+    let hint = matcher::did_you_mean(key, &known);
+    let labels = if labels.is_empty() {
+        "no rule has labels".to_owned()
+    } else {
+        format!("rule labels: {}", labels.join(", "))
+    };
+    format!(
+        "unknown route `match` key `{key}`{hint}: not an alert attribute ({}, {}) nor a label of a loaded rule ({labels})",
+        matcher::ALERT_KEYS.join(", "),
+        crate::qos::ATTRIBUTE_NAMES.join(", ")
+    )
 }

@@ -15,14 +15,10 @@ pub fn route<'a>(
     }
     let mut out: Vec<(&str, usize)> = Vec::new();
     for r in routes {
-        let matches = r.matchers.iter().all(|(key, patterns)| {
-            let value = match key.as_str() {
-                "severity" => Some(view.severity.as_str()),
-                "rule" | "alertname" => Some(view.rule.as_str()),
-                label => view.labels.get(label).map(String::as_str),
-            };
-            value.is_some_and(|v| patterns.iter().any(|p| p.matches(v)))
-        });
+        let matches = r
+            .matchers
+            .iter()
+            .all(|m| m.op.matches_values(&view.attribute_values(&m.key)));
         if !matches {
             continue;
         }
@@ -44,6 +40,8 @@ mod tests {
     use crate::config::{Config, EnvMode};
     use std::path::Path;
 
+    /// A view in the shape outbox entries had before `kind`, `meeting_id`,
+    /// `meeting_uuid` and `attributes`: it still loads.
     fn view(severity: &str, rule: &str, team: Option<&str>) -> AlertView {
         let mut v: AlertView = serde_json::from_value(serde_json::json!({
             "rule": rule, "description": null, "severity": severity, "state": "firing", "reason": null,
@@ -85,5 +83,65 @@ mod tests {
             [("a", 10)]
         );
         assert_eq!(route(&[], &all, &view("info", "x", None)).len(), 3);
+    }
+
+    fn config(routes: &str) -> Config {
+        Config::from_str(
+            Path::new("q.yaml"),
+            &format!("replay: x\nnotifiers:\n  a: {{ type: console }}\n  b: {{ type: console }}\nroutes:\n{routes}"),
+            EnvMode::Strict,
+            &|_| None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn any_alert_attribute_can_be_routed_on() {
+        let mut v = view("warning", "audio-latency-high", None);
+        v.topic = Some("Exec sync".into());
+        v.meeting_id = Some("85746065432".into());
+        v.meeting_uuid = Some("/ajXp112==".into());
+        v.meeting = v.meeting_uuid.clone();
+        v.participant = Some("16778240".into());
+        v.attributes.insert("network_type".into(), "Wifi".into());
+        v.attributes.insert("ip_address".into(), "192.0.2.7".into());
+        let all: Vec<String> = vec!["a".into(), "b".into()];
+        let goes_to_a = |m: &str| {
+            let c = config(&format!(
+                "  - match: {m}\n    notify: [a]\n  - notify: [b]\n"
+            ));
+            route(&c.routes, &all, &v) == [("a", 10)]
+        };
+        assert!(goes_to_a(r#"{ topic: "~(?i)exec" }"#));
+        assert!(!goes_to_a(r#"{ topic: "~^sync" }"#));
+        assert!(goes_to_a("{ meeting: 85746065432 }"), "the number");
+        assert!(goes_to_a(r#"{ meeting: "/ajXp112==" }"#), "or the UUID");
+        assert!(goes_to_a(r#"{ meeting_uuid: "/ajXp112==" }"#));
+        assert!(!goes_to_a(r#"{ meeting: "!85746065432" }"#));
+        assert!(goes_to_a("{ kind: participant, participant: '16778240' }"));
+        assert!(!goes_to_a("{ kind: system }"));
+        assert!(goes_to_a(
+            "{ network_type: [Wired, Wifi], ip_address: '~^192\\.0\\.2\\.' }"
+        ));
+        assert!(goes_to_a(
+            "{ alertname: audio-latency-high, rule: '~latency' }"
+        ));
+        // Unknown values: a positive matcher fails, a negative one holds.
+        assert!(!goes_to_a("{ site: berlin }"));
+        assert!(goes_to_a("{ site: '!berlin', device: '!~Mac' }"));
+        assert!(!goes_to_a("{ email: '~.' }"));
+        assert!(goes_to_a("{ email: '!~.' }"));
+        assert!(goes_to_a("{ topic: '!Town hall' }"));
+        assert!(!goes_to_a("{ topic: '!~Exec' }"));
+    }
+
+    #[test]
+    fn a_system_alert_is_kind_system_and_has_no_participant() {
+        let mut v = view("critical", "qoswatch-source-down", None);
+        v.kind = crate::notify::view::AlertKind::System;
+        let all: Vec<String> = vec!["a".into(), "b".into()];
+        let c =
+            config("  - match: { kind: system, topic: '!~.' }\n    notify: [a]\n  - notify: [b]\n");
+        assert_eq!(route(&c.routes, &all, &v), [("a", 10)]);
     }
 }

@@ -48,6 +48,40 @@ pub struct AlertView {
     pub labels: BTreeMap<String, String>,
     pub runbook: Option<String>,
     pub fingerprint: String,
+    // What routing matches on besides the above (`AlertView::attribute`);
+    // defaulted so that outbox entries written before they existed load.
+    /// A participant's alert, an incident, or one about qoswatch itself.
+    #[serde(default)]
+    pub kind: AlertKind,
+    /// The meeting number, when known.
+    #[serde(default)]
+    pub meeting_id: Option<String>,
+    /// The meeting instance UUID, when known.
+    #[serde(default)]
+    pub meeting_uuid: Option<String>,
+    /// Every participant attribute Zoom sent, by name.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// What an alert is about (the `kind` attribute).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertKind {
+    #[default]
+    Participant,
+    Incident,
+    System,
+}
+
+impl AlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Participant => "participant",
+            AlertKind::Incident => "incident",
+            AlertKind::System => "system",
+        }
+    }
 }
 
 impl AlertView {
@@ -58,6 +92,45 @@ impl AlertView {
     /// The participant's name, or id.
     pub fn who(&self) -> Option<&str> {
         self.user_name.as_deref().or(self.participant.as_deref())
+    }
+
+    /// The alert attribute `name` (docs/configuration.md, routes): `None`
+    /// when unknown. Anything that is not an attribute is looked up among
+    /// the rule's labels. `meeting` has two values (number and UUID): see
+    /// [`AlertView::attribute_values`].
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        match name {
+            "rule" | "alertname" => Some(&self.rule),
+            "severity" => Some(self.severity.as_str()),
+            "kind" => Some(self.kind.as_str()),
+            "meeting" => self.meeting_id.as_deref().or(self.meeting.as_deref()),
+            "meeting_uuid" => self.meeting_uuid.as_deref(),
+            "topic" => self.topic.as_deref(),
+            "participant" => self.participant.as_deref(),
+            // Sites are not configured yet.
+            "site" => None,
+            _ if crate::qos::ATTRIBUTE_NAMES.contains(&name) => {
+                self.attributes.get(name).map(String::as_str)
+            }
+            label => self.labels.get(label).map(String::as_str),
+        }
+    }
+
+    /// Every value of attribute `name`: `meeting` is both the meeting
+    /// number and the instance UUID; other attributes have at most one.
+    pub fn attribute_values(&self, name: &str) -> Vec<&str> {
+        match name {
+            "meeting" => {
+                let mut v: Vec<&str> = [&self.meeting_id, &self.meeting_uuid, &self.meeting]
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect();
+                v.dedup();
+                v
+            }
+            _ => self.attribute(name).into_iter().collect(),
+        }
     }
 
     /// Meeting as "topic (id)".
@@ -99,6 +172,10 @@ pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
             labels: BTreeMap::new(),
             runbook: None,
             fingerprint: fingerprint(s.name, None, ""),
+            kind: AlertKind::System,
+            meeting_id: None,
+            meeting_uuid: None,
+            attributes: BTreeMap::new(),
         },
         Event::Alert(t) => {
             let rule = rules.iter().find(|r| *r.name == *t.rule);
@@ -180,6 +257,13 @@ pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
                 labels,
                 runbook: rule.and_then(|r| r.runbook.clone()),
                 fingerprint: t.fingerprint(),
+                kind: AlertKind::Participant,
+                meeting_id: t.meeting.id.as_deref().map(str::to_owned),
+                meeting_uuid: t.meeting.uuid.as_deref().map(str::to_owned),
+                attributes: crate::qos::ATTRIBUTE_NAMES
+                    .iter()
+                    .filter_map(|n| Some((n.to_string(), attr(n)?)))
+                    .collect(),
             }
         }
     }

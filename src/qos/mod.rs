@@ -520,7 +520,7 @@ impl Sample {
 }
 
 /// Participant attributes usable in `match` and in messages.
-pub const ATTRIBUTE_NAMES: [&str; 12] = [
+pub const ATTRIBUTE_NAMES: [&str; 13] = [
     "user_name",
     "email",
     "device",
@@ -533,6 +533,7 @@ pub const ATTRIBUTE_NAMES: [&str; 12] = [
     "domain",
     "pc_name",
     "version",
+    "ip_address",
 ];
 
 /// Who a sample belongs to, as Zoom describes the participant.

@@ -617,6 +617,16 @@ mod tests {
             ("(audio_input.latency > 1ms", 26, "expected `)`"),
             ("audio_input.latency = 1ms", 20, "use `==`"),
             (
+                "audio_input.latency => 1ms",
+                20,
+                "`=>` is not an operator; use `>=`",
+            ),
+            (
+                "audio_input.latency =< 1ms",
+                20,
+                "`=<` is not an operator; use `<=`",
+            ),
+            (
                 "audio_input.latency > 1ms audio_input.jitter > 1ms",
                 26,
                 "unexpected",

@@ -7,10 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use regex::Regex;
-
 use super::expr::Condition;
-use super::{Hold, Matcher, Pattern, Rule, RuleSet, RuleSource, Severity, match_key, template};
+use super::{Hold, Rule, RuleMatcher, RuleSet, RuleSource, Severity, match_key, template};
+use crate::matcher;
 use crate::yaml::{self, Diagnostic, Diagnostics, MapReader, Node, Value, suggest};
 
 const RULE_KEYS: [&str; 13] = [
@@ -141,12 +140,10 @@ fn parse_file(
     names: &mut Vec<NameSite>,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let root = match yaml::parse(path, text) {
-        Ok(root) => root,
-        Err(d) => {
-            diags.push(d);
-            return;
-        }
+    let (root, found) = yaml::parse_all(path, text);
+    diags.extend(found);
+    let Some(root) = root else {
+        return;
     };
     if root.value == Value::Null {
         return; // an empty file holds no rules
@@ -454,6 +451,8 @@ fn parse_rule(node: &Node, errs: &mut Errs<'_>) -> (Option<Rule>, Option<(String
 
 /// `for: 2m` or `for: 3 samples`.
 fn parse_hold(node: &Node, errs: &mut Errs<'_>) -> Option<Hold> {
+    const FORMS: &str =
+        "write a duration (e.g. 90s, 2m or 1h) or a number of samples (e.g. `3 samples`)";
     if let Value::Str(s) = &node.value {
         let t = s.trim();
         if let Some(n) = t
@@ -469,13 +468,29 @@ fn parse_hold(node: &Node, errs: &mut Errs<'_>) -> Option<Hold> {
                 }
             };
         }
+        if humantime::parse_duration(t).is_err() {
+            // `3 sampels`: a count and a misspelt word. humantime's list of
+            // time units would not help; the samples form would.
+            let hint = t
+                .split_once(char::is_whitespace)
+                .filter(|(n, _)| n.parse::<u32>().is_ok())
+                .and_then(|(n, word)| {
+                    suggest(word.trim(), &["samples", "sample"]).map(|_| format!("{n} samples"))
+                });
+            let message = match hint {
+                Some(fix) => format!("bad `for` value `{s}` (did you mean `{fix}`?): {FORMS}"),
+                None => format!("bad duration `{s}` for `for`: {FORMS}"),
+            };
+            errs.at(node.pos, message);
+            return None;
+        }
     }
     errs.duration(node, "for")
         .filter(|d| !d.is_zero())
         .map(Hold::Time)
 }
 
-fn parse_match(node: &Node, errs: &mut Errs<'_>) -> Vec<Matcher> {
+fn parse_match(node: &Node, errs: &mut Errs<'_>) -> Vec<RuleMatcher> {
     let mut m = match MapReader::new(node, "`match`") {
         Ok(m) => m,
         Err(msg) => {
@@ -491,63 +506,30 @@ fn parse_match(node: &Node, errs: &mut Errs<'_>) -> Vec<Matcher> {
         };
         let Some(key) = match_key(&key_text) else {
             let mut known: Vec<&str> = crate::qos::ATTRIBUTE_NAMES.to_vec();
-            known.extend(["meeting", "topic"]);
-            let hint = suggest(&key_text, &known)
-                .map_or(String::new(), |k| format!(" (did you mean `{k}`?)"));
+            known.extend(matcher::RULE_KEYS);
+            let hint = matcher::did_you_mean(&key_text, &known);
+            let route_only = if matcher::is_alert_attribute(&key_text) {
+                " (it is known once an alert exists: use it in a route `match`)"
+            } else {
+                ""
+            };
             errs.at(k.pos, format!(
-                "unknown `match` key `{key_text}`{hint}; use a participant attribute ({}), meeting or topic",
-                crate::qos::ATTRIBUTE_NAMES.join(", ")
+                "unknown `match` key `{key_text}`{hint}{route_only}; use a participant attribute ({}), {}",
+                crate::qos::ATTRIBUTE_NAMES.join(", "),
+                matcher::RULE_KEYS.join(", ")
             ));
             continue;
         };
-        let values: Vec<&Node> = match &v.value {
-            Value::Seq(items) => items.iter().collect(),
-            _ => vec![v],
-        };
-        if values.is_empty() {
-            errs.at(
-                v.pos,
-                format!("`match.{key_text}` is an empty list, which matches nothing"),
-            );
-            continue;
-        }
-        let mut patterns = Vec::new();
-        for value in values {
-            match parse_pattern(value) {
-                Ok(p) => patterns.push(p),
-                Err(msg) => errs.at(value.pos, format!("in `match.{key_text}`: {msg}")),
+        match matcher::parse_node(&key_text, v, &format!("`match.{key_text}`")) {
+            Ok(matcher) => out.push(RuleMatcher { key, matcher }),
+            Err(list) => {
+                for (pos, msg) in list {
+                    errs.at(pos, msg);
+                }
             }
         }
-        out.push(Matcher { key, patterns });
     }
     out
-}
-
-/// A match pattern: a string, or `~regex`.
-pub(crate) fn parse_pattern(node: &Node) -> Result<Pattern, String> {
-    let Some(text) = node.as_scalar_text() else {
-        return Err(format!(
-            "expected a string or a list of strings, not {}",
-            node.kind()
-        ));
-    };
-    match text.strip_prefix('~') {
-        Some(re) => Regex::new(re).map(Pattern::Regex).map_err(|e| {
-            format!(
-                "bad regular expression `{re}`: {}",
-                one_line(&e.to_string())
-            )
-        }),
-        None => Ok(Pattern::Exact(text)),
-    }
-}
-
-fn one_line(s: &str) -> String {
-    s.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn parse_labels(node: &Node, errs: &mut Errs<'_>) -> BTreeMap<String, String> {
@@ -564,12 +546,7 @@ fn parse_labels(node: &Node, errs: &mut Errs<'_>) -> BTreeMap<String, String> {
             errs.at(k.pos, "label names must be strings");
             continue;
         };
-        let valid = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
+        if !matcher::is_label_name(&name) {
             errs.at(k.pos, format!("bad label name `{name}`: use letters, digits and `_`, not starting with a digit"));
             continue;
         }
@@ -656,7 +633,7 @@ rules:
             "r.yaml:3:33: error: in `when`: unit `%` does not fit",
             "r.yaml:4:5: error: unknown key `severty` in a rule (did you mean `severity`?)",
             "r.yaml:5:11: error: bad rule name `Two`",
-            "r.yaml:7:10: error: bad duration `2 minutes please`",
+            "r.yaml:7:10: error: bad duration `2 minutes please` for `for`: write a duration (e.g. 90s, 2m or 1h) or a number of samples (e.g. `3 samples`)",
             "r.yaml:10:25: error: in `match.user_name`: bad regular expression",
             "r.yaml:11:18: error: in `summary`: unknown template variable `nope`",
             "r.yaml:12:11: error: duplicate rule name `one`: already defined at r.yaml:2",
@@ -665,6 +642,18 @@ rules:
         for (got, want) in errs.iter().zip(expect) {
             assert!(got.starts_with(want), "got {got}\nwant {want}");
         }
+    }
+
+    #[test]
+    fn a_misspelt_samples_hold_suggests_the_samples_form() {
+        let e = errors("rules:\n  - name: x\n    when: a.b > 1ms\n    for: 3 sampels\n");
+        assert!(
+            e.iter().any(|e| e == "r.yaml:4:10: error: bad `for` value `3 sampels` (did you mean `3 samples`?): write a duration (e.g. 90s, 2m or 1h) or a number of samples (e.g. `3 samples`)"),
+            "{e:?}"
+        );
+        let e =
+            errors("rules:\n  - name: x\n    when: audio_input.latency > 1ms\n    for: 2 mins\n");
+        assert!(e.is_empty(), "humantime words still work: {e:?}");
     }
 
     #[test]

@@ -14,8 +14,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use regex::Regex;
-
+use crate::matcher::Matcher;
 use crate::qos::{ATTRIBUTE_NAMES, MeetingInfo, ParticipantInfo};
 pub use expr::Condition;
 pub use load::{load_paths, load_str};
@@ -77,40 +76,27 @@ pub enum Hold {
     Samples(u32),
 }
 
-/// What a `match` key looks at.
+/// What a rule `match` key looks at (resolved once at load, so the engine
+/// compares no key names per sample).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatchKey {
     /// A participant attribute, by [`ATTRIBUTE_NAMES`] index.
     Attribute(usize),
-    /// The meeting id or UUID.
+    /// The meeting number or the instance UUID.
     Meeting,
+    /// The meeting instance UUID.
+    MeetingUuid,
     /// The meeting topic.
     Topic,
+    /// The participant's site (sites are not configured yet: always unknown).
+    Site,
 }
 
-/// One accepted value of a `match` key.
+/// A rule `match` entry: which value it looks at, and the matcher.
 #[derive(Clone, Debug)]
-pub enum Pattern {
-    Exact(String),
-    /// Written with a leading `~`; unanchored unless the regex says so.
-    Regex(Regex),
-}
-
-impl Pattern {
-    /// Whether `text` matches.
-    pub fn matches(&self, text: &str) -> bool {
-        match self {
-            Pattern::Exact(s) => s == text,
-            Pattern::Regex(r) => r.is_match(text),
-        }
-    }
-}
-
-/// A `match` entry: the key's value must match one of the patterns.
-#[derive(Clone, Debug)]
-pub struct Matcher {
+pub struct RuleMatcher {
     pub key: MatchKey,
-    pub patterns: Vec<Pattern>,
+    pub matcher: Matcher,
 }
 
 /// Where a rule was written.
@@ -139,7 +125,7 @@ pub struct Rule {
     /// Wall-clock reminder interval while firing.
     pub repeat_every: Option<Duration>,
     /// Filters on the participant and meeting; all must match.
-    pub matchers: Vec<Matcher>,
+    pub matchers: Vec<RuleMatcher>,
     pub labels: BTreeMap<String, String>,
     /// A minijinja template for the message's summary line.
     pub summary: Option<String>,
@@ -150,27 +136,33 @@ pub struct Rule {
 
 impl Rule {
     /// Whether the rule applies to this participant of this meeting. A key
-    /// whose value is unknown (a topic before discovery) does not match.
+    /// whose value is unknown (a topic before discovery) does not match a
+    /// positive matcher and does match a negative one.
     pub fn matches(&self, meeting: &MeetingInfo, participant: &ParticipantInfo) -> bool {
         self.matchers.iter().all(|m| {
-            let values: [Option<&str>; 2] = match m.key {
-                MatchKey::Attribute(i) => [participant.attributes[i].as_deref(), None],
-                MatchKey::Meeting => [meeting.id.as_deref(), meeting.uuid.as_deref()],
-                MatchKey::Topic => [meeting.topic.as_deref(), None],
-            };
-            values
-                .iter()
-                .flatten()
-                .any(|v| m.patterns.iter().any(|p| p.matches(v)))
+            let op = &m.matcher.op;
+            match m.key {
+                MatchKey::Attribute(i) => op.matches(participant.attributes[i].as_deref()),
+                MatchKey::Meeting => match (meeting.id.as_deref(), meeting.uuid.as_deref()) {
+                    (Some(id), Some(uuid)) => op.matches_values(&[id, uuid]),
+                    (id, uuid) => op.matches(id.or(uuid)),
+                },
+                MatchKey::MeetingUuid => op.matches(meeting.uuid.as_deref()),
+                MatchKey::Topic => op.matches(meeting.topic.as_deref()),
+                MatchKey::Site => op.matches(None),
+            }
         })
     }
 }
 
-/// The names a `match` key may take.
+/// The names a rule `match` key may take (`crate::matcher::RULE_KEYS` and
+/// the participant attributes).
 pub fn match_key(name: &str) -> Option<MatchKey> {
     match name {
         "meeting" => Some(MatchKey::Meeting),
+        "meeting_uuid" => Some(MatchKey::MeetingUuid),
         "topic" => Some(MatchKey::Topic),
+        "site" => Some(MatchKey::Site),
         _ => ATTRIBUTE_NAMES
             .iter()
             .position(|n| *n == name)
@@ -188,5 +180,73 @@ impl RuleSet {
     /// The rule named `name`.
     pub fn get(&self, name: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    fn rule(matchers: &str) -> Rule {
+        let text = format!(
+            "rules:\n  - name: r\n    when: audio_input.latency > 1ms\n    match: {matchers}\n"
+        );
+        load_str(Path::new("r.yaml"), &text)
+            .unwrap()
+            .rules
+            .remove(0)
+    }
+
+    #[test]
+    fn rule_matchers_positive_negative_and_unknown() {
+        let meeting = MeetingInfo {
+            id: Some(Arc::from("85746065432")),
+            uuid: Some(Arc::from("/ajXp112==")),
+            topic: None,
+        };
+        let mut p = ParticipantInfo::default();
+        p.set_attribute("network_type", Some(Arc::from("Wifi")));
+        p.set_attribute("user_name", Some(Arc::from("Room-4")));
+        let applies = |m: &str| rule(m).matches(&meeting, &p);
+        assert!(applies("{ network_type: Wifi, user_name: '~^Room-' }"));
+        assert!(!applies("{ network_type: '!Wifi' }"));
+        assert!(applies("{ network_type: '!Wired' }"));
+        assert!(!applies("{ user_name: '!~^Room' }"));
+        // Unknown: the topic is not known yet, the device not sent.
+        assert!(!applies("{ topic: '~.' }"));
+        assert!(applies("{ topic: '!~(?i)all.?hands', device: '!Mac' }"));
+        assert!(!applies("{ device: [Mac, '~^Win'] }"));
+        assert!(applies(
+            "{ meeting: 85746065432, meeting_uuid: '/ajXp112==' }"
+        ));
+        assert!(applies("{ meeting: '/ajXp112==' }"));
+        assert!(!applies("{ meeting: '!85746065432' }"));
+        assert!(!applies("{ site: hq }"), "no sites yet: always unknown");
+        assert!(applies("{ site: '!hq' }"));
+    }
+
+    #[test]
+    fn rule_match_keys_and_values_are_checked() {
+        let errs = |m: &str| {
+            let text = format!(
+                "rules:\n  - name: r\n    when: audio_input.latency > 1ms\n    match: {m}\n"
+            );
+            load_str(Path::new("r.yaml"), &text)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = errs("{ network_type: WiFi }");
+        assert!(e.starts_with("r.yaml:4:28: error: in `match.network_type`: `WiFi` is never the value of `network_type` (did you mean `Wifi`?); allowed: Wired, Wifi, PPP, Cellular, Others"), "{e}");
+        let e = errs("{ topc: x }");
+        assert!(
+            e.contains("unknown `match` key `topc` (did you mean `topic`?)"),
+            "{e}"
+        );
+        let e = errs("{ severity: critical }");
+        assert!(e.contains("use it in a route `match`"), "{e}");
+        let e = errs("{ device: ['!Mac'] }");
+        assert!(e.contains("cannot be negated"), "{e}");
     }
 }

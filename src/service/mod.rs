@@ -111,6 +111,9 @@ struct Started {
 fn start(config_path: &Path, options: &RunOptions, mode: Mode) -> Result<Started, ServiceError> {
     let config = Config::load(config_path, EnvMode::Strict).map_err(ServiceError::LoadConfig)?;
     let rules = load_paths(&config.rules).map_err(ServiceError::LoadRules)?;
+    config
+        .check_labels(&rules)
+        .map_err(ServiceError::LoadConfig)?;
     tracing::info!(rules = rules.rules.len(), config = %config_path.display(), "loaded rules");
     let metrics = Metrics::new();
     let mut lock = None;

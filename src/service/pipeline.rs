@@ -461,6 +461,48 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_rule_reload_that_drops_a_routed_label_keeps_the_last_good_rules() {
+        // A route on `team` would silently never match again.
+        let labelled = "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n    labels: { team: netops }\n";
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.yaml");
+        std::fs::write(&file, labelled).unwrap();
+        let config = Config::from_str(
+            Path::new("q.yaml"),
+            &format!(
+                "replay: x/\nrules: [{}]\nnotifiers:\n  a: {{ type: console }}\nroutes:\n  - match: {{ team: netops }}\n    notify: [a]\n",
+                file.display()
+            ),
+            EnvMode::Strict,
+            &|_| None,
+        )
+        .unwrap();
+        let rules = crate::rules::load_paths(&config.rules).unwrap();
+        config.check_labels(&rules).unwrap();
+        let dispatcher = Dispatcher::new(&config, DeliveryMode::DryRun);
+        let mut s = Pipeline::new(config, rules, dispatcher, ServiceMetrics::default());
+
+        std::fs::write(&file, RULE).unwrap();
+        let events = s.reload(Reload::Rules, Timestamp(20));
+        assert!(
+            matches!(&events[..], [Event::System(a)] if a.state == State::Firing && a.message.contains("unknown route `match` key `team`")),
+            "{events:#?}"
+        );
+        assert_eq!(
+            s.engine().rules()[0].labels["team"],
+            "netops",
+            "the last good rules stay"
+        );
+
+        std::fs::write(&file, labelled).unwrap();
+        let events = s.reload(Reload::Rules, Timestamp(30));
+        assert!(
+            matches!(&events[..], [Event::System(a)] if a.state == State::Resolved),
+            "{events:#?}"
+        );
+    }
+
     const RULE: &str = "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n";
 
     #[test]

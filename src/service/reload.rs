@@ -67,11 +67,36 @@ impl Pipeline {
     pub fn reload(&mut self, what: Reload, now: Timestamp) -> Vec<Event> {
         let mut events = Vec::new();
         let mut paths = self.config.rules.clone();
+        let mut new_config = None;
         if what == Reload::ConfigAndRules {
             match Config::load(&self.config.path, EnvMode::Strict) {
                 Ok(new) => {
-                    self.reloads.config_broken = false;
                     paths = new.rules.clone();
+                    new_config = Some(new);
+                }
+                Err(diags) => {
+                    self.reloads.config_broken = true;
+                    return self.reload_failed("config", &diags, now);
+                }
+            }
+        }
+        match load_paths(&paths) {
+            Ok(rules) => {
+                // Route keys naming labels are judged against the rules they
+                // will route (the new config's, or the running one's).
+                let routes = new_config.as_ref().unwrap_or(&self.config);
+                if let Err(diags) = routes.check_labels(&rules) {
+                    // A new config that does not fit the rules is a broken
+                    // config until SIGHUP brings a good one; new rules that
+                    // drop a label the running routes use are broken rules.
+                    if new_config.is_some() {
+                        self.reloads.config_broken = true;
+                        return self.reload_failed("config", &diags, now);
+                    }
+                    return self.reload_failed("rules", &diags, now);
+                }
+                if let Some(new) = new_config {
+                    self.reloads.config_broken = false;
                     if new.notifiers.keys().eq(self.config.notifiers.keys()) {
                         self.dispatcher.set_routes(new.routes.clone());
                         self.config.routes = new.routes;
@@ -83,14 +108,6 @@ impl Pipeline {
                     // Sources, state and endpoints are set up at start.
                     self.config.rules = new.rules;
                 }
-                Err(diags) => {
-                    self.reloads.config_broken = true;
-                    return self.reload_failed("config", &diags, now);
-                }
-            }
-        }
-        match load_paths(&paths) {
-            Ok(rules) => {
                 let emptied = emptied_files(self.engine.rules(), &rules);
                 if what == Reload::Rules && !emptied.is_empty() {
                     return self.hold_emptied(&emptied, now);

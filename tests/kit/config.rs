@@ -29,7 +29,9 @@ pub fn write_file(dir: &Path, rel: &str, text: &str) -> PathBuf {
 /// notifiers:
 ///   oncall: { type: slack, url: "..." }
 /// routes:
-///   - notify: [out]
+///   - match: { topic: "~(?i)exec" }   # route_matching
+///     notify: [netops]
+///   - notify: [out]                   # route_to
 /// state_dir: state
 /// http:
 ///   listen: 127.0.0.1:0
@@ -104,7 +106,18 @@ impl ServiceConfig {
 
     /// A route sending everything to `notify`.
     pub fn route_to(mut self, notify: &[&str]) -> Self {
-        self.routes.push(format!("[{}]", notify.join(", ")));
+        self.routes
+            .push(format!("  - notify: [{}]\n", notify.join(", ")));
+        self
+    }
+
+    /// A route sending what `matchers` (a flow mapping, `{ topic: "~x" }`)
+    /// match to `notify`.
+    pub fn route_matching(mut self, matchers: &str, notify: &[&str]) -> Self {
+        self.routes.push(format!(
+            "  - match: {matchers}\n    notify: [{}]\n",
+            notify.join(", ")
+        ));
         self
     }
 
@@ -155,8 +168,8 @@ impl ServiceConfig {
         }
         if !self.routes.is_empty() {
             y.push_str("routes:\n");
-            for notify in &self.routes {
-                y.push_str(&format!("  - notify: {notify}\n"));
+            for route in &self.routes {
+                y.push_str(route);
             }
         }
         y.push_str(&format!(

@@ -67,6 +67,13 @@ pub(super) fn lex(source: &str) -> Result<Vec<Token>, ExprError> {
                     ('!', Some('=')) => (Op::Ne, 2),
                     ('>', _) => (Op::Gt, 1),
                     ('<', _) => (Op::Lt, 1),
+                    // `=>` and `=<` are `>=` and `<=` written backwards.
+                    ('=', Some('>')) => {
+                        return err(start, "`=>` is not an operator; use `>=`".into());
+                    }
+                    ('=', Some('<')) => {
+                        return err(start, "`=<` is not an operator; use `<=`".into());
+                    }
                     ('=', _) => return err(start, "`=` is not an operator; use `==`".into()),
                     _ => return err(start, "`!` is not an operator; use `not` or `!=`".into()),
                 };
