@@ -2,7 +2,7 @@
 //! the notifiers and `eval`'s text output.
 
 use crate::alert::{Event, Reason, State, Transition};
-use crate::qos::Unit;
+use crate::qos::{Timestamp, Unit};
 
 /// A value with its unit (`126 ms`, `4.9%`).
 pub fn value(value: f64, unit: Unit) -> String {
@@ -23,14 +23,34 @@ pub fn secs(secs: i64) -> String {
     humantime::format_duration(std::time::Duration::from_secs(secs.max(0) as u64)).to_string()
 }
 
-/// Why a resolution happened, when not by its conditions.
-pub fn reason_note(reason: Reason) -> &'static str {
+/// A time for people in `tz` (`2026-03-02 16:05 CET`).
+pub fn time(t: Timestamp, tz: &jiff::tz::TimeZone) -> String {
+    match jiff::Timestamp::from_second(t.0) {
+        Ok(ts) => ts
+            .to_zoned(tz.clone())
+            .strftime("%Y-%m-%d %H:%M %Z")
+            .to_string(),
+        Err(_) => t.to_rfc3339(),
+    }
+}
+
+/// What people are told of a resolution not by its conditions (never
+/// "recovered": the alert simply stops being tracked).
+pub fn reason_text(reason: Reason) -> Option<&'static str> {
     match reason {
-        Reason::Condition | Reason::FirstSight => "",
-        Reason::ParticipantLeft => " (participant left)",
-        Reason::MeetingEnded => " (meeting ended)",
-        Reason::RuleChanged => " (rule changed or removed)",
-        Reason::Reminder => " (still firing)",
+        Reason::Condition | Reason::FirstSight | Reason::Reminder => None,
+        Reason::ParticipantLeft => Some("left"),
+        Reason::MeetingEnded => Some("meeting ended"),
+        Reason::RuleChanged => Some("no longer evaluated: rule changed"),
+    }
+}
+
+/// Why a resolution happened, when not by its conditions.
+pub fn reason_note(reason: Reason) -> String {
+    match (reason, reason_text(reason)) {
+        (Reason::Reminder, _) => " (still firing)".to_owned(),
+        (_, Some(text)) => format!(" ({text})"),
+        (_, None) => String::new(),
     }
 }
 

@@ -1,6 +1,8 @@
 //! What a notifier shows of one event: every string already formatted, the
-//! `summary` template rendered, nothing escaped yet (escaping belongs to each
-//! channel).
+//! templates (`summary` or `resolved_summary`, `runbook`, config `links`)
+//! rendered, times in `display.time_zone`, nothing escaped yet (escaping
+//! belongs to each channel; the summary keeps which parts are values, so a
+//! channel escapes only those).
 
 use std::collections::BTreeMap;
 
@@ -9,7 +11,27 @@ use serde::{Deserialize, Serialize};
 use crate::alert::lifecycle::fingerprint;
 use crate::alert::{Event, Reason, State};
 use crate::notify::format;
-use crate::rules::{Rule, Severity, template};
+use crate::qos::Timestamp;
+use crate::rules::template::{self, Kind};
+use crate::rules::{Rule, Severity};
+
+/// What the config says about how alerts are shown: the time zone of
+/// times, and the `links:` templates.
+#[derive(Clone, Debug)]
+pub struct Presentation {
+    pub time_zone: jiff::tz::TimeZone,
+    /// Name (the text shown) and URL template.
+    pub links: Vec<(String, String)>,
+}
+
+impl Default for Presentation {
+    fn default() -> Self {
+        Presentation {
+            time_zone: jiff::tz::TimeZone::UTC,
+            links: Vec::new(),
+        }
+    }
+}
 
 /// One alert as people see it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,6 +70,26 @@ pub struct AlertView {
     pub labels: BTreeMap<String, String>,
     pub runbook: Option<String>,
     pub fingerprint: String,
+    /// The summary split into literal template text (`false`) and
+    /// interpolated values (`true`), for channels to escape only the
+    /// values; empty when the summary is all values (built-in texts).
+    #[serde(default)]
+    pub summary_parts: Vec<(bool, String)>,
+    /// `at` and `since` in `display.time_zone`, for people.
+    #[serde(default)]
+    pub at_local: String,
+    #[serde(default)]
+    pub since_local: String,
+    /// The meeting instance UUID (webhook labels; never shown in chat).
+    #[serde(default)]
+    pub meeting_uuid: Option<String>,
+    /// Why a resolution happened: `condition`, `participant_left`,
+    /// `meeting_ended` or `rule_changed` (none while firing).
+    #[serde(default)]
+    pub resolution: Option<String>,
+    /// `links:` rendered: (name, URL).
+    #[serde(default)]
+    pub links: Vec<(String, String)>,
 }
 
 impl AlertView {
@@ -60,7 +102,23 @@ impl AlertView {
         self.user_name.as_deref().or(self.participant.as_deref())
     }
 
-    /// Meeting as "topic (id)".
+    /// Resolved by its conditions (a recovery), not by the participant
+    /// leaving, the meeting ending or the rule changing.
+    pub fn recovered(&self) -> bool {
+        self.state == State::Resolved && self.resolution.as_deref() == Some("condition")
+    }
+
+    /// The summary with its values escaped by `escape` (the template's
+    /// literal text as written).
+    pub fn summary_escaped(&self, escape: impl Fn(&str) -> String) -> String {
+        if self.summary_parts.is_empty() {
+            escape(&self.summary)
+        } else {
+            template::join_escaped(&self.summary_parts, escape)
+        }
+    }
+
+    /// Meeting as "topic (number)".
     pub fn meeting_text(&self) -> Option<String> {
         match (&self.topic, &self.meeting) {
             (Some(t), Some(m)) => Some(format!("{t} ({m})")),
@@ -71,8 +129,38 @@ impl AlertView {
     }
 }
 
-/// Builds the view of an event, rendering the rule's summary template.
+/// Builds the view of an event with the default presentation (UTC, no
+/// links).
 pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
+    view_with(event, rules, &Presentation::default())
+}
+
+/// The code of a resolution's reason (docs/rules.md), `None` while firing.
+fn resolution_code(state: State, reason: Reason) -> Option<&'static str> {
+    match (state, reason) {
+        (State::Firing, _) => None,
+        (State::Resolved, Reason::ParticipantLeft) => Some("participant_left"),
+        (State::Resolved, Reason::MeetingEnded) => Some("meeting_ended"),
+        (State::Resolved, Reason::RuleChanged) => Some("rule_changed"),
+        (State::Resolved, _) => Some("condition"),
+    }
+}
+
+/// The template variable `reason`.
+fn reason_code(reason: Reason) -> &'static str {
+    match reason {
+        Reason::Condition => "condition",
+        Reason::FirstSight => "first_sight",
+        Reason::ParticipantLeft => "participant_left",
+        Reason::MeetingEnded => "meeting_ended",
+        Reason::RuleChanged => "rule_changed",
+        Reason::Reminder => "reminder",
+    }
+}
+
+/// Builds the view of an event, rendering the rule's templates.
+pub fn view_with(event: &Event, rules: &[Rule], p: &Presentation) -> AlertView {
+    let local = |t: Timestamp| format::time(t, &p.time_zone);
     match event {
         Event::System(s) => AlertView {
             rule: s.name.to_owned(),
@@ -99,13 +187,22 @@ pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
             labels: BTreeMap::new(),
             runbook: None,
             fingerprint: fingerprint(s.name, None, ""),
+            summary_parts: Vec::new(),
+            at_local: local(s.at),
+            since_local: local(s.since),
+            meeting_uuid: None,
+            resolution: (s.state == State::Resolved).then(|| "condition".to_owned()),
+            links: Vec::new(),
         },
         Event::Alert(t) => {
             let rule = rules.iter().find(|r| *r.name == *t.rule);
             let value = format::value(t.value, t.unit);
             let threshold = format::value(t.threshold, t.unit);
+            let duration = format::secs(t.duration_secs());
             let labels = rule.map(|r| r.labels.clone()).unwrap_or_default();
             let attr = |n: &str| t.participant.attribute(n).map(str::to_owned);
+            let resolution = resolution_code(t.state, t.reason);
+            let reason_text = format::reason_text(t.reason);
             let mut ctx: BTreeMap<&str, minijinja::Value> = BTreeMap::new();
             ctx.insert("rule", t.rule.to_string().into());
             if let Some(d) = rule.and_then(|r| r.description.clone()) {
@@ -113,15 +210,21 @@ pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
             }
             ctx.insert("severity", t.severity.as_str().into());
             ctx.insert("state", t.state.as_str().into());
+            ctx.insert("reason", reason_code(t.reason).into());
             ctx.insert("metric", t.metric.path().into());
             ctx.insert("value", number(t.value));
             ctx.insert("unit", t.unit.as_str().into());
             ctx.insert("threshold", number(t.threshold));
-            ctx.insert("at", t.at.to_rfc3339().into());
-            ctx.insert("since", t.since.to_rfc3339().into());
+            ctx.insert("at", local(t.at).into());
+            ctx.insert("since", local(t.since).into());
+            ctx.insert("duration", duration.clone().into());
             // Values Zoom did not send stay undefined: they render empty.
-            if let Some(k) = t.meeting.key() {
-                ctx.insert("meeting", k.to_string().into());
+            if let Some(id) = &t.meeting.id {
+                ctx.insert("meeting", id.to_string().into());
+                ctx.insert("meeting_id", id.to_string().into());
+            }
+            if let Some(uuid) = &t.meeting.uuid {
+                ctx.insert("meeting_uuid", uuid.to_string().into());
             }
             if let Some(topic) = &t.meeting.topic {
                 ctx.insert("topic", topic.to_string().into());
@@ -133,23 +236,66 @@ pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
                     ctx.insert(name, v.into());
                 }
             }
-            let summary = rule
-                .and_then(|r| r.summary.as_deref())
-                .and_then(|src| {
-                    render_summary(src, &ctx)
-                        .map_err(|e| tracing::warn!(rule = %t.rule, "summary template failed: {e}"))
-                        .ok()
-                })
-                .unwrap_or_else(|| {
-                    let who =
-                        attr("user_name").unwrap_or_else(|| t.participant.user_id.to_string());
-                    match t.state {
-                        State::Firing => {
-                            format!("{who}: {} {value} (threshold {threshold})", t.metric)
-                        }
-                        State::Resolved => format!("{who}: {} back to {value}", t.metric),
+            let render = |src: &str, kind: Kind, what: &str| {
+                template::render(src, kind, &ctx)
+                    .map_err(|e| tracing::warn!(rule = %t.rule, "{what} template failed: {e}"))
+                    .ok()
+            };
+            let who = attr("user_name").unwrap_or_else(|| t.participant.user_id.to_string());
+            let template = match t.state {
+                State::Firing => rule.and_then(|r| r.summary.as_deref()),
+                State::Resolved => rule.and_then(|r| r.resolved_summary.as_deref()),
+            };
+            let (summary, summary_parts) = match template
+                .and_then(|src| render(src, Kind::Text, "summary"))
+            {
+                Some(marked) => {
+                    let mut parts = template::parts(&marked);
+                    // A resolution not by its conditions says so, even
+                    // when the template does not.
+                    if let Some(text) = reason_text
+                        && !parts.iter().any(|(_, p)| p.contains(text))
+                    {
+                        parts.push((false, format!(" ({text})")));
                     }
-                });
+                    let plain: String = parts.iter().map(|(_, p)| p.as_str()).collect();
+                    (plain, parts)
+                }
+                None => {
+                    let metric = t.metric;
+                    let text = match (t.state, t.reason) {
+                        (State::Firing, _) => {
+                            format!("{who}: {metric} {value} (threshold {threshold})")
+                        }
+                        (State::Resolved, Reason::RuleChanged) => format!(
+                            "{who}: {metric} no longer evaluated: rule changed (was {value}, threshold {threshold}, for {duration})"
+                        ),
+                        (State::Resolved, Reason::ParticipantLeft) => format!(
+                            "{who} left: {metric} was {value} (threshold {threshold}) for {duration}"
+                        ),
+                        (State::Resolved, Reason::MeetingEnded) => format!(
+                            "{who}: meeting ended: {metric} was {value} (threshold {threshold}) for {duration}"
+                        ),
+                        (State::Resolved, _) => format!(
+                            "{who}: {metric} back to {value} (threshold {threshold}) after {duration}"
+                        ),
+                    };
+                    (text, Vec::new())
+                }
+            };
+            let runbook = rule
+                .and_then(|r| r.runbook.as_deref())
+                .and_then(|src| render(src, Kind::Url, "runbook"))
+                .filter(|u| !u.is_empty());
+            let links = p
+                .links
+                .iter()
+                .filter_map(|(name, src)| {
+                    render(src, Kind::Url, "link")
+                        .filter(|u| !u.is_empty())
+                        .map(|u| (name.clone(), u))
+                })
+                .collect();
             AlertView {
                 rule: t.rule.to_string(),
                 description: rule.and_then(|r| r.description.clone()),
@@ -157,20 +303,15 @@ pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
                 state: t.state,
                 reminder: t.reason == Reason::Reminder,
                 first_sight: t.reason == Reason::FirstSight,
-                reason: match t.reason {
-                    Reason::ParticipantLeft => Some("participant left".into()),
-                    Reason::MeetingEnded => Some("meeting ended".into()),
-                    Reason::RuleChanged => Some("rule changed or removed".into()),
-                    _ => None,
-                },
+                reason: reason_text.map(str::to_owned),
                 summary,
                 metric: Some(t.metric.path()),
                 value: Some(value),
                 threshold: Some(threshold),
                 at: t.at.to_rfc3339(),
                 since: t.since.to_rfc3339(),
-                duration: (t.state == State::Resolved).then(|| format::secs(t.duration_secs())),
-                meeting: t.meeting.key().map(|k| k.to_string()),
+                duration: (t.state == State::Resolved).then_some(duration),
+                meeting: t.meeting.id.as_deref().map(str::to_owned),
                 topic: t.meeting.topic.as_deref().map(str::to_owned),
                 participant: Some(t.participant.user_id.to_string()),
                 user_name: attr("user_name"),
@@ -178,47 +319,17 @@ pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
                 network_type: attr("network_type"),
                 location: attr("location"),
                 labels,
-                runbook: rule.and_then(|r| r.runbook.clone()),
+                runbook,
                 fingerprint: t.fingerprint(),
+                summary_parts,
+                at_local: local(t.at),
+                since_local: local(t.since),
+                meeting_uuid: t.meeting.uuid.as_deref().map(str::to_owned),
+                resolution: resolution.map(str::to_owned),
+                links,
             }
         }
     }
-}
-
-/// Renders a summary template, compiled once per distinct source (a rule
-/// pack renders the same few templates for every alert).
-fn render_summary(
-    src: &str,
-    ctx: &BTreeMap<&str, minijinja::Value>,
-) -> Result<String, minijinja::Error> {
-    struct Cache {
-        env: minijinja::Environment<'static>,
-        names: std::collections::HashMap<String, String>,
-    }
-    static CACHE: std::sync::LazyLock<std::sync::Mutex<Cache>> = std::sync::LazyLock::new(|| {
-        std::sync::Mutex::new(Cache {
-            env: template::environment(),
-            names: std::collections::HashMap::new(),
-        })
-    });
-    let mut cache = CACHE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let name = match cache.names.get(src) {
-        Some(name) => name.clone(),
-        None => {
-            // Reloads can bring new sources; start afresh now and then.
-            if cache.names.len() >= 1000 {
-                cache.env = template::environment();
-                cache.names.clear();
-            }
-            let name = format!("summary#{}", cache.names.len() + 1);
-            cache.env.add_template_owned(name.clone(), src.to_owned())?;
-            cache.names.insert(src.to_owned(), name.clone());
-            name
-        }
-    };
-    cache.env.get_template(&name)?.render(ctx)
 }
 
 /// A number for templates: whole numbers print without `.0`.

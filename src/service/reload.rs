@@ -72,6 +72,7 @@ impl Pipeline {
                 Ok(new) => {
                     self.reloads.config_broken = false;
                     paths = new.rules.clone();
+                    self.dispatcher.set_presentation(&new);
                     if new.notifiers.keys().eq(self.config.notifiers.keys()) {
                         self.dispatcher.set_routes(new.routes.clone());
                         self.config.routes = new.routes;
