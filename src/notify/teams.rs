@@ -106,9 +106,9 @@ fn text_block(text: String, extra: Value) -> Value {
 fn card(views: &[AlertView], listed: usize) -> Value {
     // Teams may show only the first TextBlock (or the fallback text) in a
     // notification: it names the first alert.
-    let preview = truncate(&escape(&preview(views)), 300);
+    let preview = truncate(&preview(views), 300);
     let mut body = vec![text_block(
-        preview.clone(),
+        truncate(&escape(&preview), 300),
         json!({"weight": "Bolder", "size": "Medium", "color": color(Tone::of(views))}),
     )];
     for v in &views[..listed] {
@@ -152,6 +152,7 @@ fn card(views: &[AlertView], listed: usize) -> Value {
         "type": "AdaptiveCard",
         "version": "1.4",
         "msteams": {"width": "Full"},
+        // Plain text, shown where the card is not rendered: not markdown.
         "fallbackText": preview,
         "body": body
     })
