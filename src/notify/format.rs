@@ -57,10 +57,13 @@ pub fn reason_note(reason: Reason) -> String {
 /// One readable line for a transition: time, state, severity, rule,
 /// participant, meeting, metric and value.
 pub fn transition_line(t: &Transition) -> String {
-    let meeting = match (&t.meeting.topic, t.meeting.key()) {
+    // The meeting by topic and number; its instance UUID is for
+    // fingerprints and webhook labels only.
+    let meeting = match (&t.meeting.topic, &t.meeting.id) {
         (Some(topic), Some(k)) => format!("{topic:?} ({k})"),
         (None, Some(k)) => k.to_string(),
-        (_, None) => "-".to_owned(),
+        (Some(topic), None) => format!("{topic:?}"),
+        (None, None) => "-".to_owned(),
     };
     let who = match t.participant.attribute("user_name") {
         Some(name) => format!("{name:?} ({})", t.participant.user_id),
@@ -73,10 +76,18 @@ pub fn transition_line(t: &Transition) -> String {
             value(t.value, t.unit),
             value(t.threshold, t.unit)
         ),
+        // A resolution not by its conditions reports the last value seen,
+        // not a recovery.
         State::Resolved => format!(
-            "{} = {} after {}{}",
+            "{} {} {} (threshold {}) after {}{}",
             t.metric,
+            if reason_text(t.reason).is_some() {
+                "was"
+            } else {
+                "="
+            },
             value(t.value, t.unit),
+            value(t.threshold, t.unit),
             secs(t.duration_secs()),
             reason_note(t.reason)
         ),
@@ -105,5 +116,61 @@ pub fn event_line(e: &Event) -> String {
             s.name,
             s.message
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qos::{MeetingInfo, Metric, ParticipantInfo};
+    use std::sync::Arc;
+
+    #[test]
+    fn console_lines_say_why_a_resolution_happened() {
+        let metric = Metric::from_path("audio_input.latency").unwrap();
+        let mut t = Transition {
+            state: State::Resolved,
+            reason: Reason::Condition,
+            rule: Arc::from("lat"),
+            severity: crate::rules::Severity::Warning,
+            meeting: MeetingInfo {
+                id: Some(Arc::from("85746065432")),
+                uuid: Some(Arc::from("eXecUUID==")),
+                topic: Some(Arc::from("Exec staff weekly")),
+            },
+            participant: ParticipantInfo {
+                user_id: Arc::from("7"),
+                ..ParticipantInfo::default()
+            },
+            at: Timestamp(1_772_463_840),
+            since: Timestamp(1_772_463_600),
+            metric,
+            value: 98.0,
+            threshold: 150.0,
+            unit: metric.unit(),
+        };
+        let line = transition_line(&t);
+        assert!(
+            line.ends_with("meeting \"Exec staff weekly\" (85746065432) audio_input.latency = 98 ms (threshold 150 ms) after 4m"),
+            "{line}"
+        );
+        t.reason = Reason::RuleChanged;
+        let line = transition_line(&t);
+        assert!(
+            line.ends_with("audio_input.latency was 98 ms (threshold 150 ms) after 4m (no longer evaluated: rule changed)"),
+            "{line}"
+        );
+        assert!(!line.contains("UUID"), "{line}");
+        t.reason = Reason::ParticipantLeft;
+        assert!(transition_line(&t).ends_with("(left)"));
+        t.reason = Reason::MeetingEnded;
+        assert!(transition_line(&t).ends_with("(meeting ended)"));
+        assert_eq!(
+            time(
+                Timestamp(1_772_463_600),
+                &jiff::tz::TimeZone::get("Europe/Berlin").unwrap()
+            ),
+            "2026-03-02 16:00 CET"
+        );
     }
 }

@@ -345,3 +345,139 @@ fn number(v: f64) -> minijinja::Value {
 pub fn truncate(s: &str, max: usize) -> String {
     crate::shorten(s, max)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::Transition;
+    use crate::notify::facts::{Tone, state_word};
+    use crate::qos::{MeetingInfo, Metric, ParticipantInfo};
+    use std::path::Path;
+    use std::sync::Arc;
+
+    fn rules(extra: &str) -> Vec<Rule> {
+        crate::rules::load_str(
+            Path::new("r.yaml"),
+            &format!("rules:\n  - name: lat\n    when: audio_*.latency > 150ms\n    summary: \"{{{{ user_name }}}}: {{{{ metric }}}} {{{{ value }}}} {{{{ unit }}}} over 150 ms\"\n{extra}"),
+        )
+        .unwrap()
+        .rules
+    }
+
+    fn resolved(reason: Reason) -> Event {
+        let metric = Metric::from_path("audio_input.latency").unwrap();
+        let mut participant = ParticipantInfo {
+            user_id: Arc::from("7"),
+            ..ParticipantInfo::default()
+        };
+        participant.set_attribute("user_name", Some(Arc::from("Carol Diaz")));
+        Event::Alert(Transition {
+            state: State::Resolved,
+            reason,
+            rule: Arc::from("lat"),
+            severity: Severity::Warning,
+            meeting: MeetingInfo {
+                id: Some(Arc::from("85746065432")),
+                uuid: Some(Arc::from("/eXec+UUID==")),
+                topic: Some(Arc::from("Exec staff weekly")),
+            },
+            participant,
+            at: Timestamp(1_772_463_840),
+            since: Timestamp(1_772_463_600),
+            metric,
+            value: 98.0,
+            threshold: 150.0,
+            unit: metric.unit(),
+        })
+    }
+
+    #[test]
+    fn a_resolution_never_reuses_the_firing_summary() {
+        // Before: "Carol Diaz: audio_input.latency 98 ms over 150 ms".
+        let v = view(&resolved(Reason::Condition), &rules(""));
+        assert_eq!(
+            v.summary,
+            "Carol Diaz: audio_input.latency back to 98 ms (threshold 150 ms) after 4m"
+        );
+        assert!(v.recovered());
+        assert_eq!(Tone::of(std::slice::from_ref(&v)), Tone::Resolved);
+        let with = rules(
+            "    resolved_summary: \"{{ user_name }} ok: {{ metric }} {{ value }} {{ unit }} after {{ duration }} ({{ reason }})\"\n",
+        );
+        let v = view(&resolved(Reason::Condition), &with);
+        assert_eq!(
+            v.summary,
+            "Carol Diaz ok: audio_input.latency 98 ms after 4m (condition)"
+        );
+        assert_eq!(v.summary_parts[1], (false, " ok: ".to_owned()));
+    }
+
+    #[test]
+    fn a_rule_change_is_not_a_recovery() {
+        // Before: a green "resolved, recovered to 62 ms".
+        for rules in [
+            rules(""),
+            rules("    resolved_summary: \"{{ user_name }} back to {{ value }}\"\n"),
+        ] {
+            let v = view(&resolved(Reason::RuleChanged), &rules);
+            assert!(
+                v.summary.contains("no longer evaluated: rule changed"),
+                "{}",
+                v.summary
+            );
+            assert_eq!(
+                v.reason.as_deref(),
+                Some("no longer evaluated: rule changed")
+            );
+            assert_eq!(v.resolution.as_deref(), Some("rule_changed"));
+            assert!(!v.recovered());
+            assert_eq!(state_word(&v), "NO LONGER EVALUATED");
+            assert_eq!(Tone::of(std::slice::from_ref(&v)), Tone::Ended);
+            let facts = crate::notify::facts::facts(&v);
+            assert!(
+                facts
+                    .iter()
+                    .all(|(_, f)| !f.contains("recover") && !f.contains("back to")),
+                "{facts:?}"
+            );
+        }
+        let v = view(&resolved(Reason::ParticipantLeft), &rules(""));
+        assert!(v.summary.starts_with("Carol Diaz left:"), "{}", v.summary);
+        let v = view(&resolved(Reason::MeetingEnded), &rules(""));
+        assert!(v.summary.contains("meeting ended"), "{}", v.summary);
+    }
+
+    #[test]
+    fn runbook_links_times_and_the_meeting_number() {
+        let rules = rules(
+            "    runbook: \"https://wiki.example/{{ rule }}?meeting={{ meeting_id }}&who={{ user_name }}\"\n",
+        );
+        let p = Presentation {
+            time_zone: jiff::tz::TimeZone::get("America/New_York").unwrap(),
+            links: vec![(
+                "Meeting".into(),
+                "https://zoom.example/m/{{ meeting_uuid | urlencode }}?at={{ since }}".into(),
+            )],
+        };
+        let v = view_with(&resolved(Reason::Condition), &rules, &p);
+        assert_eq!(
+            v.runbook.as_deref(),
+            Some("https://wiki.example/lat?meeting=85746065432&who=Carol%20Diaz")
+        );
+        assert_eq!(
+            v.links,
+            [(
+                "Meeting".to_owned(),
+                "https://zoom.example/m/%2FeXec%2BUUID%3D%3D?at=2026-03-02%2010%3A00%20EST"
+                    .to_owned()
+            )]
+        );
+        assert_eq!(v.since_local, "2026-03-02 10:00 EST");
+        assert_eq!(v.meeting.as_deref(), Some("85746065432"));
+        assert_eq!(
+            v.meeting_text().as_deref(),
+            Some("Exec staff weekly (85746065432)")
+        );
+        assert_eq!(v.meeting_uuid.as_deref(), Some("/eXec+UUID=="));
+    }
+}
