@@ -138,6 +138,45 @@ fn teams_payloads() {
     );
 }
 
+/// A rule edited while firing: "no longer evaluated: rule changed", grey,
+/// never "recovered" or "back to" (before: a green "recovered to 62 ms").
+#[test]
+fn rule_changed_resolutions_are_not_recoveries() {
+    let mut t = transition(
+        "audio-latency-high",
+        State::Resolved,
+        "16778240",
+        "Alice Ng",
+        62.0,
+    );
+    t.reason = Reason::RuleChanged;
+    let v = views(vec![t]);
+    let slack = slack::payload(&v, 10);
+    let teams = teams::payload(&v, 10);
+    let hook = webhook::payload(&v, 10, "tools");
+    insta::assert_json_snapshot!("slack_rule_changed", slack);
+    for body in [&slack, &teams, &hook] {
+        let text = body.to_string();
+        assert!(
+            text.contains("no longer evaluated: rule changed"),
+            "{body:#}"
+        );
+        assert!(
+            !text.contains("recovered") && !text.contains("back to"),
+            "{body:#}"
+        );
+    }
+    assert_ne!(slack["attachments"][0]["color"], "good");
+    assert_ne!(
+        teams["attachments"][0]["content"]["body"][0]["color"],
+        "Good"
+    );
+    assert_eq!(
+        hook["alerts"][0]["annotations"]["resolution"],
+        "rule_changed"
+    );
+}
+
 #[test]
 fn webhook_payloads() {
     insta::assert_json_snapshot!("webhook_firing", webhook::payload(&firing(), 10, "tools"));
