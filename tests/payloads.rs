@@ -138,6 +138,45 @@ fn teams_payloads() {
     );
 }
 
+/// A rule edited while firing: "no longer evaluated: rule changed", grey,
+/// never "recovered" or "back to" (before: a green "recovered to 62 ms").
+#[test]
+fn rule_changed_resolutions_are_not_recoveries() {
+    let mut t = transition(
+        "audio-latency-high",
+        State::Resolved,
+        "16778240",
+        "Alice Ng",
+        62.0,
+    );
+    t.reason = Reason::RuleChanged;
+    let v = views(vec![t]);
+    let slack = slack::payload(&v, 10);
+    let teams = teams::payload(&v, 10);
+    let hook = webhook::payload(&v, 10, "tools");
+    insta::assert_json_snapshot!("slack_rule_changed", slack);
+    for body in [&slack, &teams, &hook] {
+        let text = body.to_string();
+        assert!(
+            text.contains("no longer evaluated: rule changed"),
+            "{body:#}"
+        );
+        assert!(
+            !text.contains("recovered") && !text.contains("back to"),
+            "{body:#}"
+        );
+    }
+    assert_ne!(slack["attachments"][0]["color"], "good");
+    assert_ne!(
+        teams["attachments"][0]["content"]["body"][0]["color"],
+        "Good"
+    );
+    assert_eq!(
+        hook["alerts"][0]["annotations"]["resolution"],
+        "rule_changed"
+    );
+}
+
 #[test]
 fn webhook_payloads() {
     insta::assert_json_snapshot!("webhook_firing", webhook::payload(&firing(), 10, "tools"));
@@ -230,7 +269,8 @@ fn teams_cards_stay_under_20_kb_and_escape_markdown() {
         "{}",
         payload.to_string().len()
     );
-    let text = payload.to_string();
+    // The body is markdown; `fallbackText` is plain text, shown as is.
+    let text = payload["attachments"][0]["content"]["body"].to_string();
     assert!(!text.contains("[x](https://evil.example)"), "link planted");
     assert!(text.contains("more"));
     let card = &payload["attachments"][0]["content"];
@@ -313,4 +353,103 @@ fn teams_cards_parse_in_microsofts_adaptivecards_library() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Markdown in names and topics reads as written in a Teams card: rendered
+/// by the adaptivecards library's markdown step (markdown-it), no text
+/// gains backslashes, formatting or links. Before: `Carol \\<CFO\\> Diaz:
+/// audio\\_input.avg\\_loss 7.2% \\(threshold 5%\\)`.
+#[test]
+fn teams_text_renders_as_written() {
+    let mut t = transition(
+        "video-loss-high",
+        State::Firing,
+        "7",
+        "Carol <CFO> Diaz *bold* _x_ [link](http://x)",
+        7.2,
+    );
+    t.metric = Metric::from_path("audio_input.avg_loss").unwrap();
+    t.threshold = 5.0;
+    t.meeting.topic = Some(Arc::from("Exec *staff* _weekly_ [link](http://x)"));
+    let payload = teams::payload(&views(vec![t]), 10);
+    insta::assert_json_snapshot!("teams_markdown_in_names", payload);
+    let strict = kit::strict();
+    let dir = std::env::var("QOSWATCH_ADAPTIVECARDS_DIR").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/npm/node_modules").to_owned()
+    });
+    let have_node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let have_libs = Path::new(&dir)
+        .join("adaptivecards/dist/adaptivecards.js")
+        .exists()
+        && Path::new(&dir).join("markdown-it").exists();
+    if !(have_node && have_libs) {
+        assert!(
+            !strict,
+            "QOSWATCH_STRICT=1 but node, adaptivecards or markdown-it is missing (dir {dir})"
+        );
+        eprintln!(
+            "notice: skipping the markdown rendering check (npm install --prefix target/npm adaptivecards@3 markdown-it@14)"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("card.json");
+    std::fs::write(&file, payload.to_string()).unwrap();
+    let out = std::process::Command::new("node")
+        .arg(kit::fixture("render-adaptive-card-text.js"))
+        .arg(&file)
+        .env("QOSWATCH_ADAPTIVECARDS_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rendered: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let html = v["html"].as_str().unwrap();
+            assert!(!html.contains("<a "), "a link was planted: {html}");
+            assert!(
+                !html.contains("<em>") && !html.contains("<strong>"),
+                "formatted: {html}"
+            );
+            plain_text(html)
+        })
+        .collect();
+    let all = rendered.join("\n");
+    assert!(!all.contains('\\'), "backslashes show: {all}");
+    for written in [
+        "Carol <CFO> Diaz *bold* _x_ [link](http://x)",
+        "Exec *staff* _weekly_ [link](http://x) (85746065432)",
+        "audio_input.avg_loss: 7.2% (threshold 5%)",
+    ] {
+        assert!(all.contains(written), "{written:?} not in {all}");
+    }
+}
+
+/// The text of rendered HTML: tags dropped, entities decoded.
+fn plain_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+        .trim()
+        .to_owned()
 }

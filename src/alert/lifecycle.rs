@@ -142,6 +142,9 @@ enum Phase {
         /// First sample of the current clearing run (keep_firing_for).
         clearing_since: Option<Timestamp>,
         last: Report,
+        /// What the firing transition reported: its stream gives the
+        /// recovery value, so a resolution speaks of the stream that fired.
+        fired: Report,
     },
 }
 
@@ -705,6 +708,88 @@ mod tests {
         assert_eq!(out[1].value, 90.0);
         assert_eq!(out[1].since, Timestamp(2 * MIN));
         assert_eq!(out[1].duration_secs(), 2 * MIN);
+    }
+
+    #[test]
+    fn resolution_reports_the_stream_that_fired() {
+        // Before: fired on audio_input (220 ms), resolved reporting
+        // audio_output (98 ms), the decision metric of the clearing sample.
+        let mut e = engine("rules:\n  - name: lat\n    when: audio_*.latency > 150ms\n");
+        let (m, p) = who();
+        let input = Metric::from_path("audio_input.latency").unwrap();
+        let output = Metric::from_path("audio_output.latency").unwrap();
+        let mut out = Vec::new();
+        let mut s = Sample::empty(Timestamp(0));
+        s.set(input, Some(220.0));
+        s.set(output, Some(90.0));
+        e.observe(&m, &p, &s, &mut out);
+        // Still firing, now worst on the other stream.
+        let mut s = Sample::empty(Timestamp(MIN));
+        s.set(input, Some(100.0));
+        s.set(output, Some(300.0));
+        e.observe(&m, &p, &s, &mut out);
+        let mut s = Sample::empty(Timestamp(2 * MIN));
+        s.set(input, Some(98.0));
+        s.set(output, Some(120.0));
+        e.observe(&m, &p, &s, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!((out[0].metric, out[0].value), (input, 220.0));
+        assert_eq!(out[1].state, State::Resolved);
+        assert_eq!(
+            (out[1].metric, out[1].value, out[1].threshold),
+            (input, 98.0, 150.0)
+        );
+        // Without data on the firing stream, the decision metric stands in.
+        let mut s = Sample::empty(Timestamp(3 * MIN));
+        s.set(input, Some(200.0));
+        e.observe(&m, &p, &s, &mut out);
+        let mut s = Sample::empty(Timestamp(4 * MIN));
+        s.set(output, Some(80.0));
+        e.observe(&m, &p, &s, &mut out);
+        assert_eq!(out.len(), 4);
+        assert_eq!((out[3].metric, out[3].value), (output, 80.0));
+    }
+
+    #[test]
+    fn old_state_files_without_the_firing_metric_restore() {
+        let rules = "rules:\n  - name: a\n    when: audio_*.latency > 150ms\n";
+        let old = r#"{"participants":[{"meeting_id":"1","meeting_uuid":null,"topic":null,"user_id":"u","attributes":{},"last_at":60,"phases":{"a":{"phase":"firing","since":60,"clearing_since":null,"metric":"audio_output.latency","value":200.0,"threshold":150.0}}}]}"#;
+        let mut e = engine(rules);
+        e.restore(serde_json::from_str(old).unwrap());
+        assert_eq!(e.active().len(), 1);
+        let snap = serde_json::to_value(e.snapshot()).unwrap();
+        assert_eq!(
+            snap["participants"][0]["phases"]["a"]["fired_metric"],
+            "audio_output.latency"
+        );
+        // The firing metric survives a save and a restore.
+        let mut restored = engine(rules);
+        restored.restore(serde_json::from_value(snap).unwrap());
+        let m = MeetingInfo {
+            id: Some(Arc::from("1")),
+            uuid: None,
+            topic: None,
+        };
+        let p = ParticipantInfo {
+            user_id: Arc::from("u"),
+            ..ParticipantInfo::default()
+        };
+        let mut s = Sample::empty(Timestamp(120));
+        s.set(
+            Metric::from_path("audio_output.latency").unwrap(),
+            Some(70.0),
+        );
+        s.set(
+            Metric::from_path("audio_input.latency").unwrap(),
+            Some(90.0),
+        );
+        let mut out = Vec::new();
+        restored.observe(&m, &p, &s, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].metric.path(), out[0].value),
+            ("audio_output.latency".to_owned(), 70.0)
+        );
     }
 
     #[test]

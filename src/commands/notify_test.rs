@@ -49,7 +49,7 @@ pub async fn run(
     let tuning = DeliveryTuning::default();
     let mut failed = false;
     for notifier in chosen {
-        let line = match send(notifier, &tuning, now, out).await {
+        let line = match send(notifier, &config, &tuning, now, out).await {
             Ok(how) => format!("{}: ok ({how})", notifier.name),
             Err(reason) => {
                 failed = true;
@@ -104,6 +104,7 @@ fn message(notifier: &str, now: Timestamp) -> Event {
 /// Sends one test message; `Ok` says how it went through.
 async fn send(
     notifier: &NotifierConfig,
+    config: &Config,
     tuning: &DeliveryTuning,
     now: Timestamp,
     out: &mut dyn Write,
@@ -112,13 +113,18 @@ async fn send(
         return Err(format!("its URL uses ${{{var}}}, which is not set"));
     }
     let event = message(&notifier.name, now);
-    let views = [view::view(&event, &[])];
+    let presentation = view::Presentation {
+        time_zone: config.display.time_zone.clone(),
+        links: Vec::new(),
+    };
+    let views = [view::view_with(&event, &[], &presentation)];
     let events = [&event];
     let group = Group {
         notifier: &notifier.name,
         views: &views,
         events: &events,
         limit: 1,
+        mention: &[],
     };
     match channel::build(notifier).render(&group) {
         Message::Print(text) => {

@@ -49,6 +49,27 @@ pub struct Config {
     /// Where alert state and the delivery queue are kept.
     pub state_dir: PathBuf,
     pub http: HttpConfig,
+    /// How messages show things (`display:`).
+    pub display: DisplayConfig,
+    /// `links:`: a button or link per entry in every chat message, by name
+    /// (the text it shows), each a URL template; in the order written.
+    pub links: Vec<(String, String)>,
+}
+
+/// `display:`.
+#[derive(Debug, Clone)]
+pub struct DisplayConfig {
+    /// `time_zone`: an IANA name; times in chat messages and templates.
+    /// Default UTC.
+    pub time_zone: jiff::tz::TimeZone,
+}
+
+impl Default for DisplayConfig {
+    fn default() -> Self {
+        DisplayConfig {
+            time_zone: jiff::tz::TimeZone::UTC,
+        }
+    }
 }
 
 /// Where samples come from: Zoom, or a recording (`replay:` wins when both
@@ -233,6 +254,9 @@ pub struct RouteConfig {
     pub continue_matching: bool,
     /// Alerts listed per message before "and N more". Default 10.
     pub group_limit: usize,
+    /// Slack only: strings (`<!here>`) leading the text of a message that
+    /// holds a firing alert.
+    pub mention: Vec<String>,
 }
 
 /// `http:`.
@@ -509,6 +533,49 @@ http:
         );
         assert!(errs.iter().any(|e| e.contains("unknown notifier `zz`")));
         assert_eq!(errs.len(), 3, "{errs:#?}");
+    }
+
+    #[test]
+    fn display_links_and_mentions() {
+        let c = load(
+            "replay: x\ndisplay:\n  time_zone: Europe/Berlin\nlinks:\n  meeting: \"https://z.example/m/{{ meeting_uuid | urlencode }}\"\n  wiki: https://wiki.example/qos\nnotifiers:\n  s: { type: console }\nroutes:\n  - notify: [s]\n    mention: [\"<!here>\"]\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.display.time_zone.iana_name(), Some("Europe/Berlin"));
+        assert_eq!(c.links[0].0, "meeting");
+        assert_eq!(
+            c.links[1],
+            ("wiki".into(), "https://wiki.example/qos".into())
+        );
+        assert_eq!(c.routes[0].mention, ["<!here>"]);
+        assert_eq!(
+            load("replay: x\n", &[])
+                .unwrap()
+                .display
+                .time_zone
+                .iana_name(),
+            Some("UTC")
+        );
+        let errs = load(
+            "replay: x\ndisplay:\n  time_zone: Mars/Olympus\n  locale: de\nlinks:\n  m: \"https://z/{{ meeting_uid }}\"\n",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 3, "{errs:#?}");
+        assert!(
+            errs[0]
+                .starts_with("/etc/q/qoswatch.yaml:3:14: error: unknown time zone `Mars/Olympus`"),
+            "{errs:#?}"
+        );
+        assert!(
+            errs[1].contains(":4:3: error: unknown key `locale` in `display`"),
+            "{errs:#?}"
+        );
+        assert!(
+            errs[2].contains(":6:20: error: in `links.m`: unknown template variable `meeting_uid`"),
+            "{errs:#?}"
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::matcher;
 use crate::rules::load::Errs;
 use crate::yaml::{MapReader, Node, Value};
 
-const TOP_KEYS: [&str; 8] = [
+const TOP_KEYS: [&str; 10] = [
     "zoom",
     "poll",
     "replay",
@@ -20,6 +20,8 @@ const TOP_KEYS: [&str; 8] = [
     "routes",
     "state_dir",
     "http",
+    "display",
+    "links",
 ];
 const ZOOM_KEYS: [&str; 7] = [
     "account_id",
@@ -140,6 +142,14 @@ pub(super) fn parse_config(path: &Path, root: &Node, errs: &mut Errs<'_>) -> Con
             },
         },
     };
+    let display = top
+        .get("display")
+        .map(|n| parse_display(n, errs))
+        .unwrap_or_default();
+    let links = top
+        .get("links")
+        .map(|n| parse_links(n, errs))
+        .unwrap_or_default();
     errs.unknown_keys(&top, "the config", &TOP_KEYS);
     // With errors the config is discarded, so a missing source can stand
     // in as an empty replay.
@@ -157,7 +167,61 @@ pub(super) fn parse_config(path: &Path, root: &Node, errs: &mut Errs<'_>) -> Con
         routes,
         state_dir,
         http,
+        display,
+        links,
     }
+}
+
+fn parse_display(node: &Node, errs: &mut Errs<'_>) -> DisplayConfig {
+    let mut m = match MapReader::new(node, "`display`") {
+        Ok(m) => m,
+        Err(msg) => {
+            errs.at(node.pos, msg);
+            return DisplayConfig::default();
+        }
+    };
+    let mut display = DisplayConfig::default();
+    if let Some(n) = m.get("time_zone")
+        && let Some(name) = errs.string(n, "time_zone")
+        && !is_unset(&name)
+    {
+        match jiff::tz::TimeZone::get(&name) {
+            Ok(tz) => display.time_zone = tz,
+            Err(_) => errs.at(
+                n.pos,
+                format!(
+                    "unknown time zone `{name}`: use an IANA name such as Europe/Berlin or UTC"
+                ),
+            ),
+        }
+    }
+    errs.unknown_keys(&m, "`display`", &["time_zone"]);
+    display
+}
+
+fn parse_links(node: &Node, errs: &mut Errs<'_>) -> Vec<(String, String)> {
+    let mut m = match MapReader::new(node, "`links`") {
+        Ok(m) => m,
+        Err(msg) => {
+            errs.at(node.pos, msg);
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (k, v) in m.entries() {
+        let Some(name) = k.as_scalar_text() else {
+            continue;
+        };
+        let Some(source) = errs.string(v, &format!("links.{name}")) else {
+            continue;
+        };
+        if let Err((msg, index)) = crate::rules::template::check(&source) {
+            let pos = index.map_or(v.pos, |i| v.pos_in_text(i));
+            errs.at(pos, format!("in `links.{name}`: {msg}"));
+        }
+        out.push((name, source));
+    }
+    out
 }
 
 fn default_listen() -> SocketAddr {
@@ -566,10 +630,20 @@ fn parse_routes(
                 10
             }
         };
+        let mention = match m.get("mention") {
+            None => Vec::new(),
+            Some(n) => match &n.value {
+                Value::Seq(items) => items
+                    .iter()
+                    .filter_map(|i| errs.string(i, "mention"))
+                    .collect(),
+                _ => errs.string(n, "mention").into_iter().collect(),
+            },
+        };
         errs.unknown_keys(
             &m,
             "a route",
-            &["match", "notify", "continue", "group_limit"],
+            &["match", "notify", "continue", "group_limit", "mention"],
         );
         out.push(RouteConfig {
             matchers,
@@ -577,6 +651,7 @@ fn parse_routes(
             notify,
             continue_matching,
             group_limit,
+            mention,
         });
     }
     out

@@ -22,6 +22,9 @@ pub struct Group<'a> {
     pub events: &'a [&'a Event],
     /// Alerts listed before "and N more".
     pub limit: usize,
+    /// The `mention` strings of the routes that reached the notifier
+    /// (Slack only).
+    pub mention: &'a [String],
 }
 
 /// What a channel makes of a group.

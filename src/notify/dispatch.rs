@@ -19,8 +19,8 @@ use crate::config::{Config, NotifierConfig, NotifierKind, RouteConfig};
 use crate::notify::channel::{self, Channel, Group, Message};
 use crate::notify::facts::title;
 use crate::notify::outbox::Outbox;
-use crate::notify::router::route;
-use crate::notify::view::{AlertView, view};
+use crate::notify::router::targets;
+use crate::notify::view::{AlertView, Presentation, view_with};
 use crate::qos::Timestamp;
 use crate::rules::Rule;
 
@@ -50,6 +50,8 @@ pub struct Dispatcher {
     notified: BTreeMap<String, i64>,
     /// Messages handed over so far.
     messages: usize,
+    /// `display` and `links`: how alerts are shown.
+    presentation: Presentation,
 }
 
 impl Dispatcher {
@@ -82,6 +84,7 @@ impl Dispatcher {
             mode,
             notified: BTreeMap::new(),
             messages: 0,
+            presentation: presentation(config),
         }
     }
 
@@ -103,6 +106,11 @@ impl Dispatcher {
     /// New routes from a reload.
     pub fn set_routes(&mut self, routes: Vec<RouteConfig>) {
         self.routes = routes;
+    }
+
+    /// New `display` and `links` from a reload.
+    pub fn set_presentation(&mut self, config: &Config) {
+        self.presentation = presentation(config);
     }
 
     /// Messages handed over (printed, or queued) so far.
@@ -139,11 +147,27 @@ impl Dispatcher {
                 }
             }
         }
-        let views: Vec<AlertView> = events.iter().map(|e| view(e, rules)).collect();
+        let views: Vec<AlertView> = events
+            .iter()
+            .map(|e| view_with(e, rules, &self.presentation))
+            .collect();
         let mut groups: BTreeMap<&str, (usize, Vec<usize>)> = BTreeMap::new();
+        // A notifier reached through several routes gets all their mentions.
+        let mut mentions: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (i, v) in views.iter().enumerate() {
-            for (name, limit) in route(&self.routes, &self.names, v) {
-                groups.entry(name).or_insert((limit, Vec::new())).1.push(i);
+            for target in targets(&self.routes, &self.names, v) {
+                let name = target.notifier;
+                groups
+                    .entry(name)
+                    .or_insert((target.limit, Vec::new()))
+                    .1
+                    .push(i);
+                let m = mentions.entry(name).or_default();
+                for s in target.mention {
+                    if !m.iter().any(|x| x == s) {
+                        m.push(s.to_owned());
+                    }
+                }
             }
         }
         for (name, (limit, idx)) in groups {
@@ -172,6 +196,7 @@ impl Dispatcher {
                 views: &group_views,
                 events: &group_events,
                 limit,
+                mention: mentions.get(name).map_or(&[], Vec::as_slice),
             };
             let message = notifier.channel.render(&group);
             self.hand_over(notifier, message, &group_views);
@@ -264,6 +289,14 @@ impl Dispatcher {
             }
         }
         out
+    }
+}
+
+/// How the config says alerts are shown.
+fn presentation(config: &Config) -> Presentation {
+    Presentation {
+        time_zone: config.display.time_zone.clone(),
+        links: config.links.clone(),
     }
 }
 

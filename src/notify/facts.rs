@@ -6,10 +6,15 @@ use crate::alert::State;
 use crate::notify::view::AlertView;
 use crate::rules::Severity;
 
-/// The colour of a message: resolved, or the worst firing severity.
+/// The colour of a message: resolved, ended without a recovery, or the
+/// worst firing severity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tone {
+    /// Every alert recovered (green).
     Resolved,
+    /// Nothing firing, but not everything recovered: a participant left, a
+    /// meeting ended, a rule changed (grey, never the colour of success).
+    Ended,
     Info,
     Warning,
     Critical,
@@ -23,7 +28,13 @@ impl Tone {
             .map(|v| v.severity)
             .max()
         {
-            None => Tone::Resolved,
+            None if views
+                .iter()
+                .all(|v| v.recovered() || v.resolution.is_none()) =>
+            {
+                Tone::Resolved
+            }
+            None => Tone::Ended,
             Some(Severity::Critical) => Tone::Critical,
             Some(Severity::Warning) => Tone::Warning,
             Some(Severity::Info) => Tone::Info,
@@ -31,13 +42,40 @@ impl Tone {
     }
 }
 
-/// The state word of one alert ("FIRING", "RESOLVED", "STILL FIRING").
+/// The state word of one alert ("FIRING", "RESOLVED", "STILL FIRING",
+/// and for resolutions not by its conditions "LEFT", "MEETING ENDED",
+/// "NO LONGER EVALUATED").
 pub fn state_word(v: &AlertView) -> &'static str {
-    match (v.state, v.reminder) {
-        (State::Firing, true) => "STILL FIRING",
-        (State::Firing, false) => "FIRING",
-        (State::Resolved, _) => "RESOLVED",
+    match (v.state, v.reminder, v.resolution.as_deref()) {
+        (State::Firing, true, _) => "STILL FIRING",
+        (State::Firing, false, _) => "FIRING",
+        (State::Resolved, _, Some("participant_left")) => "LEFT",
+        (State::Resolved, _, Some("meeting_ended")) => "MEETING ENDED",
+        (State::Resolved, _, Some("rule_changed")) => "NO LONGER EVALUATED",
+        (State::Resolved, _, _) => "RESOLVED",
     }
+}
+
+/// The notification preview (unescaped): state, severity, participant,
+/// metric and value of the first alert, then "+N more".
+pub fn preview(views: &[AlertView]) -> String {
+    let Some(v) = views.first() else {
+        return "no alerts".into();
+    };
+    let mut parts = vec![state_word(v).to_owned(), v.severity.to_string()];
+    match v.who() {
+        Some(who) => parts.push(who.to_owned()),
+        None => parts.push(v.rule.clone()),
+    }
+    match (&v.metric, &v.value) {
+        (Some(m), Some(val)) => parts.push(format!("{m} {val}")),
+        _ => parts.push(v.summary.clone()),
+    }
+    let mut text = parts.join(" · ");
+    if views.len() > 1 {
+        text.push_str(&format!(" +{} more", views.len() - 1));
+    }
+    text
 }
 
 /// The one-line title of a group, for headers and previews (unescaped).
@@ -85,13 +123,22 @@ pub fn facts(v: &AlertView) -> Vec<(&'static str, String)> {
             .threshold
             .as_ref()
             .map_or(String::new(), |t| format!(" (threshold {t})"));
-        let label = if v.is_firing() { "" } else { "recovered to " };
+        let label = match (v.is_firing(), v.recovered()) {
+            (true, _) => "",
+            (false, true) => "back to ",
+            (false, false) => "last ",
+        };
         f.push(("Metric", format!("{metric}: {label}{value}{t}")));
     }
     f.push(("Rule", format!("{} ({})", v.rule, v.severity)));
+    let since = if v.since_local.is_empty() {
+        &v.since
+    } else {
+        &v.since_local
+    };
     match &v.duration {
-        Some(d) => f.push(("Duration", format!("{d} (since {})", v.since))),
-        None => f.push(("Since", v.since.clone())),
+        Some(d) => f.push(("Duration", format!("{d} (since {since})"))),
+        None => f.push(("Since", since.clone())),
     }
     let where_: Vec<&str> = [&v.device, &v.network_type, &v.location]
         .into_iter()

@@ -2,7 +2,7 @@
 //! the notifiers and `eval`'s text output.
 
 use crate::alert::{Event, Reason, State, Transition};
-use crate::qos::Unit;
+use crate::qos::{Timestamp, Unit};
 
 /// A value with its unit (`126 ms`, `4.9%`).
 pub fn value(value: f64, unit: Unit) -> String {
@@ -23,24 +23,47 @@ pub fn secs(secs: i64) -> String {
     humantime::format_duration(std::time::Duration::from_secs(secs.max(0) as u64)).to_string()
 }
 
-/// Why a resolution happened, when not by its conditions.
-pub fn reason_note(reason: Reason) -> &'static str {
+/// A time for people in `tz` (`2026-03-02 16:05 CET`).
+pub fn time(t: Timestamp, tz: &jiff::tz::TimeZone) -> String {
+    match jiff::Timestamp::from_second(t.0) {
+        Ok(ts) => ts
+            .to_zoned(tz.clone())
+            .strftime("%Y-%m-%d %H:%M %Z")
+            .to_string(),
+        Err(_) => t.to_rfc3339(),
+    }
+}
+
+/// What people are told of a resolution not by its conditions (never
+/// "recovered": the alert simply stops being tracked).
+pub fn reason_text(reason: Reason) -> Option<&'static str> {
     match reason {
-        Reason::Condition | Reason::FirstSight => "",
-        Reason::ParticipantLeft => " (participant left)",
-        Reason::MeetingEnded => " (meeting ended)",
-        Reason::RuleChanged => " (rule changed or removed)",
-        Reason::Reminder => " (still firing)",
+        Reason::Condition | Reason::FirstSight | Reason::Reminder => None,
+        Reason::ParticipantLeft => Some("left"),
+        Reason::MeetingEnded => Some("meeting ended"),
+        Reason::RuleChanged => Some("no longer evaluated: rule changed"),
+    }
+}
+
+/// Why a resolution happened, when not by its conditions.
+pub fn reason_note(reason: Reason) -> String {
+    match (reason, reason_text(reason)) {
+        (Reason::Reminder, _) => " (still firing)".to_owned(),
+        (_, Some(text)) => format!(" ({text})"),
+        (_, None) => String::new(),
     }
 }
 
 /// One readable line for a transition: time, state, severity, rule,
 /// participant, meeting, metric and value.
 pub fn transition_line(t: &Transition) -> String {
-    let meeting = match (&t.meeting.topic, t.meeting.key()) {
+    // The meeting by topic and number; its instance UUID is for
+    // fingerprints and webhook labels only.
+    let meeting = match (&t.meeting.topic, &t.meeting.id) {
         (Some(topic), Some(k)) => format!("{topic:?} ({k})"),
         (None, Some(k)) => k.to_string(),
-        (_, None) => "-".to_owned(),
+        (Some(topic), None) => format!("{topic:?}"),
+        (None, None) => "-".to_owned(),
     };
     let who = match t.participant.attribute("user_name") {
         Some(name) => format!("{name:?} ({})", t.participant.user_id),
@@ -53,10 +76,18 @@ pub fn transition_line(t: &Transition) -> String {
             value(t.value, t.unit),
             value(t.threshold, t.unit)
         ),
+        // A resolution not by its conditions reports the last value seen,
+        // not a recovery.
         State::Resolved => format!(
-            "{} = {} after {}{}",
+            "{} {} {} (threshold {}) after {}{}",
             t.metric,
+            if reason_text(t.reason).is_some() {
+                "was"
+            } else {
+                "="
+            },
             value(t.value, t.unit),
+            value(t.threshold, t.unit),
             secs(t.duration_secs()),
             reason_note(t.reason)
         ),
@@ -85,5 +116,61 @@ pub fn event_line(e: &Event) -> String {
             s.name,
             s.message
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::qos::{MeetingInfo, Metric, ParticipantInfo};
+    use std::sync::Arc;
+
+    #[test]
+    fn console_lines_say_why_a_resolution_happened() {
+        let metric = Metric::from_path("audio_input.latency").unwrap();
+        let mut t = Transition {
+            state: State::Resolved,
+            reason: Reason::Condition,
+            rule: Arc::from("lat"),
+            severity: crate::rules::Severity::Warning,
+            meeting: MeetingInfo {
+                id: Some(Arc::from("85746065432")),
+                uuid: Some(Arc::from("eXecUUID==")),
+                topic: Some(Arc::from("Exec staff weekly")),
+            },
+            participant: ParticipantInfo {
+                user_id: Arc::from("7"),
+                ..ParticipantInfo::default()
+            },
+            at: Timestamp(1_772_463_840),
+            since: Timestamp(1_772_463_600),
+            metric,
+            value: 98.0,
+            threshold: 150.0,
+            unit: metric.unit(),
+        };
+        let line = transition_line(&t);
+        assert!(
+            line.ends_with("meeting \"Exec staff weekly\" (85746065432) audio_input.latency = 98 ms (threshold 150 ms) after 4m"),
+            "{line}"
+        );
+        t.reason = Reason::RuleChanged;
+        let line = transition_line(&t);
+        assert!(
+            line.ends_with("audio_input.latency was 98 ms (threshold 150 ms) after 4m (no longer evaluated: rule changed)"),
+            "{line}"
+        );
+        assert!(!line.contains("UUID"), "{line}");
+        t.reason = Reason::ParticipantLeft;
+        assert!(transition_line(&t).ends_with("(left)"));
+        t.reason = Reason::MeetingEnded;
+        assert!(transition_line(&t).ends_with("(meeting ended)"));
+        assert_eq!(
+            time(
+                Timestamp(1_772_463_600),
+                &jiff::tz::TimeZone::get("Europe/Berlin").unwrap()
+            ),
+            "2026-03-02 16:00 CET"
+        );
     }
 }

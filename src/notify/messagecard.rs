@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::config::SecretUrl;
 use crate::notify::channel::{self, Channel, Group, Message, Outcome, Pacing};
-use crate::notify::facts::{Tone, title};
+use crate::notify::facts::{Tone, preview, title};
 use crate::notify::teams::{card_facts, escape};
 use crate::notify::view::{AlertView, truncate};
 
@@ -18,6 +18,7 @@ pub fn message_card(views: &[AlertView], group_limit: usize) -> Value {
     let listed = &views[..views.len().min(group_limit.max(1))];
     let theme = match Tone::of(views) {
         Tone::Resolved => "2EB67D",
+        Tone::Ended => "9E9E9E",
         Tone::Critical => "D00000",
         Tone::Warning => "FFA500",
         Tone::Info => "439FE0",
@@ -26,7 +27,7 @@ pub fn message_card(views: &[AlertView], group_limit: usize) -> Value {
         .iter()
         .map(|v| {
             let facts: Vec<Value> = card_facts(v).into_iter().map(|(t, val)| json!({"name": t, "value": truncate(&escape(&val), 1000)})).collect();
-            json!({"activityTitle": truncate(&escape(&v.summary), 1000), "facts": facts, "markdown": true})
+            json!({"activityTitle": truncate(&v.summary_escaped(escape), 1000), "facts": facts, "markdown": true})
         })
         .collect();
     let more = views.len() - listed.len();
@@ -38,15 +39,31 @@ pub fn message_card(views: &[AlertView], group_limit: usize) -> Value {
         "@type": "MessageCard",
         "@context": "https://schema.org/extensions",
         "themeColor": theme,
-        "summary": title,
+        "summary": truncate(&preview(views), 300),
         "title": title,
         "sections": sections
     });
-    let runbooks: Vec<&String> = listed.iter().filter_map(|v| v.runbook.as_ref()).collect();
-    if let Some(url) = runbooks.first()
-        && url::Url::parse(url).is_ok()
-    {
-        card["potentialAction"] = json!([{"@type": "OpenUri", "name": "Runbook", "targets": [{"os": "default", "uri": url}]}]);
+    // The runbook and `links` of the listed alerts, each URL once (a
+    // MessageCard takes at most 4 actions).
+    let mut actions: Vec<(&str, &str)> = Vec::new();
+    for v in listed {
+        let named = v
+            .runbook
+            .iter()
+            .map(|url| ("Runbook", url.as_str()))
+            .chain(v.links.iter().map(|(n, url)| (n.as_str(), url.as_str())));
+        for (name, url) in named {
+            if url::Url::parse(url).is_ok() && !actions.iter().any(|(_, u)| *u == url) {
+                actions.push((name, url));
+            }
+        }
+    }
+    actions.truncate(4);
+    if !actions.is_empty() {
+        card["potentialAction"] = actions
+            .iter()
+            .map(|(name, url)| json!({"@type": "OpenUri", "name": name, "targets": [{"os": "default", "uri": url}]}))
+            .collect();
     }
     card
 }

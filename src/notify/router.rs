@@ -4,16 +4,45 @@
 use crate::config::RouteConfig;
 use crate::notify::view::AlertView;
 
+/// A notifier an alert goes to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target<'a> {
+    pub notifier: &'a str,
+    /// The `group_limit` of the first route that reached it.
+    pub limit: usize,
+    /// The `mention` strings of every route that reached it (a union).
+    pub mention: Vec<&'a str>,
+}
+
 /// Where one alert goes: notifier names with the route's `group_limit`.
 pub fn route<'a>(
     routes: &'a [RouteConfig],
     all_notifiers: &'a [String],
     view: &AlertView,
 ) -> Vec<(&'a str, usize)> {
+    targets(routes, all_notifiers, view)
+        .into_iter()
+        .map(|t| (t.notifier, t.limit))
+        .collect()
+}
+
+/// Where one alert goes, with each notifier's mentions.
+pub fn targets<'a>(
+    routes: &'a [RouteConfig],
+    all_notifiers: &'a [String],
+    view: &AlertView,
+) -> Vec<Target<'a>> {
     if routes.is_empty() {
-        return all_notifiers.iter().map(|n| (n.as_str(), 10)).collect();
+        return all_notifiers
+            .iter()
+            .map(|n| Target {
+                notifier: n.as_str(),
+                limit: 10,
+                mention: Vec::new(),
+            })
+            .collect();
     }
-    let mut out: Vec<(&str, usize)> = Vec::new();
+    let mut out: Vec<Target<'a>> = Vec::new();
     for r in routes {
         let matches = r
             .matchers
@@ -23,8 +52,21 @@ pub fn route<'a>(
             continue;
         }
         for n in &r.notify {
-            if !out.iter().any(|(name, _)| name == n) {
-                out.push((n.as_str(), r.group_limit));
+            let i = match out.iter().position(|t| t.notifier == n) {
+                Some(i) => i,
+                None => {
+                    out.push(Target {
+                        notifier: n.as_str(),
+                        limit: r.group_limit,
+                        mention: Vec::new(),
+                    });
+                    out.len() - 1
+                }
+            };
+            for m in &r.mention {
+                if !out[i].mention.contains(&m.as_str()) {
+                    out[i].mention.push(m.as_str());
+                }
             }
         }
         if !r.continue_matching {
@@ -143,5 +185,23 @@ mod tests {
         let c =
             config("  - match: { kind: system, topic: '!~.' }\n    notify: [a]\n  - notify: [b]\n");
         assert_eq!(route(&c.routes, &all, &v), [("a", 10)]);
+    }
+
+    #[test]
+    fn mentions_of_every_route_reaching_a_notifier_are_joined() {
+        let c = Config::from_str(
+            Path::new("q.yaml"),
+            "replay: x\nnotifiers:\n  a: { type: console }\n  b: { type: console }\nroutes:\n  - match: { severity: critical }\n    notify: [a]\n    mention: [\"<!here>\"]\n    continue: true\n  - notify: [a, b]\n    mention: [\"<!subteam^S1>\", \"<!here>\"]\n",
+            EnvMode::Strict,
+            &|_| None,
+        )
+        .unwrap();
+        let all: Vec<String> = c.notifiers.keys().cloned().collect();
+        let t = targets(&c.routes, &all, &view("critical", "x", None));
+        assert_eq!(t[0].notifier, "a");
+        assert_eq!(t[0].mention, ["<!here>", "<!subteam^S1>"]);
+        assert_eq!(t[1].mention, ["<!subteam^S1>", "<!here>"]);
+        let t = targets(&c.routes, &all, &view("warning", "x", None));
+        assert_eq!(t[0].mention, ["<!subteam^S1>", "<!here>"]);
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::config::SecretUrl;
 use crate::notify::channel::{self, Channel, Group, Message, Outcome, Pacing};
-use crate::notify::facts::{Tone, facts, title};
+use crate::notify::facts::{Tone, facts, preview, title};
 use crate::notify::view::{AlertView, truncate};
 
 /// Slack's limits.
@@ -34,16 +34,35 @@ fn fields(v: &AlertView) -> Vec<Value> {
         .collect()
 }
 
+/// A mrkdwn link; the URL's `|` is encoded so it cannot end the URL.
+fn link(url: &str, label: &str) -> String {
+    format!("<{}|{}>", escape(url).replace('|', "%7C"), escape(label))
+}
+
 fn alert_blocks(v: &AlertView) -> Vec<Value> {
-    let mut text = format!("*{}*", escape(&v.summary));
+    let mut text = format!("*{}*", v.summary_escaped(escape));
     if let Some(d) = &v.description {
         text.push_str(&format!("\n{}", escape(d)));
     }
+    let at = if v.at_local.is_empty() {
+        &v.at
+    } else {
+        &v.at_local
+    };
     let mut context = vec![
-        json!({"type": "mrkdwn", "text": format!("fingerprint `{}` · at {}", escape(&v.fingerprint), escape(&v.at))}),
+        json!({"type": "mrkdwn", "text": format!("fingerprint `{}` · at {}", escape(&v.fingerprint), escape(at))}),
     ];
-    if let Some(url) = &v.runbook {
-        context.insert(0, json!({"type": "mrkdwn", "text": truncate(&format!("<{}|Runbook>", escape(url).replace('|', "%7C")), MAX_TEXT)}));
+    let links: Vec<String> = v
+        .runbook
+        .iter()
+        .map(|url| link(url, "Runbook"))
+        .chain(v.links.iter().map(|(name, url)| link(url, name)))
+        .collect();
+    if !links.is_empty() {
+        context.insert(
+            0,
+            json!({"type": "mrkdwn", "text": truncate(&links.join(" · "), MAX_TEXT)}),
+        );
     }
     vec![
         json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&text, MAX_TEXT)}, "fields": fields(v)}),
@@ -53,6 +72,12 @@ fn alert_blocks(v: &AlertView) -> Vec<Value> {
 
 /// The webhook body for a group of alerts from one poll of one meeting.
 pub fn payload(views: &[AlertView], group_limit: usize) -> Value {
+    payload_mentioning(views, group_limit, &[])
+}
+
+/// As [`payload`], with a route's `mention` strings (`<!here>`) leading the
+/// text when the group holds a firing alert.
+pub fn payload_mentioning(views: &[AlertView], group_limit: usize, mention: &[String]) -> Value {
     let title = title(views);
     // Each listed alert takes two blocks and a divider; the header and the
     // "and N more" line take two more.
@@ -71,14 +96,16 @@ pub fn payload(views: &[AlertView], group_limit: usize) -> Value {
     if more > 0 {
         blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": format!("and {more} more")}]}));
     }
-    let mut fallback = escape(&title);
-    if let [v] = views {
-        fallback.push_str(&format!(": {}", escape(&v.summary)));
-    } else if more > 0 {
-        fallback.push_str(&format!(" (and {more} more)"));
-    }
+    // The notification preview names the first alert; mentions are the
+    // config's own markup, not escaped.
+    let fallback = escape(&preview(views));
+    let text = if !mention.is_empty() && views.iter().any(AlertView::is_firing) {
+        format!("{} {fallback}", mention.join(" "))
+    } else {
+        fallback.clone()
+    };
     json!({
-        "text": truncate(&fallback, MAX_TEXT),
+        "text": truncate(&text, MAX_TEXT),
         "attachments": [{"color": color(Tone::of(views)), "fallback": truncate(&fallback, MAX_TEXT), "blocks": blocks}]
     })
 }
@@ -87,6 +114,7 @@ pub fn payload(views: &[AlertView], group_limit: usize) -> Value {
 fn color(tone: Tone) -> &'static str {
     match tone {
         Tone::Resolved => "good",
+        Tone::Ended => "#9E9E9E",
         Tone::Critical => "danger",
         Tone::Warning => "warning",
         Tone::Info => "#439FE0",
@@ -104,7 +132,7 @@ impl Channel for Slack {
     }
 
     fn render(&self, group: &Group<'_>) -> Message {
-        Message::Post(payload(group.views, group.limit))
+        Message::Post(payload_mentioning(group.views, group.limit, group.mention))
     }
 
     fn url(&self) -> Option<&SecretUrl> {

@@ -20,6 +20,7 @@ fn labels(v: &AlertView) -> BTreeMap<String, String> {
     l.insert("severity".into(), v.severity.as_str().to_owned());
     for (k, val) in [
         ("meeting", &v.meeting),
+        ("meeting_uuid", &v.meeting_uuid),
         ("topic", &v.topic),
         ("participant", &v.participant),
         ("user_name", &v.user_name),
@@ -41,10 +42,14 @@ fn annotations(v: &AlertView) -> BTreeMap<String, String> {
         ("value", &v.value),
         ("threshold", &v.threshold),
         ("reason", &v.reason),
+        ("resolution", &v.resolution),
     ] {
         if let Some(val) = val {
             a.insert(k.to_owned(), val.clone());
         }
+    }
+    for (name, url) in &v.links {
+        a.insert(format!("link_{name}"), url.clone());
     }
     a
 }

@@ -12,7 +12,7 @@ use super::{Hold, Rule, RuleMatcher, RuleSet, RuleSource, Severity, match_key, t
 use crate::matcher;
 use crate::yaml::{self, Diagnostic, Diagnostics, MapReader, Node, Value, suggest};
 
-const RULE_KEYS: [&str; 13] = [
+const RULE_KEYS: [&str; 14] = [
     "name",
     "description",
     "severity",
@@ -26,6 +26,7 @@ const RULE_KEYS: [&str; 13] = [
     "summary",
     "runbook",
     "enabled",
+    "resolved_summary",
 ];
 
 /// The rule files a path stands for: the file itself, or the `*.yaml` and
@@ -400,15 +401,20 @@ fn parse_rule(node: &Node, errs: &mut Errs<'_>) -> (Option<Rule>, Option<(String
         .get("labels")
         .map(|n| parse_labels(n, errs))
         .unwrap_or_default();
-    let summary = m.get("summary").and_then(|n| {
-        let s = errs.string(n, "summary")?;
-        if let Err((msg, index)) = template::check(&s) {
-            let pos = index.map_or(n.pos, |i| n.pos_in_text(i));
-            errs.at(pos, format!("in `summary`: {msg}"));
-        }
-        Some(s)
-    });
-    let runbook = m.get("runbook").and_then(|n| errs.string(n, "runbook"));
+    // Templates, each checked for syntax and variables.
+    let mut template_key = |key: &str| {
+        m.get(key).and_then(|n| {
+            let s = errs.string(n, key)?;
+            if let Err((msg, index)) = template::check(&s) {
+                let pos = index.map_or(n.pos, |i| n.pos_in_text(i));
+                errs.at(pos, format!("in `{key}`: {msg}"));
+            }
+            Some(s)
+        })
+    };
+    let summary = template_key("summary");
+    let resolved_summary = template_key("resolved_summary");
+    let runbook = template_key("runbook");
     let enabled = match m.get("enabled") {
         None => true,
         Some(Node {
@@ -440,6 +446,7 @@ fn parse_rule(node: &Node, errs: &mut Errs<'_>) -> (Option<Rule>, Option<(String
             summary,
             runbook,
             enabled,
+            resolved_summary,
             source: RuleSource {
                 path: errs.path.to_owned(),
                 line: m.pos.line,
@@ -654,6 +661,26 @@ rules:
         let e =
             errors("rules:\n  - name: x\n    when: audio_input.latency > 1ms\n    for: 2 mins\n");
         assert!(e.is_empty(), "humantime words still work: {e:?}");
+    }
+
+    #[test]
+    fn resolved_summary_and_runbook_are_checked_templates() {
+        let errs = errors(
+            "rules:\n  - name: x\n    when: audio_input.latency > 1ms\n    resolved_summary: \"{{ metric }} back after {{ duration }} ({{ reason }}) {{ valeu }}\"\n    runbook: \"https://wiki/{{ rule }}?m={{ meetng | urlencode }}\"\n",
+        );
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(
+            errs[0].starts_with(
+                "r.yaml:4:81: error: in `resolved_summary`: unknown template variable `valeu`"
+            ),
+            "{errs:#?}"
+        );
+        assert!(
+            errs[1].starts_with(
+                "r.yaml:5:44: error: in `runbook`: unknown template variable `meetng`"
+            ),
+            "{errs:#?}"
+        );
     }
 
     #[test]

@@ -129,9 +129,13 @@ pub struct Rule {
     pub labels: BTreeMap<String, String>,
     /// A minijinja template for the message's summary line.
     pub summary: Option<String>,
+    /// A template for the link to the runbook.
     pub runbook: Option<String>,
     pub enabled: bool,
     pub source: RuleSource,
+    /// A minijinja template for a resolution's summary line (without it, a
+    /// built-in text that never reuses `summary`).
+    pub resolved_summary: Option<String>,
 }
 
 impl Rule {

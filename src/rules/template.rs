@@ -1,30 +1,170 @@
-//! `summary` templates: checked at load against the variables docs/rules.md
-//! allows, so that a typo fails `qoswatch check` instead of a message.
+//! Templates (`summary`, `resolved_summary`, `runbook`, config `links`):
+//! checked at load against the variables docs/rules.md allows, so that a
+//! typo fails `qoswatch check` instead of a message; rendered with every
+//! interpolated value marked, so each channel escapes the values (and only
+//! them) for its markup, and a value enters a URL only percent-encoded.
 
-/// Template variables a `summary` may use (plus `labels.NAME` and the
-/// participant attributes).
-pub const VARIABLES: [&str; 14] = [
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{LazyLock, Mutex, PoisonError};
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+/// Template variables (plus `labels.NAME` and the participant attributes).
+pub const VARIABLES: [&str; 19] = [
     "rule",
     "description",
     "severity",
     "state",
+    "reason",
     "metric",
     "value",
     "unit",
     "threshold",
     "at",
     "since",
+    "duration",
     "meeting",
+    "meeting_id",
+    "meeting_uuid",
     "topic",
     "participant",
+    "site",
     "labels",
 ];
 
-/// The environment templates are compiled and rendered in.
+/// Marks the start and the end of an interpolated value in rendered text
+/// (private-use characters, removed from the values themselves).
+pub const VALUE_START: char = '\u{E000}';
+pub const VALUE_END: char = '\u{E001}';
+
+/// What `urlencode` leaves as is: RFC 3986's unreserved characters.
+const URL_KEEP: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes `s` for any part of a URL.
+pub fn urlencode(s: &str) -> String {
+    utf8_percent_encode(s, URL_KEEP).to_string()
+}
+
+/// How a template's output is used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Text in a message: values are marked ([`VALUE_START`], [`VALUE_END`]).
+    Text,
+    /// A URL: values are percent-encoded unless they came through
+    /// `urlencode`.
+    Url,
+}
+
+/// The environment templates are compiled and rendered in: undefined
+/// values render empty, `urlencode` is a filter, and values are marked or
+/// encoded by the template's [`Kind`] (its name starts with `url#` for a URL).
 pub fn environment() -> minijinja::Environment<'static> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+    env.add_filter("urlencode", |v: minijinja::Value| {
+        let text = match v.as_str() {
+            Some(s) => s.to_owned(),
+            None if v.is_undefined() || v.is_none() => String::new(),
+            None => v.to_string(),
+        };
+        minijinja::Value::from_safe_string(urlencode(&text))
+    });
+    env.set_formatter(|out, state, value| {
+        if value.is_undefined() || value.is_none() {
+            return Ok(());
+        }
+        let text = value.to_string();
+        if state.name().starts_with("url#") {
+            if value.is_safe() {
+                out.write_str(&text)?;
+            } else {
+                out.write_str(&urlencode(&text))?;
+            }
+        } else {
+            let clean: String = text
+                .chars()
+                .filter(|c| *c != VALUE_START && *c != VALUE_END)
+                .collect();
+            write!(out, "{VALUE_START}{clean}{VALUE_END}")?;
+        }
+        Ok(())
+    });
     env
+}
+
+/// Renders `source` with `ctx`, compiled once per distinct source (a rule
+/// pack renders the same few templates for every alert).
+pub fn render(
+    source: &str,
+    kind: Kind,
+    ctx: &BTreeMap<&str, minijinja::Value>,
+) -> Result<String, minijinja::Error> {
+    struct Cache {
+        env: minijinja::Environment<'static>,
+        names: HashMap<(String, Kind), String>,
+    }
+    static CACHE: LazyLock<Mutex<Cache>> = LazyLock::new(|| {
+        Mutex::new(Cache {
+            env: environment(),
+            names: HashMap::new(),
+        })
+    });
+    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    let key = (source.to_owned(), kind);
+    let name = match cache.names.get(&key) {
+        Some(name) => name.clone(),
+        None => {
+            // Reloads can bring new sources; start afresh now and then.
+            if cache.names.len() >= 1000 {
+                cache.env = environment();
+                cache.names.clear();
+            }
+            let prefix = match kind {
+                Kind::Text => "text",
+                Kind::Url => "url",
+            };
+            let name = format!("{prefix}#{}", cache.names.len() + 1);
+            cache
+                .env
+                .add_template_owned(name.clone(), source.to_owned())?;
+            cache.names.insert(key, name.clone());
+            name
+        }
+    };
+    cache.env.get_template(&name)?.render(ctx)
+}
+
+/// Rendered text split into literal parts (`false`) and interpolated
+/// values (`true`).
+pub fn parts(marked: &str) -> Vec<(bool, String)> {
+    let mut out = Vec::new();
+    let mut rest = marked;
+    while let Some(i) = rest.find(VALUE_START) {
+        if i > 0 {
+            out.push((false, rest[..i].to_owned()));
+        }
+        let after = &rest[i + VALUE_START.len_utf8()..];
+        let end = after.find(VALUE_END).unwrap_or(after.len());
+        out.push((true, after[..end].to_owned()));
+        rest = after.get(end + VALUE_END.len_utf8()..).unwrap_or("");
+    }
+    if !rest.is_empty() {
+        out.push((false, rest.to_owned()));
+    }
+    out
+}
+
+/// Joins parts, escaping the values with `escape` and leaving the literal
+/// text as the template's author wrote it.
+pub fn join_escaped(parts: &[(bool, String)], escape: impl Fn(&str) -> String) -> String {
+    parts
+        .iter()
+        .map(|(value, text)| if *value { escape(text) } else { text.clone() })
+        .collect()
 }
 
 /// Checks a template's syntax and variables. The error is a message and the
@@ -112,5 +252,36 @@ mod tests {
         assert!(msg.contains("`user`, `valeu`"), "{msg}");
         assert!(check("{{ unclosed").is_err());
         assert!(check("{% for x in labels %}{{ x }}{% endfor %}").is_ok());
+        assert!(check("{{ reason }} {{ duration }} {{ meeting_id }} {{ meeting_uuid | urlencode }} {{ site }}").is_ok());
+    }
+
+    #[test]
+    fn values_are_marked_in_text_and_encoded_in_urls() {
+        let mut ctx = BTreeMap::new();
+        ctx.insert("user_name", minijinja::Value::from("Carol <CFO> & Co"));
+        ctx.insert("meeting_uuid", minijinja::Value::from("/ab+c=="));
+        let text = render("*{{ user_name }}* is {{ missing }}here", Kind::Text, &ctx).unwrap();
+        assert_eq!(
+            parts(&text),
+            [
+                (false, "*".to_owned()),
+                (true, "Carol <CFO> & Co".to_owned()),
+                (false, "* is here".to_owned()),
+            ]
+        );
+        assert_eq!(
+            join_escaped(&parts(&text), |s| s.replace('<', "&lt;")),
+            "*Carol &lt;CFO> & Co* is here"
+        );
+        let url = render(
+            "https://z.example/m/{{ meeting_uuid | urlencode }}?who={{ user_name }}",
+            Kind::Url,
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(
+            url,
+            "https://z.example/m/%2Fab%2Bc%3D%3D?who=Carol%20%3CCFO%3E%20%26%20Co"
+        );
     }
 }

@@ -97,6 +97,7 @@ impl Pipeline {
                 }
                 if let Some(new) = new_config {
                     self.reloads.config_broken = false;
+                    self.dispatcher.set_presentation(&new);
                     if new.notifiers.keys().eq(self.config.notifiers.keys()) {
                         self.dispatcher.set_routes(new.routes.clone());
                         self.config.routes = new.routes;

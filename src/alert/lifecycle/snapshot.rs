@@ -35,6 +35,13 @@ pub enum PhaseSnapshot {
         metric: String,
         value: f64,
         threshold: f64,
+        /// The metric and threshold the firing transition reported (state
+        /// files written before they were kept lack them: the last figures
+        /// stand in).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fired_metric: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fired_threshold: Option<f64>,
     },
 }
 
@@ -61,12 +68,15 @@ impl Engine {
                         since,
                         clearing_since,
                         last,
+                        fired,
                     } => PhaseSnapshot::Firing {
                         since: since.0,
                         clearing_since: clearing_since.map(|t| t.0),
                         metric: last.metric.path(),
                         value: last.value,
                         threshold: last.threshold,
+                        fired_metric: Some(fired.metric.path()),
+                        fired_threshold: Some(fired.threshold),
                     },
                 };
                 phases.insert(self.rules[i].name.clone(), snap);
@@ -128,16 +138,30 @@ impl Engine {
                         metric,
                         value,
                         threshold,
+                        fired_metric,
+                        fired_threshold,
                     }) => match Metric::from_path(metric) {
-                        Some(metric) => Phase::Firing {
-                            since: Timestamp(*since),
-                            clearing_since: clearing_since.map(Timestamp),
-                            last: Report {
+                        Some(metric) => {
+                            let last = Report {
                                 metric,
                                 value: *value,
                                 threshold: *threshold,
-                            },
-                        },
+                            };
+                            let fired = Report {
+                                metric: fired_metric
+                                    .as_deref()
+                                    .and_then(Metric::from_path)
+                                    .unwrap_or(metric),
+                                threshold: fired_threshold.unwrap_or(*threshold),
+                                ..last
+                            };
+                            Phase::Firing {
+                                since: Timestamp(*since),
+                                clearing_since: clearing_since.map(Timestamp),
+                                last,
+                                fired,
+                            }
+                        }
                         None => Phase::Inactive,
                     },
                 })

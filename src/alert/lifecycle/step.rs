@@ -112,6 +112,7 @@ pub(super) fn step(
                     since: at,
                     clearing_since: None,
                     last: report,
+                    fired: report,
                 };
                 Some((State::Firing, at, report))
             } else {
@@ -123,6 +124,7 @@ pub(super) fn step(
             since,
             clearing_since,
             last,
+            fired,
         } => {
             if when.truth == Truth::True {
                 // Still firing: remember the latest figures, end any clearing run.
@@ -131,6 +133,7 @@ pub(super) fn step(
                     since,
                     clearing_since: None,
                     last,
+                    fired,
                 };
                 return None;
             }
@@ -149,6 +152,7 @@ pub(super) fn step(
                         since,
                         clearing_since: None,
                         last,
+                        fired,
                     };
                     None
                 }
@@ -160,18 +164,38 @@ pub(super) fn step(
                     };
                     if done {
                         *phase = Phase::Inactive;
-                        let recovery = when.decider.map_or(last, |d| report_of(rule, d));
-                        Some((State::Resolved, since, recovery))
+                        Some((
+                            State::Resolved,
+                            since,
+                            recovery(rule, fired, last, sample, when),
+                        ))
                     } else {
                         *phase = Phase::Firing {
                             since,
                             clearing_since: Some(first),
                             last,
+                            fired,
                         };
                         None
                     }
                 }
             }
         }
+    }
+}
+
+/// The recovery value of a resolution: the value at `sample` of the metric
+/// (same stream) the firing transition reported, when it has data there;
+/// else the `when` decision metric; else the last figures seen.
+pub(super) fn recovery(
+    rule: &Rule,
+    fired: Report,
+    last: Report,
+    sample: &Sample,
+    when: Outcome,
+) -> Report {
+    match sample.get(fired.metric) {
+        Some(value) => Report { value, ..fired },
+        None => when.decider.map_or(last, |d| report_of(rule, d)),
     }
 }
