@@ -146,6 +146,10 @@ pub struct Rule {
     pub runbook: Option<String>,
     pub enabled: bool,
     pub source: RuleSource,
+    /// `inhibits`: the rules (names, globs resolved at load) whose firing
+    /// notifications for a participant are held while this rule is pending
+    /// or firing for that participant. Sorted, never this rule itself.
+    pub inhibits: Vec<String>,
 }
 
 impl Rule {
