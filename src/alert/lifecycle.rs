@@ -409,6 +409,29 @@ impl Engine {
         self.rules = new_rules;
     }
 
+    /// The rules pending or firing for one participant of one meeting, by
+    /// name, in rule order: what notification policy (rule inhibition) asks
+    /// after a batch. Empty for a participant not known.
+    pub fn engaged_rules(&self, meeting: &MeetingInfo, user_id: &str) -> Vec<&str> {
+        let Some(state) = self
+            .participants
+            .get(meeting.key_field())
+            .and_then(|r| r.get(user_id))
+        else {
+            return Vec::new();
+        };
+        if !state.engaged {
+            return Vec::new();
+        }
+        state
+            .phases
+            .iter()
+            .zip(&self.names)
+            .filter(|(p, _)| !matches!(p, Phase::Inactive))
+            .map(|(_, n)| &**n)
+            .collect()
+    }
+
     /// Every firing alert.
     pub fn active(&self) -> Vec<ActiveAlert> {
         let mut out = Vec::new();
@@ -803,6 +826,23 @@ mod tests {
             ("a", State::Resolved, Reason::RuleChanged)
         );
         assert!(e.active().is_empty());
+    }
+
+    #[test]
+    fn engaged_rules_are_those_pending_or_firing() {
+        let mut e = engine(
+            "rules:\n  - name: a\n    when: audio_input.latency > 150ms\n  - name: b\n    when: audio_input.latency > 100ms\n    for: 5m\n  - name: c\n    when: audio_input.latency > 900ms\n",
+        );
+        let (m, p) = who();
+        assert!(e.engaged_rules(&m, &p.user_id).is_empty(), "unknown participant");
+        let metric = Metric::from_path("audio_input.latency").unwrap();
+        let mut s = Sample::empty(Timestamp(0));
+        s.set(metric, Some(200.0));
+        let mut out = Vec::new();
+        e.observe(&m, &p, &s, &mut out);
+        // a fires, b is pending, c stays inactive.
+        assert_eq!(e.engaged_rules(&m, &p.user_id), ["a", "b"]);
+        assert!(e.engaged_rules(&m, "someone-else").is_empty());
     }
 
     fn arb_values() -> impl Strategy<Value = Vec<Option<f64>>> {
