@@ -35,6 +35,9 @@ pub struct DeliveryMetrics {
     pub notifications: IntCounterVec,
     /// `qoswatch_outbox_messages{notifier}`.
     pub outbox: IntGaugeVec,
+    /// `qoswatch_notifications_suppressed_total{reason}`: transitions the
+    /// notification policy held back (`inhibited`: a rule's `inhibits`).
+    pub suppressed: IntCounterVec,
 }
 
 /// The service's own metrics: samples, alerts, reloads, source health.
@@ -127,6 +130,13 @@ impl Metrics {
                     "Messages waiting in the outbox, by notifier."
                 ),
                 &["notifier"]
+            )),
+            suppressed: reg!(IntCounterVec::new(
+                o(
+                    "qoswatch_notifications_suppressed_total",
+                    "Alert firings not notified because of notification policy, by reason (inhibited: held by a rule's inhibits)."
+                ),
+                &["reason"]
             )),
         };
         let service = ServiceMetrics {

@@ -1,5 +1,8 @@
 //! The dispatcher: the notification policy between the alert lifecycle and
-//! delivery. It routes each transition to notifiers, groups what one batch
+//! delivery. It holds back what rule inhibition covers ([`Inhibitor`]),
+//! routes each transition to notifiers (a resolution to exactly the
+//! notifiers that got its firing; an alert about a notifier never to that
+//! notifier), groups what one batch
 //! (one poll of one meeting) brought into one message per notifier, keeps
 //! an alert a notifier already has from being announced again at first
 //! sight, sends `repeat_every` reminders, and hands each message to its
@@ -14,10 +17,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::alert::lifecycle::{ActiveAlert, fingerprint};
+use crate::alert::system::NOTIFIER_FAILING;
 use crate::alert::{Event, Reason, State, Transition};
 use crate::config::{Config, NotifierConfig, NotifierKind, RouteConfig};
+use crate::metrics::DeliveryMetrics;
 use crate::notify::channel::{self, Channel, Group, Message};
 use crate::notify::facts::title;
+use crate::notify::inhibit::{Engaged, Inhibitor};
 use crate::notify::outbox::Outbox;
 use crate::notify::router::route;
 use crate::notify::view::{AlertView, view};
@@ -50,6 +56,16 @@ pub struct Dispatcher {
     notified: BTreeMap<String, i64>,
     /// Messages handed over so far.
     messages: usize,
+    /// Rule inhibition: the firings held back.
+    inhibitor: Inhibitor,
+    /// The notifiers each firing alert was sent to, by fingerprint: where
+    /// its resolution goes. An alert not listed (firing before a restart)
+    /// resolves along its routes.
+    sent_to: BTreeMap<String, Vec<String>>,
+    /// Alerts held or let go since last asked, for `/api/alerts`.
+    inhibition_changes: Vec<(String, Vec<String>)>,
+    /// `qoswatch_notifications_suppressed_total{reason}`.
+    metrics: DeliveryMetrics,
 }
 
 impl Dispatcher {
@@ -82,7 +98,25 @@ impl Dispatcher {
             mode,
             notified: BTreeMap::new(),
             messages: 0,
+            inhibitor: Inhibitor::default(),
+            sent_to: BTreeMap::new(),
+            inhibition_changes: Vec::new(),
+            metrics: DeliveryMetrics::default(),
         }
+    }
+
+    /// Counts suppressions in these (registered) metrics.
+    pub fn with_metrics(mut self, metrics: &DeliveryMetrics) -> Dispatcher {
+        self.metrics = metrics.clone();
+        // Listed from the start, so a dashboard sees 0 rather than nothing.
+        self.metrics.suppressed.with_label_values(&["inhibited"]);
+        self
+    }
+
+    /// Alerts held back by rule inhibition or let go since the last call,
+    /// by fingerprint, with the rules holding them (empty: no longer held).
+    pub fn take_inhibition_changes(&mut self) -> Vec<(String, Vec<String>)> {
+        std::mem::take(&mut self.inhibition_changes)
     }
 
     /// The notifiers that post over HTTP (each needs a delivery worker).
@@ -120,13 +154,17 @@ impl Dispatcher {
         self.notified = notified;
     }
 
-    /// Routes and groups `events` (one batch: one message per notifier),
-    /// renders them and hands them over. `now` is the wall clock (unix
+    /// Holds back what rule inhibition covers (judged with `engaged`, the
+    /// lifecycle after the batch), routes and groups the rest of `events`
+    /// (one batch: one message per notifier) with the held alerts let go
+    /// now, renders them and hands them over. `now` is the wall clock (unix
     /// seconds), for reminders.
-    pub fn dispatch(&mut self, events: &[Event], rules: &[Rule], now: i64) {
+    pub fn dispatch(&mut self, events: &[Event], rules: &[Rule], engaged: &dyn Engaged, now: i64) {
+        let events = self.inhibit(events, rules, engaged);
         if events.is_empty() {
             return;
         }
+        let events = &events[..];
         for e in events {
             if let Event::Alert(t) = e {
                 match t.state {
@@ -140,13 +178,14 @@ impl Dispatcher {
             }
         }
         let views: Vec<AlertView> = events.iter().map(|e| view(e, rules)).collect();
-        let mut groups: BTreeMap<&str, (usize, Vec<usize>)> = BTreeMap::new();
+        let mut groups: BTreeMap<String, (usize, Vec<usize>)> = BTreeMap::new();
         for (i, v) in views.iter().enumerate() {
-            for (name, limit) in route(&self.routes, &self.names, v) {
+            for (name, limit) in self.targets(v) {
                 groups.entry(name).or_insert((limit, Vec::new())).1.push(i);
             }
         }
         for (name, (limit, idx)) in groups {
+            let name = name.as_str();
             let Some(notifier) = self.notifiers.get(name) else {
                 continue;
             };
@@ -177,6 +216,84 @@ impl Dispatcher {
             self.hand_over(notifier, message, &group_views);
             self.messages += 1;
         }
+    }
+
+    /// Rule inhibition: the events to send now (held ones left out, held
+    /// ones let go added), each held firing counted once.
+    fn inhibit(&mut self, events: &[Event], rules: &[Rule], engaged: &dyn Engaged) -> Vec<Event> {
+        let transitions: Vec<&Transition> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Alert(t) => Some(t),
+                Event::System(_) => None,
+            })
+            .collect();
+        let judged = self.inhibitor.judge(&transitions, rules, engaged);
+        let mut verdicts = judged.verdicts.into_iter();
+        let mut out = Vec::with_capacity(events.len() + judged.released.len());
+        for e in events {
+            let Event::Alert(t) = e else {
+                out.push(e.clone());
+                continue;
+            };
+            match verdicts.next().flatten() {
+                None => out.push(e.clone()),
+                Some(by) => {
+                    if t.state == State::Firing && t.reason != Reason::Reminder {
+                        self.metrics
+                            .suppressed
+                            .with_label_values(&["inhibited"])
+                            .inc();
+                        tracing::info!(
+                            rule = %t.rule,
+                            participant = %t.participant.user_id,
+                            inhibited_by = %by.join(", "),
+                            "firing held back by rule inhibition"
+                        );
+                    }
+                }
+            }
+        }
+        out.extend(judged.released.into_iter().map(Event::Alert));
+        self.inhibition_changes.extend(judged.changes);
+        out
+    }
+
+    /// The notifiers an alert goes to, with the `group_limit` of each: a
+    /// resolution to exactly the notifiers that got its firing, when known;
+    /// anything else along its routes, never to a notifier the alert is
+    /// about. Records where each firing went.
+    fn targets(&mut self, v: &AlertView) -> Vec<(String, usize)> {
+        let routed: Vec<(String, usize)> = route(&self.routes, &self.names, v)
+            .into_iter()
+            .map(|(n, l)| (n.to_owned(), l))
+            .collect();
+        let mut targets = match (v.state, self.sent_to.remove(&v.fingerprint)) {
+            (State::Resolved, Some(sent)) => sent
+                .into_iter()
+                .map(|n| {
+                    let limit = routed.iter().find(|(r, _)| *r == n).map_or(10, |(_, l)| *l);
+                    (n, limit)
+                })
+                .collect(),
+            (State::Firing, Some(sent)) if v.reminder => {
+                self.sent_to.insert(v.fingerprint.clone(), sent);
+                routed
+            }
+            _ => routed,
+        };
+        if v.rule == NOTIFIER_FAILING
+            && let Some(failing) = v.labels.get("notifier")
+        {
+            targets.retain(|(n, _)| n != failing);
+        }
+        if v.state == State::Firing && !v.reminder {
+            self.sent_to.insert(
+                v.fingerprint.clone(),
+                targets.iter().map(|(n, _)| n.clone()).collect(),
+            );
+        }
+        targets
     }
 
     fn is_open(&self, notifier: &str, fingerprint: &str) -> bool {
@@ -299,6 +416,14 @@ mod tests {
     use crate::rules::Severity;
     use std::path::Path;
 
+    /// A lifecycle with nothing pending or firing.
+    struct Nothing;
+    impl Engaged for Nothing {
+        fn engaged(&self, _: &MeetingInfo, _: &str) -> Vec<&str> {
+            Vec::new()
+        }
+    }
+
     fn firing(user: &str) -> Event {
         Event::Alert(Transition {
             state: State::Firing,
@@ -337,9 +462,9 @@ mod tests {
         )
         .unwrap();
         let mut d = Dispatcher::new(&config, DeliveryMode::Outbox(outbox.clone()));
-        d.dispatch(&[firing("a")], &[], 100);
+        d.dispatch(&[firing("a")], &[], &Nothing, 100);
         assert_eq!(outbox.pending(), 1);
-        d.dispatch(&[firing("a"), firing("b")], &[], 100);
+        d.dispatch(&[firing("a"), firing("b")], &[], &Nothing, 100);
         assert_eq!(outbox.pending(), 2);
         let second = outbox.expire("hook", -1.0, f64::MAX);
         let body: serde_json::Value = serde_json::from_str(&second[1].body).unwrap();

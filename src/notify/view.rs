@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::alert::lifecycle::fingerprint;
 use crate::alert::{Event, Reason, State};
 use crate::notify::format;
 use crate::rules::{Rule, Severity, template};
@@ -96,9 +95,9 @@ pub fn view(event: &Event, rules: &[Rule]) -> AlertView {
             device: None,
             network_type: None,
             location: None,
-            labels: BTreeMap::new(),
+            labels: s.labels.clone(),
             runbook: None,
-            fingerprint: fingerprint(s.name, None, ""),
+            fingerprint: s.fingerprint(),
         },
         Event::Alert(t) => {
             let rule = rules.iter().find(|r| *r.name == *t.rule);

@@ -3,9 +3,9 @@
 //! config invalid) and its status kept current.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::health::SourceHealth;
+use super::health::{NotifierHealth, SourceHealth};
 use super::reload::ReloadState;
 use super::{state, status};
 use crate::alert::lifecycle::sort_transitions;
@@ -14,6 +14,7 @@ use crate::alert::{Engine, Event, SystemAlert, Transition};
 use crate::config::Config;
 use crate::http::HttpState;
 use crate::metrics::ServiceMetrics;
+use crate::notify::delivery::ReceiverHealth;
 use crate::notify::dispatch::Dispatcher;
 use crate::qos::Timestamp;
 use crate::rules::RuleSet;
@@ -39,6 +40,9 @@ pub struct Pipeline {
     /// `qoswatch-state-unwritable`, and why the last state save failed.
     unwritable: SystemAlertState,
     state_error: Option<String>,
+    /// What the delivery workers heard from each receiver, and the
+    /// `qoswatch-notifier-failing` alerts raised from it, when delivering.
+    notifiers: Option<(Arc<ReceiverHealth>, NotifierHealth)>,
     /// The HTTP endpoints' state, when serving.
     http: Option<Arc<HttpState>>,
     /// Engine state changed since the last save.
@@ -63,10 +67,20 @@ impl Pipeline {
             reloads: ReloadState::default(),
             unwritable: SystemAlertState::default(),
             state_error: None,
+            notifiers: None,
             http: None,
             dirty: false,
             urgent: false,
         }
+    }
+
+    /// Watches the notifiers' receivers from now on: one that refuses a
+    /// message for good, or has had no success for `failing_after` while
+    /// messages wait, raises `qoswatch-notifier-failing` (checked on
+    /// [`Pipeline::tick`]).
+    pub fn watch_notifiers(&mut self, receivers: Arc<ReceiverHealth>, failing_after: Duration) {
+        let started = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        self.notifiers = Some((receivers, NotifierHealth::new(failing_after, started)));
     }
 
     /// The alert engine (tests, `/api/alerts`).
@@ -220,8 +234,12 @@ impl Pipeline {
         self.dirty = true;
         self.urgent = true;
         self.dispatcher
-            .dispatch(events, self.engine.rules(), now_ts().0);
+            .dispatch(events, self.engine.rules(), &self.engine, now_ts().0);
         status::apply(events, &self.metrics, self.http.as_deref());
+        status::inhibited(
+            &self.dispatcher.take_inhibition_changes(),
+            self.http.as_deref(),
+        );
     }
 
     pub(super) fn publish(&self) {
@@ -239,6 +257,7 @@ impl Pipeline {
             .into_iter()
             .collect();
         events.extend(self.check_writes(at).map(Event::System));
+        events.extend(self.check_notifiers(at).into_iter().map(Event::System));
         if self.recheck_due(now) {
             let changes = self.reload(super::Reload::Rules, at);
             self.deliver(&changes);
@@ -254,6 +273,29 @@ impl Pipeline {
         for e in events {
             self.deliver(std::slice::from_ref(&e));
         }
+    }
+
+    /// Raises or resolves `qoswatch-notifier-failing` for each notifier
+    /// that posts.
+    fn check_notifiers(&mut self, at: Timestamp) -> Vec<SystemAlert> {
+        let (Some((receivers, health)), Some(outbox)) =
+            (&mut self.notifiers, self.dispatcher.outbox())
+        else {
+            return Vec::new();
+        };
+        let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        let depth = outbox.depth();
+        self.dispatcher
+            .remote()
+            .filter_map(|n| {
+                let name = n.config.name.as_str();
+                let waiting = (
+                    outbox.oldest_waiting(name),
+                    depth.get(name).copied().unwrap_or(0),
+                );
+                health.check(name, &receivers.get(name), waiting, now, at)
+            })
+            .collect()
     }
 
     /// Retries outbox writes that failed, and raises or resolves
