@@ -472,4 +472,68 @@ mod tests {
         assert_eq!(alerts.len(), 1, "{body:#}");
         assert_eq!(alerts[0]["labels"]["participant"], "b");
     }
+
+    fn two_hooks() -> (Dispatcher, Arc<Outbox>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Arc::new(Outbox::open(dir.path(), DeliveryMetrics::default()).unwrap());
+        let config = Config::from_str(
+            Path::new("q.yaml"),
+            "replay: x/\nnotifiers:\n  a: { type: webhook, url: \"http://127.0.0.1:9/a\" }\n  b: { type: webhook, url: \"http://127.0.0.1:9/b\" }\n",
+            EnvMode::Strict,
+            &|_| None,
+        )
+        .unwrap();
+        let d = Dispatcher::new(&config, DeliveryMode::Outbox(outbox.clone()));
+        (d, outbox, dir)
+    }
+
+    #[test]
+    fn an_alert_about_a_notifier_never_goes_to_it_and_resolves_where_it_fired() {
+        use crate::alert::system::{NOTIFIER_FAILING, SystemAlertState};
+        let (mut d, outbox, _dir) = two_hooks();
+        let mut state = SystemAlertState::labelled(BTreeMap::from([(
+            "notifier".to_owned(),
+            "a".to_owned(),
+        )]));
+        let fired = state
+            .raise(NOTIFIER_FAILING, "a refuses".into(), Timestamp(10))
+            .unwrap();
+        d.dispatch(&[Event::System(fired)], &[], &Nothing, 10);
+        assert_eq!(outbox.depth().get("a"), None, "{:?}", outbox.depth());
+        assert_eq!(outbox.depth()["b"], 1);
+        let resolved = state
+            .clear(NOTIFIER_FAILING, "a delivers".into(), Timestamp(20))
+            .unwrap();
+        d.dispatch(&[Event::System(resolved)], &[], &Nothing, 20);
+        assert_eq!(outbox.depth().get("a"), None);
+        assert_eq!(outbox.depth()["b"], 2);
+    }
+
+    #[test]
+    fn a_resolution_goes_to_the_notifiers_that_got_the_firing() {
+        let (mut d, outbox, _dir) = two_hooks();
+        let config = |notify: &str| {
+            Config::from_str(
+                Path::new("q.yaml"),
+                &format!("replay: x/\nnotifiers:\n  a: {{ type: console }}\n  b: {{ type: console }}\nroutes:\n  - notify: [{notify}]\n"),
+                EnvMode::Strict,
+                &|_| None,
+            )
+            .unwrap()
+            .routes
+        };
+        d.set_routes(config("a"));
+        d.dispatch(&[firing("u")], &[], &Nothing, 10);
+        // The routes change (a reload) while it fires: the resolution still
+        // goes where the firing went.
+        d.set_routes(config("b"));
+        let Event::Alert(mut t) = firing("u") else {
+            unreachable!()
+        };
+        t.state = State::Resolved;
+        t.at = Timestamp(120);
+        d.dispatch(&[Event::Alert(t)], &[], &Nothing, 20);
+        assert_eq!(outbox.depth()["a"], 2, "{:?}", outbox.depth());
+        assert_eq!(outbox.depth().get("b"), None);
+    }
 }
