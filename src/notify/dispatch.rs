@@ -422,6 +422,9 @@ mod tests {
         fn engaged(&self, _: &MeetingInfo, _: &str) -> Vec<&str> {
             Vec::new()
         }
+        fn firing_now(&self, _: &Transition) -> Option<Transition> {
+            None
+        }
     }
 
     fn firing(user: &str) -> Event {

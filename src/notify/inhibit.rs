@@ -22,11 +22,19 @@ use crate::rules::Rule;
 pub trait Engaged {
     /// The rules pending or firing for this participant of this meeting.
     fn engaged(&self, meeting: &MeetingInfo, user_id: &str) -> Vec<&str>;
+
+    /// The alert of a held firing as it stands now (latest figures), if it
+    /// still fires.
+    fn firing_now(&self, held: &Transition) -> Option<Transition>;
 }
 
 impl Engaged for Engine {
     fn engaged(&self, meeting: &MeetingInfo, user_id: &str) -> Vec<&str> {
         self.engaged_rules(meeting, user_id)
+    }
+
+    fn firing_now(&self, held: &Transition) -> Option<Transition> {
+        Engine::firing_now(self, &held.meeting, &held.participant.user_id, &held.rule)
     }
 }
 
@@ -55,7 +63,8 @@ pub struct Judged {
     /// hold it (a held firing, a reminder of one, or the resolution of an
     /// alert whose firing was held and so never sent).
     pub verdicts: Vec<Option<Vec<String>>>,
-    /// Held firings whose inhibitors stopped, still firing: to send now.
+    /// Held firings whose inhibitors stopped, still firing: to send now,
+    /// with the figures they have now.
     pub released: Vec<Transition>,
     /// Alerts held or let go by this batch, by fingerprint, with the rules
     /// holding them (empty: no longer held), for `/api/alerts`.
@@ -134,10 +143,10 @@ impl Inhibitor {
         }
         for fp in gone {
             if let Some(h) = self.held.remove(&fp) {
-                let mut t = h.transition;
-                // Sent now because it still fires, not a first sight.
-                t.reason = Reason::Condition;
-                judged.released.push(t);
+                // What it shows now; an alert the lifecycle no longer has
+                // firing (it resolved with no transition, as a reload may
+                // do) has nothing to send.
+                judged.released.extend(engaged.firing_now(&h.transition));
                 judged.changes.push((fp, Vec::new()));
             }
         }
@@ -197,7 +206,11 @@ mod tests {
                 .filter(|(_, v)| v.is_none())
                 .map(|(t, _)| name(t))
                 .collect();
-            sent.extend(j.released.iter().map(|t| format!("released {}", t.rule)));
+            sent.extend(
+                j.released
+                    .iter()
+                    .map(|t| format!("released {} at {}", t.rule, t.value)),
+            );
             let held = out
                 .iter()
                 .zip(&j.verdicts)
@@ -228,7 +241,7 @@ mod tests {
         assert_eq!(
             got[2],
             (
-                strs(&["resolved loss-critical", "released loss-high"]),
+                strs(&["resolved loss-critical", "released loss-high at 3"]),
                 vec![]
             ),
             "below critical, above warning: the warning is sent then"
