@@ -106,9 +106,7 @@ fn run_options() -> service::RunOptions {
     if let Ok(text) = std::env::var("QOSWATCH_TEST_NOTIFIER_FAILING_AFTER") {
         match humantime::parse_duration(text.trim()) {
             Ok(d) => options.delivery.failing_after = d,
-            Err(e) => tracing::warn!(
-                "ignoring QOSWATCH_TEST_NOTIFIER_FAILING_AFTER={text:?}: {e}"
-            ),
+            Err(e) => tracing::warn!("ignoring QOSWATCH_TEST_NOTIFIER_FAILING_AFTER={text:?}: {e}"),
         }
     }
     options

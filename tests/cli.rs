@@ -432,12 +432,12 @@ fn broken_rule_test_files_are_reported() {
 fn loss_response(losses: &[f64]) -> String {
     use kit::zoom::{Participant, QosPage, QosSample, Stream};
     let start = 1_700_000_040; // on the minute
-    let alice = Participant::new("16778240").name("Alice").samples(
-        losses.iter().enumerate().map(|(i, loss)| {
+    let alice = Participant::new("16778240")
+        .name("Alice")
+        .samples(losses.iter().enumerate().map(|(i, loss)| {
             QosSample::at_unix(start + 60 * i as i64)
                 .stream("audio_output", Stream::new().avg_loss(format!("{loss}%")))
-        }),
-    );
+        }));
     QosPage::new()
         .meeting("85746065432", "Weekly sync")
         .participant(alice)

@@ -228,9 +228,13 @@ async fn failing_notifier_is_reported_elsewhere(failure: ResponseTemplate, why: 
 
     failing.store(false, Ordering::SeqCst);
     latency.store(800, Ordering::SeqCst);
-    let resolved = wait_body(&other, &["RESOLVED", "qoswatch-notifier-failing"], Duration::from_secs(60))
-        .await
-        .expect("its resolution reaches where the firing went");
+    let resolved = wait_body(
+        &other,
+        &["RESOLVED", "qoswatch-notifier-failing"],
+        Duration::from_secs(60),
+    )
+    .await
+    .expect("its resolution reaches where the firing went");
     assert!(resolved.contains("broken"), "{resolved}");
     wait_body(&broken, &["latency-high"], WAIT)
         .await

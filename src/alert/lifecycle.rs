@@ -864,7 +864,10 @@ mod tests {
             "rules:\n  - name: a\n    when: audio_input.latency > 150ms\n  - name: b\n    when: audio_input.latency > 100ms\n    for: 5m\n  - name: c\n    when: audio_input.latency > 900ms\n",
         );
         let (m, p) = who();
-        assert!(e.engaged_rules(&m, &p.user_id).is_empty(), "unknown participant");
+        assert!(
+            e.engaged_rules(&m, &p.user_id).is_empty(),
+            "unknown participant"
+        );
         let metric = Metric::from_path("audio_input.latency").unwrap();
         let mut s = Sample::empty(Timestamp(0));
         s.set(metric, Some(200.0));

@@ -494,10 +494,8 @@ mod tests {
     fn an_alert_about_a_notifier_never_goes_to_it_and_resolves_where_it_fired() {
         use crate::alert::system::{NOTIFIER_FAILING, SystemAlertState};
         let (mut d, outbox, _dir) = two_hooks();
-        let mut state = SystemAlertState::labelled(BTreeMap::from([(
-            "notifier".to_owned(),
-            "a".to_owned(),
-        )]));
+        let mut state =
+            SystemAlertState::labelled(BTreeMap::from([("notifier".to_owned(), "a".to_owned())]));
         let fired = state
             .raise(NOTIFIER_FAILING, "a refuses".into(), Timestamp(10))
             .unwrap();

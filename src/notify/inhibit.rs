@@ -214,7 +214,10 @@ mod tests {
             let held = out
                 .iter()
                 .zip(&j.verdicts)
-                .filter_map(|(t, v)| v.as_ref().map(|by| format!("{} by {}", name(t), by.join(","))))
+                .filter_map(|(t, v)| {
+                    v.as_ref()
+                        .map(|by| format!("{} by {}", name(t), by.join(",")))
+                })
                 .collect();
             got.push((sent, held));
         }

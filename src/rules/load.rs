@@ -143,7 +143,9 @@ fn finish(
                 .collect();
             if hits.is_empty() {
                 let message = if glob_matches(pattern, &site.name) {
-                    format!("`inhibits` entry `{pattern}` matches only this rule; a rule may not inhibit itself")
+                    format!(
+                        "`inhibits` entry `{pattern}` matches only this rule; a rule may not inhibit itself"
+                    )
                 } else {
                     let hint = suggest(pattern, &all)
                         .map_or(String::new(), |k| format!(" (did you mean `{k}`?)"));

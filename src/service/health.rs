@@ -169,8 +169,15 @@ mod tests {
         let fired = h.check("slack", &refused, (None, 0), 1002.0, at).unwrap();
         assert_eq!(fired.state, State::Firing);
         assert_eq!(fired.labels["notifier"], "slack");
-        assert!(fired.message.contains("HTTP 404: no_team"), "{}", fired.message);
-        assert!(h.check("slack", &refused, (None, 0), 1003.0, at).is_none(), "once");
+        assert!(
+            fired.message.contains("HTTP 404: no_team"),
+            "{}",
+            fired.message
+        );
+        assert!(
+            h.check("slack", &refused, (None, 0), 1003.0, at).is_none(),
+            "once"
+        );
         // Another notifier is another alert.
         let other = h.check("teams", &refused, (None, 0), 1003.0, at).unwrap();
         assert_ne!(other.fingerprint(), fired.fingerprint());
@@ -196,13 +203,30 @@ mod tests {
         // Nothing waits: nothing to fail at.
         assert!(h.check("n", &erring, (None, 0), 9000.0, at).is_none());
         // Waiting since 1200, last success 1100: counted from 1200.
-        assert!(h.check("n", &erring, (Some(1200.0), 2), 1499.0, at).is_none());
-        let fired = h.check("n", &erring, (Some(1200.0), 2), 1500.0, at).unwrap();
-        assert!(fired.message.contains("over 5m while 2 message(s) wait; last error: HTTP 503"), "{}", fired.message);
+        assert!(
+            h.check("n", &erring, (Some(1200.0), 2), 1499.0, at)
+                .is_none()
+        );
+        let fired = h
+            .check("n", &erring, (Some(1200.0), 2), 1500.0, at)
+            .unwrap();
+        assert!(
+            fired
+                .message
+                .contains("over 5m while 2 message(s) wait; last error: HTTP 503"),
+            "{}",
+            fired.message
+        );
         // Restored messages count from the start of this process.
         let mut h = NotifierHealth::new(Duration::from_secs(300), 1000.0);
-        assert!(h.check("n", &Receiver::default(), (Some(10.0), 1), 1299.0, at).is_none());
-        assert!(h.check("n", &Receiver::default(), (Some(10.0), 1), 1300.0, at).is_some());
+        assert!(
+            h.check("n", &Receiver::default(), (Some(10.0), 1), 1299.0, at)
+                .is_none()
+        );
+        assert!(
+            h.check("n", &Receiver::default(), (Some(10.0), 1), 1300.0, at)
+                .is_some()
+        );
     }
 
     #[test]
