@@ -23,7 +23,7 @@ use crate::config::{Config, NotifierConfig, NotifierKind, RouteConfig};
 use crate::metrics::DeliveryMetrics;
 use crate::notify::channel::{self, Channel, Group, Message};
 use crate::notify::facts::title;
-use crate::notify::inhibit::{Engaged, Inhibitor};
+use crate::notify::inhibit::{Engaged, HeldSnapshot, Inhibitor};
 use crate::notify::outbox::Outbox;
 use crate::notify::router::route;
 use crate::notify::view::{AlertView, view};
@@ -111,6 +111,23 @@ impl Dispatcher {
         // Listed from the start, so a dashboard sees 0 rather than nothing.
         self.metrics.suppressed.with_label_values(&["inhibited"]);
         self
+    }
+
+    /// The firings held back by rule inhibition, for the saved state.
+    pub fn held(&self) -> Vec<HeldSnapshot> {
+        self.inhibitor.snapshot()
+    }
+
+    /// Every held firing by fingerprint, with the rules holding it.
+    pub fn inhibited(&self) -> Vec<(String, Vec<String>)> {
+        self.inhibitor.held()
+    }
+
+    /// Takes back the held firings of the saved state, those the restored
+    /// lifecycle (`engaged`) still has firing.
+    pub fn restore_held(&mut self, saved: Vec<HeldSnapshot>, engaged: &dyn Engaged) {
+        let restored = self.inhibitor.restore(saved, engaged);
+        self.inhibition_changes.extend(restored);
     }
 
     /// Alerts held back by rule inhibition or let go since the last call,
@@ -422,7 +439,7 @@ mod tests {
         fn engaged(&self, _: &MeetingInfo, _: &str) -> Vec<&str> {
             Vec::new()
         }
-        fn firing_now(&self, _: &Transition) -> Option<Transition> {
+        fn firing_now(&self, _: &MeetingInfo, _: &str, _: &str) -> Option<Transition> {
             None
         }
     }

@@ -13,6 +13,9 @@
 //! the service would hold.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use crate::alert::{Engine, Reason, State, Transition};
 use crate::qos::MeetingInfo;
@@ -23,9 +26,9 @@ pub trait Engaged {
     /// The rules pending or firing for this participant of this meeting.
     fn engaged(&self, meeting: &MeetingInfo, user_id: &str) -> Vec<&str>;
 
-    /// The alert of a held firing as it stands now (latest figures), if it
-    /// still fires.
-    fn firing_now(&self, held: &Transition) -> Option<Transition>;
+    /// A rule's alert for this participant as it stands now (latest
+    /// figures), if it fires.
+    fn firing_now(&self, meeting: &MeetingInfo, user_id: &str, rule: &str) -> Option<Transition>;
 }
 
 impl Engaged for Engine {
@@ -33,8 +36,8 @@ impl Engaged for Engine {
         self.engaged_rules(meeting, user_id)
     }
 
-    fn firing_now(&self, held: &Transition) -> Option<Transition> {
-        Engine::firing_now(self, &held.meeting, &held.participant.user_id, &held.rule)
+    fn firing_now(&self, meeting: &MeetingInfo, user_id: &str, rule: &str) -> Option<Transition> {
+        Engine::firing_now(self, meeting, user_id, rule)
     }
 }
 
@@ -69,6 +72,17 @@ pub struct Judged {
     /// Alerts held or let go by this batch, by fingerprint, with the rules
     /// holding them (empty: no longer held), for `/api/alerts`.
     pub changes: Vec<(String, Vec<String>)>,
+}
+
+/// A held firing as saved with the alert state, so a restart neither sends
+/// it early nor forgets to send it when its inhibitor stops.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeldSnapshot {
+    pub rule: String,
+    pub meeting_id: Option<String>,
+    pub meeting_uuid: Option<String>,
+    pub user_id: String,
+    pub by: Vec<String>,
 }
 
 /// The held firings.
@@ -146,16 +160,69 @@ impl Inhibitor {
                 // What it shows now; an alert the lifecycle no longer has
                 // firing (it resolved with no transition, as a reload may
                 // do) has nothing to send.
-                judged.released.extend(engaged.firing_now(&h.transition));
+                let t = &h.transition;
+                judged.released.extend(engaged.firing_now(
+                    &t.meeting,
+                    &t.participant.user_id,
+                    &t.rule,
+                ));
                 judged.changes.push((fp, Vec::new()));
             }
         }
         judged
     }
 
-    /// The rules holding an alert, if held.
-    pub fn held_by(&self, fingerprint: &str) -> Option<&[String]> {
-        self.held.get(fingerprint).map(|h| h.by.as_slice())
+    /// Every held firing by fingerprint, with the rules holding it.
+    pub fn held(&self) -> Vec<(String, Vec<String>)> {
+        self.held
+            .iter()
+            .map(|(fp, h)| (fp.clone(), h.by.clone()))
+            .collect()
+    }
+
+    /// The held firings, for the saved state.
+    pub fn snapshot(&self) -> Vec<HeldSnapshot> {
+        self.held
+            .values()
+            .map(|h| HeldSnapshot {
+                rule: h.transition.rule.to_string(),
+                meeting_id: h.transition.meeting.id.as_deref().map(str::to_owned),
+                meeting_uuid: h.transition.meeting.uuid.as_deref().map(str::to_owned),
+                user_id: h.transition.participant.user_id.to_string(),
+                by: h.by.clone(),
+            })
+            .collect()
+    }
+
+    /// Takes back the held firings of a saved state, those the (restored)
+    /// lifecycle still has firing; returns them by fingerprint with the
+    /// rules holding them.
+    pub fn restore(
+        &mut self,
+        saved: Vec<HeldSnapshot>,
+        engaged: &dyn Engaged,
+    ) -> Vec<(String, Vec<String>)> {
+        let mut restored = Vec::new();
+        for h in saved {
+            let meeting = MeetingInfo {
+                id: h.meeting_id.as_deref().map(Arc::from),
+                uuid: h.meeting_uuid.as_deref().map(Arc::from),
+                topic: None,
+            };
+            let Some(transition) = engaged.firing_now(&meeting, &h.user_id, &h.rule) else {
+                continue;
+            };
+            let fp = transition.fingerprint();
+            restored.push((fp.clone(), h.by.clone()));
+            self.held.insert(
+                fp,
+                Held {
+                    transition,
+                    by: h.by,
+                },
+            );
+        }
+        restored
     }
 }
 
@@ -250,6 +317,49 @@ mod tests {
             "below critical, above warning: the warning is sent then"
         );
         assert_eq!(got[3], (strs(&["resolved loss-high"]), vec![]));
+    }
+
+    #[test]
+    fn held_firings_survive_a_restart() {
+        let rules = load_str(Path::new("r.yaml"), RULES).unwrap();
+        let mut engine = Engine::new(rules.clone());
+        let mut inhibitor = Inhibitor::default();
+        let meeting = MeetingInfo {
+            id: Some(Arc::from("1")),
+            uuid: Some(Arc::from("u==")),
+            topic: None,
+        };
+        let who = ParticipantInfo {
+            user_id: Arc::from("u"),
+            ..ParticipantInfo::default()
+        };
+        let metric = Metric::from_path("audio_input.avg_loss").unwrap();
+        let mut step = |engine: &mut Engine, inhibitor: &mut Inhibitor, at: i64, v: f64| {
+            let mut s = Sample::empty(Timestamp(at));
+            s.set(metric, Some(v));
+            let mut out = Vec::new();
+            engine.observe(&meeting, &who, &s, &mut out);
+            let refs: Vec<&Transition> = out.iter().collect();
+            inhibitor.judge(&refs, &rules.rules, &*engine)
+        };
+        step(&mut engine, &mut inhibitor, 0, 7.0);
+        let saved = inhibitor.snapshot();
+        assert_eq!(saved.len(), 1);
+        // A new process: the lifecycle and the held firing restored.
+        let mut restarted = Engine::new(rules.clone());
+        restarted.restore(engine.snapshot());
+        let mut inhibitor = Inhibitor::default();
+        let restored = inhibitor.restore(saved, &restarted);
+        assert_eq!(
+            restored,
+            [(
+                crate::alert::lifecycle::fingerprint("loss-high", Some("u=="), "u"),
+                vec!["loss-critical".to_owned()]
+            )]
+        );
+        let j = step(&mut restarted, &mut inhibitor, 60, 3.0);
+        assert_eq!(j.released.len(), 1, "sent when the critical clears");
+        assert_eq!(&*j.released[0].rule, "loss-high");
     }
 
     #[test]

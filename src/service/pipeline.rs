@@ -244,6 +244,7 @@ impl Pipeline {
 
     pub(super) fn publish(&self) {
         status::publish(&self.engine, &self.metrics, self.http.as_deref());
+        status::inhibited(&self.dispatcher.inhibited(), self.http.as_deref());
     }
 
     /// Once a second in `run`: the source-down check; reminders when
@@ -335,11 +336,14 @@ impl Pipeline {
         let n = saved.engine.participants.len();
         self.engine.restore(saved.engine);
         self.dispatcher.restore_notified(saved.notified);
+        self.dispatcher.restore_held(saved.held, &self.engine);
         tracing::info!(
             participants = n,
             firing = self.engine.active().len(),
             "restored alert state"
         );
+        // `publish` lists what is held.
+        self.dispatcher.take_inhibition_changes();
         self.publish();
     }
 
@@ -349,6 +353,7 @@ impl Pipeline {
             version: 1,
             engine: self.engine.snapshot(),
             notified: self.dispatcher.notified().clone(),
+            held: self.dispatcher.held(),
         };
         match state::save(&self.config.state_dir, &saved) {
             Ok(()) => {
@@ -641,5 +646,53 @@ mod tests {
         let events = s.source_ok();
         assert!(matches!(&events[..], [Event::System(a)] if a.state == State::Resolved));
         assert_eq!(s.metrics.source_up.get(), 1);
+    }
+
+    #[test]
+    fn an_inhibited_alert_is_listed_with_its_inhibitor_also_after_a_restart() {
+        let rules = "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n  - name: lat-critical\n    when: audio_input.latency > 400ms\n    inhibits: [lat]\n";
+        let dir = tempfile::tempdir().unwrap();
+        let extra = format!("state_dir: {}\n", dir.path().display());
+        let http = || {
+            Arc::new(HttpState {
+                status: std::sync::Mutex::new(crate::http::Status::default()),
+                metrics: crate::metrics::Metrics::new(),
+            })
+        };
+        let listed = |h: &HttpState| {
+            let st = h.status.lock().unwrap();
+            let mut v: Vec<(String, Vec<String>)> = st
+                .alerts
+                .values()
+                .map(|a| (a.rule.clone(), a.inhibited_by.clone()))
+                .collect();
+            v.sort();
+            v
+        };
+        let want = vec![
+            ("lat".to_owned(), vec!["lat-critical".to_owned()]),
+            ("lat-critical".to_owned(), vec![]),
+        ];
+        let mut s = pipeline(rules, &extra);
+        let h = http();
+        s.serve_status(h.clone());
+        s.on_source_event(SourceEvent::Batch(batch(
+            vec![person("a", &[(0, 500.0)])],
+            10,
+        )));
+        assert_eq!(listed(&h), want);
+        s.save_state();
+
+        let mut s = pipeline(rules, &extra);
+        s.load_state();
+        let h = http();
+        s.serve_status(h.clone());
+        assert_eq!(listed(&h), want, "after a restart");
+        // The critical clears: the warning is let go and no longer marked.
+        s.on_source_event(SourceEvent::Batch(batch(
+            vec![person("a", &[(60, 200.0)])],
+            70,
+        )));
+        assert_eq!(listed(&h), [("lat".to_owned(), vec![])]);
     }
 }
