@@ -334,7 +334,7 @@ mod tests {
             ..ParticipantInfo::default()
         };
         let metric = Metric::from_path("audio_input.avg_loss").unwrap();
-        let mut step = |engine: &mut Engine, inhibitor: &mut Inhibitor, at: i64, v: f64| {
+        let step = |engine: &mut Engine, inhibitor: &mut Inhibitor, at: i64, v: f64| {
             let mut s = Sample::empty(Timestamp(at));
             s.set(metric, Some(v));
             let mut out = Vec::new();
