@@ -2,8 +2,8 @@
 //! delivery. It holds back what rule inhibition covers ([`Inhibitor`]),
 //! routes each transition to notifiers (a resolution to exactly the
 //! notifiers that got its firing; an alert about a notifier never to that
-//! notifier), groups what one batch
-//! (one poll of one meeting) brought into one message per notifier, keeps
+//! notifier), groups what one batch (one poll of one meeting) brought into
+//! one message per notifier, keeps
 //! an alert a notifier already has from being announced again at first
 //! sight, sends `repeat_every` reminders, and hands each message to its
 //! channel and then to the outbox, or prints it in a dry run.
