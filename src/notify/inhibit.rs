@@ -106,6 +106,11 @@ impl Inhibitor {
             .iter()
             .flat_map(|r| r.inhibits.iter().map(String::as_str))
             .collect();
+        if inhibited.is_empty() && self.held.is_empty() {
+            // No rule inhibits (the usual case without `inhibits`).
+            judged.verdicts = vec![None; transitions.len()];
+            return judged;
+        }
         for t in transitions {
             let fp = t.fingerprint();
             let verdict = match t.state {
