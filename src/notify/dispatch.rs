@@ -127,7 +127,7 @@ impl Dispatcher {
     /// lifecycle (`engaged`) still has firing.
     pub fn restore_held(&mut self, saved: Vec<HeldSnapshot>, engaged: &dyn Engaged) {
         let restored = self.inhibitor.restore(saved, engaged);
-        self.inhibition_changes.extend(restored);
+        tracing::debug!(held = restored.len(), "restored firings held by inhibition");
     }
 
     /// Alerts held back by rule inhibition or let go since the last call,

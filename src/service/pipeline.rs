@@ -1,6 +1,7 @@
 //! The running pipeline: source events in, the engine's transitions out
 //! through the dispatcher, with the service's own alerts (source down,
-//! config invalid) and its status kept current.
+//! config invalid, state unwritable, notifier failing) and its status kept
+//! current.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -342,8 +343,6 @@ impl Pipeline {
             firing = self.engine.active().len(),
             "restored alert state"
         );
-        // `publish` lists what is held.
-        self.dispatcher.take_inhibition_changes();
         self.publish();
     }
 
