@@ -103,6 +103,11 @@ fn broken_rule_files_point_at_the_problem() {
             "rules:\n  - name: a\n    severity: info\n",
             "2:5: error: rule without `when`",
         ),
+        (
+            "inhibits-nothing",
+            "rules:\n  - name: a\n    when: audio_input.latency > 1ms\n    inhibits: [a, \"b*\"]\n",
+            "4:16: error: `inhibits` entry `a` matches only this rule; a rule may not inhibit itself",
+        ),
     ];
     for (name, text, want) in cases {
         let path = write(dir.path(), &format!("{name}.yaml"), text);
@@ -442,6 +447,33 @@ fn loss_response(losses: &[f64]) -> String {
         .meeting("85746065432", "Weekly sync")
         .participant(alice)
         .to_json()
+}
+
+#[test]
+fn inhibits_may_name_a_rule_of_another_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rules/critical.yaml",
+        "rules:\n  - name: loss-critical\n    when: audio_input.avg_loss > 5%\n    inhibits: [loss-high]\n",
+    );
+    let rules = dir.path().join("rules");
+    let o = run(&["check", rules.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(
+            "critical.yaml:4:16: error: `inhibits` entry `loss-high` matches no other rule"
+        ),
+        "{out}"
+    );
+    write(
+        dir.path(),
+        "rules/warning.yaml",
+        "rules:\n  - name: loss-high\n    when: audio_input.avg_loss > 2%\n",
+    );
+    let o = run(&["check", rules.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
 
 #[test]
