@@ -22,12 +22,12 @@ const WAIT: Duration = Duration::from_secs(30);
 /// A mock Zoom polled as meeting 42, with one participant whose audio
 /// stream carries `field` = the value `value` holds now (in tenths), one
 /// sample a poll, each a minute of sample time after the last (starting
-/// an hour ago, so `for:` durations pass in seconds and no sample is ahead
-/// of the clock).
+/// four hours ago, so `for:` durations pass in seconds and no sample is
+/// ahead of the clock for the first 240 polls).
 async fn mock_zoom(field: &'static str, value: Arc<AtomicI64>) -> MockZoom {
     let zoom = MockZoom::start().await;
     let polls = AtomicUsize::new(0);
-    let start = (zoom::now_secs() - 3600) / 60 * 60;
+    let start = (zoom::now_secs() - 4 * 3600) / 60 * 60;
     zoom.mount(zoom::bulk_qos("42").respond_with(move |_: &Request| {
         let n = polls.fetch_add(1, Ordering::SeqCst) as i64;
         let v = value.load(Ordering::SeqCst) as f64 / 10.0;
