@@ -28,7 +28,8 @@ pub struct PollerMetrics {
     pub meetings: IntGauge,
 }
 
-/// Delivery's metrics.
+/// The notification path's metrics: the dispatcher's suppressions and
+/// delivery's outcomes.
 #[derive(Clone)]
 pub struct DeliveryMetrics {
     /// `qoswatch_notifications_total{notifier, outcome}`.
