@@ -31,6 +31,9 @@ pub struct ApiAlert {
     pub threshold: f64,
     pub since: String,
     pub fingerprint: String,
+    /// The rules whose `inhibits` holds back its notification, while they do.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub inhibited_by: Vec<String>,
 }
 
 /// What readiness and `/api/alerts` need, updated by the service.

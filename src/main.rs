@@ -58,7 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 let cancel = tokio_util::sync::CancellationToken::new();
                 let (reload_tx, reloads) = tokio::sync::mpsc::channel(8);
                 spawn_signal_handlers(cancel.clone(), reload_tx);
-                service::run(config, service::RunOptions::default(), cancel, reloads).await
+                service::run(config, run_options(), cancel, reloads).await
             })?;
             0
         }
@@ -110,6 +110,22 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     };
     out.flush()?;
     Ok(code)
+}
+
+/// The service's knobs: the product's defaults, except what an end-to-end
+/// test shortens through the environment. Deliberately undocumented:
+/// `QOSWATCH_TEST_NOTIFIER_FAILING_AFTER` (humantime, e.g. `3s`) replaces
+/// the 5 minutes a notifier may go without a success while messages wait
+/// before `qoswatch-notifier-failing` fires; a test cannot wait 5 minutes.
+fn run_options() -> service::RunOptions {
+    let mut options = service::RunOptions::default();
+    if let Ok(text) = std::env::var("QOSWATCH_TEST_NOTIFIER_FAILING_AFTER") {
+        match humantime::parse_duration(text.trim()) {
+            Ok(d) => options.delivery.failing_after = d,
+            Err(e) => tracing::warn!("ignoring QOSWATCH_TEST_NOTIFIER_FAILING_AFTER={text:?}: {e}"),
+        }
+    }
+    options
 }
 
 /// SIGTERM and SIGINT cancel `cancel` (a graceful stop); SIGHUP asks for

@@ -28,13 +28,17 @@ pub struct PollerMetrics {
     pub meetings: IntGauge,
 }
 
-/// Delivery's metrics.
+/// The notification path's metrics: the dispatcher's suppressions and
+/// delivery's outcomes.
 #[derive(Clone)]
 pub struct DeliveryMetrics {
     /// `qoswatch_notifications_total{notifier, outcome}`.
     pub notifications: IntCounterVec,
     /// `qoswatch_outbox_messages{notifier}`.
     pub outbox: IntGaugeVec,
+    /// `qoswatch_notifications_suppressed_total{reason}`: transitions the
+    /// notification policy held back (`inhibited`: a rule's `inhibits`).
+    pub suppressed: IntCounterVec,
 }
 
 /// The service's own metrics: samples, alerts, reloads, source health.
@@ -127,6 +131,13 @@ impl Metrics {
                     "Messages waiting in the outbox, by notifier."
                 ),
                 &["notifier"]
+            )),
+            suppressed: reg!(IntCounterVec::new(
+                o(
+                    "qoswatch_notifications_suppressed_total",
+                    "Alert firings not notified because of notification policy, by reason (inhibited: held by a rule's inhibits)."
+                ),
+                &["reason"]
             )),
         };
         let service = ServiceMetrics {

@@ -103,6 +103,11 @@ fn broken_rule_files_point_at_the_problem() {
             "rules:\n  - name: a\n    severity: info\n",
             "2:5: error: rule without `when`",
         ),
+        (
+            "inhibits-nothing",
+            "rules:\n  - name: a\n    when: audio_input.latency > 1ms\n    inhibits: [a, \"b*\"]\n",
+            "4:16: error: `inhibits` entry `a` matches only this rule; a rule may not inhibit itself",
+        ),
     ];
     for (name, text, want) in cases {
         let path = write(dir.path(), &format!("{name}.yaml"), text);
@@ -425,4 +430,116 @@ fn broken_rule_test_files_are_reported() {
             "missing {want} in\n{out}"
         );
     }
+}
+
+/// A QoS list response: one participant whose received audio loses
+/// `losses[i]` percent at minute `i`.
+fn loss_response(losses: &[f64]) -> String {
+    use kit::zoom::{Participant, QosPage, QosSample, Stream};
+    let start = 1_700_000_040; // on the minute
+    let alice = Participant::new("16778240")
+        .name("Alice")
+        .samples(losses.iter().enumerate().map(|(i, loss)| {
+            QosSample::at_unix(start + 60 * i as i64)
+                .stream("audio_output", Stream::new().avg_loss(format!("{loss}%")))
+        }));
+    QosPage::new()
+        .meeting("85746065432", "Weekly sync")
+        .participant(alice)
+        .to_json()
+}
+
+#[test]
+fn inhibits_may_name_a_rule_of_another_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rules/critical.yaml",
+        "rules:\n  - name: loss-critical\n    when: audio_input.avg_loss > 5%\n    inhibits: [loss-high]\n",
+    );
+    let rules = dir.path().join("rules");
+    let o = run(&["check", rules.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(
+            "critical.yaml:4:16: error: `inhibits` entry `loss-high` matches no other rule"
+        ),
+        "{out}"
+    );
+    write(
+        dir.path(),
+        "rules/warning.yaml",
+        "rules:\n  - name: loss-high\n    when: audio_input.avg_loss > 2%\n",
+    );
+    let o = run(&["check", rules.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
+fn eval_marks_the_warning_a_critical_inhibits_and_still_prints_it() {
+    // Issue 13: a 7.2% loss produced audio-loss-critical and audio-loss-high
+    // side by side; the pack's critical now inhibits its warning.
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "loss.json",
+        &loss_response(&[7.2, 7.2, 7.2, 2.5, 0.5]),
+    );
+    let input = input.to_str().unwrap();
+    let o = run(&["eval", "--format", "json", "--rules", "rules/", input]);
+    assert_eq!(o.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let got: Vec<(&str, &str, Option<&str>)> = lines
+        .iter()
+        .map(|v| {
+            (
+                v["state"].as_str().unwrap(),
+                v["rule"].as_str().unwrap(),
+                v.get("inhibited_by").map(|b| b.as_str().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("firing", "audio-loss-critical", None),
+            ("firing", "audio-loss-high", Some("audio-loss-critical")),
+            ("resolved", "audio-loss-critical", None),
+            // Released when the critical cleared: sent, so its resolution is.
+            ("resolved", "audio-loss-high", None),
+        ],
+        "{lines:#?}"
+    );
+    let text = stdout(&run(&["eval", "--rules", "rules/", input]));
+    let held: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("inhibited by audio-loss-critical"))
+        .collect();
+    assert_eq!(held.len(), 1, "{text}");
+    assert!(held[0].contains("audio-loss-high"), "{text}");
+}
+
+#[test]
+fn rule_tests_compare_what_inhibition_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rules.yaml",
+        "rules:\n  - name: loss-high\n    when: audio_input.avg_loss > 2%\n  - name: loss-critical\n    when: audio_input.avg_loss > 5%\n    inhibits: [\"loss-h*\"]\n",
+    );
+    let tests = write(
+        dir.path(),
+        "t.yaml",
+        "rule_files: [rules.yaml]\ntests:\n  - name: held\n    samples: [{ audio_input.avg_loss: 7% }]\n    expect:\n      - { at: 0, firing: [loss-critical, loss-high], inhibited: [loss-high] }\n  - name: forgot the inhibition\n    samples: [{ audio_input.avg_loss: 7% }]\n    expect:\n      - { at: 0, firing: [loss-critical, loss-high] }\n",
+    );
+    let o = run(&["test", tests.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAIL forgot the inhibition"), "{out}");
+    assert!(out.contains("at 0: inhibited loss-high"), "{out}");
+    assert!(out.ends_with("1 passed, 1 failed\n"), "{out}");
 }

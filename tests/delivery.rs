@@ -14,7 +14,7 @@ use qoswatch::config::{NotifierConfig, NotifierKind, Secret, SecretUrl};
 use qoswatch::metrics::DeliveryMetrics;
 use qoswatch::net::Backoff;
 use qoswatch::notify::channel::Pacing;
-use qoswatch::notify::delivery::{DeliveryTuning, Sender, run_worker};
+use qoswatch::notify::delivery::{DeliveryTuning, ReceiverHealth, Sender, run_worker};
 use qoswatch::notify::outbox::Outbox;
 use qoswatch::notify::webhook::signature;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +31,7 @@ fn tuning() -> DeliveryTuning {
         backoff: Backoff::new(Duration::from_millis(20), Duration::from_millis(200)),
         max_retry_after: Duration::from_secs(300),
         timeout: Duration::from_millis(300),
+        failing_after: Duration::from_secs(300),
     }
 }
 
@@ -58,6 +59,7 @@ async fn deliver(cfg: NotifierConfig, body: &str, secs: u64) -> (Arc<Outbox>, te
         outbox.clone(),
         Sender::new(cfg, &tuning()),
         tuning(),
+        Arc::new(ReceiverHealth::default()),
         cancel.clone(),
     ));
     let deadline = Instant::now() + Duration::from_secs(secs);

@@ -112,6 +112,7 @@ async fn endpoints_answer_and_secrets_stay_hidden() {
         "qoswatch_rules_last_reload_success 1",
         "qoswatch_poll_duration_seconds_bucket",
         "qoswatch_outbox_messages",
+        "qoswatch_notifications_suppressed_total{reason=\"inhibited\"} 0",
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }

@@ -412,6 +412,59 @@ impl Engine {
         self.rules = new_rules;
     }
 
+    /// The rules pending or firing for one participant of one meeting, by
+    /// name, in rule order: what notification policy (rule inhibition) asks
+    /// after a batch. Empty for a participant not known.
+    pub fn engaged_rules(&self, meeting: &MeetingInfo, user_id: &str) -> Vec<&str> {
+        let Some(state) = self
+            .participants
+            .get(meeting.key_field())
+            .and_then(|r| r.get(user_id))
+        else {
+            return Vec::new();
+        };
+        if !state.engaged {
+            return Vec::new();
+        }
+        state
+            .phases
+            .iter()
+            .zip(&self.names)
+            .filter(|(p, _)| !matches!(p, Phase::Inactive))
+            .map(|(_, n)| &**n)
+            .collect()
+    }
+
+    /// A rule's alert for one participant as it stands now, if it fires: a
+    /// firing transition with its latest figures, at the participant's
+    /// newest sample. For notifying an alert whose firing was held back.
+    pub fn firing_now(
+        &self,
+        meeting: &MeetingInfo,
+        user_id: &str,
+        rule: &str,
+    ) -> Option<Transition> {
+        let state = self
+            .participants
+            .get(meeting.key_field())
+            .and_then(|r| r.get(user_id))?;
+        let i = self.names.iter().position(|n| &**n == rule)?;
+        let Phase::Firing { since, last, .. } = state.phases[i] else {
+            return None;
+        };
+        let at = state.last_at.unwrap_or(since);
+        Some(make_transition(
+            &self.rules[i],
+            &self.names[i],
+            state,
+            State::Firing,
+            Reason::Condition,
+            at,
+            since,
+            last,
+        ))
+    }
+
     /// Every firing alert.
     pub fn active(&self) -> Vec<ActiveAlert> {
         let mut out = Vec::new();
@@ -888,6 +941,36 @@ mod tests {
             ("a", State::Resolved, Reason::RuleChanged)
         );
         assert!(e.active().is_empty());
+    }
+
+    #[test]
+    fn engaged_rules_are_those_pending_or_firing() {
+        let mut e = engine(
+            "rules:\n  - name: a\n    when: audio_input.latency > 150ms\n  - name: b\n    when: audio_input.latency > 100ms\n    for: 5m\n  - name: c\n    when: audio_input.latency > 900ms\n",
+        );
+        let (m, p) = who();
+        assert!(
+            e.engaged_rules(&m, &p.user_id).is_empty(),
+            "unknown participant"
+        );
+        let metric = Metric::from_path("audio_input.latency").unwrap();
+        let mut s = Sample::empty(Timestamp(0));
+        s.set(metric, Some(200.0));
+        let mut out = Vec::new();
+        e.observe(&m, &p, &s, &mut out);
+        // a fires, b is pending, c stays inactive.
+        assert_eq!(e.engaged_rules(&m, &p.user_id), ["a", "b"]);
+        assert!(e.engaged_rules(&m, "someone-else").is_empty());
+        let mut s = Sample::empty(Timestamp(60));
+        s.set(metric, Some(260.0));
+        e.observe(&m, &p, &s, &mut out);
+        let now = e.firing_now(&m, &p.user_id, "a").unwrap();
+        assert_eq!(
+            (now.state, now.at, now.since, now.value),
+            (State::Firing, Timestamp(60), Timestamp(0), 260.0),
+            "the latest figures"
+        );
+        assert!(e.firing_now(&m, &p.user_id, "b").is_none(), "pending");
     }
 
     fn arb_values() -> impl Strategy<Value = Vec<Option<f64>>> {

@@ -1,6 +1,10 @@
 //! Alerts about qoswatch itself (`qoswatch-source-down`,
-//! `qoswatch-config-invalid`): raised and resolved by the service, delivered
-//! like rule alerts.
+//! `qoswatch-config-invalid`, `qoswatch-notifier-failing`, ...): raised and
+//! resolved by the service, delivered like rule alerts. One that is about a
+//! part of qoswatch (a notifier) names it in its labels, which are part of
+//! its fingerprint: one alert per failing notifier.
+
+use std::collections::BTreeMap;
 
 use super::State;
 use crate::qos::Timestamp;
@@ -14,6 +18,10 @@ pub const SOURCE_DOWN: &str = "qoswatch-source-down";
 pub const STATE_UNWRITABLE: &str = "qoswatch-state-unwritable";
 /// The built-in alert raised when a reload finds broken rules or config.
 pub const CONFIG_INVALID: &str = "qoswatch-config-invalid";
+/// The built-in alert raised when a notifier refuses a message for good
+/// (a 4xx other than 408/429) or has had no success for a while with
+/// messages waiting; label `notifier`. Never sent to that notifier.
+pub const NOTIFIER_FAILING: &str = "qoswatch-notifier-failing";
 
 /// A transition of a built-in alert.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,15 +33,45 @@ pub struct SystemAlert {
     pub message: String,
     pub at: Timestamp,
     pub since: Timestamp,
+    /// What the alert is about (`notifier: NAME`); empty for an alert
+    /// about the whole service.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl SystemAlert {
+    /// Alert identity: the name, and the labels when there are any.
+    pub fn fingerprint(&self) -> String {
+        let labels: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        super::lifecycle::fingerprint(self.name, None, &labels.join(","))
+    }
 }
 
 /// A built-in alert's current state, raised and resolved edge-triggered.
 #[derive(Debug, Default)]
 pub struct SystemAlertState {
     since: Option<Timestamp>,
+    labels: BTreeMap<String, String>,
 }
 
 impl SystemAlertState {
+    /// The state of an alert about one part of qoswatch, with these labels
+    /// (`notifier: NAME`).
+    pub fn labelled(labels: BTreeMap<String, String>) -> SystemAlertState {
+        SystemAlertState {
+            since: None,
+            labels,
+        }
+    }
+
+    /// Whether it fires.
+    pub fn is_firing(&self) -> bool {
+        self.since.is_some()
+    }
+
     /// Fires if not already firing.
     pub fn raise(
         &mut self,
@@ -52,6 +90,7 @@ impl SystemAlertState {
             message,
             at,
             since: at,
+            labels: self.labels.clone(),
         })
     }
 
@@ -70,6 +109,7 @@ impl SystemAlertState {
             message,
             at,
             since,
+            labels: self.labels.clone(),
         })
     }
 }

@@ -1,6 +1,7 @@
 //! `qoswatch eval`: Zoom QoS response bodies through the rules and the alert
 //! lifecycle, all inputs merged into one sample-time order, every transition
-//! printed. No network.
+//! printed, with the rules whose `inhibits` would hold its notification
+//! (each distinct sample time is one batch, as in the service). No network.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use serde::Serialize;
 use super::{EXIT_FAIL, EXIT_OK};
 use crate::alert::{Engine, Transition};
 use crate::cli::OutputFormat;
+use crate::notify::inhibit::Inhibitor;
 use crate::qos::{MeetingInfo, ParticipantInfo, Sample};
 use crate::rules::load_paths;
 use crate::zoom::api::parse_qos_response;
@@ -117,19 +119,35 @@ pub fn run(
     }
     // One sample-time order across all inputs (stable: file order breaks ties).
     items.sort_by(|a, b| (a.2.at, a.0.key(), &a.1.user_id).cmp(&(b.2.at, b.0.key(), &b.1.user_id)));
-    let mut engine = Engine::new(rules);
-    let mut transitions = Vec::new();
-    for (meeting, participant, sample) in &items {
-        engine.observe(meeting, participant, sample, &mut transitions);
-    }
-    crate::alert::lifecycle::sort_transitions(&mut transitions);
-    for t in &transitions {
-        match args.format {
-            OutputFormat::Json => {
-                serde_json::to_writer(&mut *out, &JsonTransition::from(t))?;
-                writeln!(out)?;
+    let mut engine = Engine::new(rules.clone());
+    let mut inhibitor = Inhibitor::default();
+    // One batch per distinct sample time: inhibition is judged once every
+    // rule has seen every sample of that time.
+    for batch in items.chunk_by(|a, b| a.2.at == b.2.at) {
+        let mut transitions = Vec::new();
+        for (meeting, participant, sample) in batch {
+            engine.observe(meeting, participant, sample, &mut transitions);
+        }
+        crate::alert::lifecycle::sort_transitions(&mut transitions);
+        let refs: Vec<&Transition> = transitions.iter().collect();
+        let judged = inhibitor.judge(&refs, &rules.rules, &engine);
+        for (t, held) in transitions.iter().zip(&judged.verdicts) {
+            // Several inhibitors: the first by name.
+            let inhibited_by = held.as_ref().and_then(|by| by.first()).map(String::as_str);
+            match args.format {
+                OutputFormat::Json => {
+                    let line = JsonTransition {
+                        inhibited_by,
+                        ..JsonTransition::from(t)
+                    };
+                    serde_json::to_writer(&mut *out, &line)?;
+                    writeln!(out)?;
+                }
+                OutputFormat::Text => match inhibited_by {
+                    Some(by) => writeln!(out, "{} (inhibited by {by})", text_line(t))?,
+                    None => writeln!(out, "{}", text_line(t))?,
+                },
             }
-            OutputFormat::Text => writeln!(out, "{}", text_line(t))?,
         }
     }
     Ok(EXIT_OK)
@@ -148,6 +166,9 @@ pub struct JsonTransition<'a> {
     pub value: JsonNumber,
     pub unit: &'static str,
     pub at: String,
+    /// The rule whose `inhibits` holds this transition's notification.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inhibited_by: Option<&'a str>,
 }
 
 impl<'a> From<&'a Transition> for JsonTransition<'a> {
@@ -163,6 +184,7 @@ impl<'a> From<&'a Transition> for JsonTransition<'a> {
             value: JsonNumber(t.value),
             unit: t.unit.as_str(),
             at: t.at.to_rfc3339(),
+            inhibited_by: None,
         }
     }
 }

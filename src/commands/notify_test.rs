@@ -98,6 +98,7 @@ fn message(notifier: &str, now: Timestamp) -> Event {
         ),
         at: now,
         since: now,
+        labels: std::collections::BTreeMap::from([("notifier".to_owned(), notifier.to_owned())]),
     })
 }
 

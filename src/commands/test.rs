@@ -1,6 +1,7 @@
 //! `qoswatch test`: rule unit tests in the spirit of `promtool test rules`
 //! (docs/testing-rules.md). Each case feeds samples, one `interval` apart, through
-//! the rules and the lifecycle and compares every transition with `expect`.
+//! the rules and the lifecycle and compares every transition with `expect`,
+//! and which of them rule inhibition holds back (`inhibited:`).
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -9,7 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{EXIT_FAIL, EXIT_OK};
-use crate::alert::{Engine, State};
+use crate::alert::{Engine, State, Transition};
+use crate::notify::inhibit::Inhibitor;
 use crate::qos::{self, MeetingInfo, Metric, ParticipantInfo, Sample, Timestamp};
 use crate::rules::load::Errs;
 use crate::rules::{RuleSet, load_paths};
@@ -18,8 +20,27 @@ use crate::yaml::{self, Diagnostic, MapReader, Node, Value};
 /// Default start time of a case's first sample.
 const DEFAULT_START: &str = "2024-01-01T00:00:00Z";
 
-/// One expected or observed transition: (sample index, state, rule).
-type Event = (usize, State, String);
+/// What an `expect` entry lists: a transition, or that a transition's
+/// notification is held back by another rule's `inhibits`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Firing,
+    Resolved,
+    Inhibited,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Firing => "firing",
+            Kind::Resolved => "resolved",
+            Kind::Inhibited => "inhibited",
+        }
+    }
+}
+
+/// One expected or observed event: (sample index, kind, rule).
+type Event = (usize, Kind, String);
 
 struct Case {
     name: String,
@@ -71,17 +92,29 @@ fn describe(events: &BTreeSet<Event>) -> String {
     }
     events
         .iter()
-        .map(|(at, state, rule)| format!("\n    at {at}: {} {rule}", state.as_str()))
+        .map(|(at, kind, rule)| format!("\n    at {at}: {} {rule}", kind.as_str()))
         .collect()
 }
 
 fn run_case(rules: &RuleSet, case: &Case) -> BTreeSet<Event> {
     let mut engine = Engine::new(rules.clone());
+    let mut inhibitor = Inhibitor::default();
     let mut got = BTreeSet::new();
     for (i, sample) in case.samples.iter().enumerate() {
         let mut out = Vec::new();
         engine.observe(&case.meeting, &case.participant, sample, &mut out);
-        got.extend(out.into_iter().map(|t| (i, t.state, t.rule.to_string())));
+        let refs: Vec<&Transition> = out.iter().collect();
+        let judged = inhibitor.judge(&refs, &rules.rules, &engine);
+        for (t, held) in out.iter().zip(judged.verdicts) {
+            let kind = match t.state {
+                State::Firing => Kind::Firing,
+                State::Resolved => Kind::Resolved,
+            };
+            got.insert((i, kind, t.rule.to_string()));
+            if held.is_some() {
+                got.insert((i, Kind::Inhibited, t.rule.to_string()));
+            }
+        }
     }
     got
 }
@@ -383,7 +416,11 @@ fn parse_expect(
             None
         }
     };
-    for (key, state) in [("firing", State::Firing), ("resolved", State::Resolved)] {
+    for (key, kind) in [
+        ("firing", Kind::Firing),
+        ("resolved", Kind::Resolved),
+        ("inhibited", Kind::Inhibited),
+    ] {
         let Some(list) = m.get(key) else { continue };
         let items: Vec<&Node> = match &list.value {
             Value::Seq(items) => items.iter().collect(),
@@ -399,9 +436,13 @@ fn parse_expect(
                 continue;
             }
             if let Some(at) = at {
-                out.insert((at, state, rule));
+                out.insert((at, kind, rule));
             }
         }
     }
-    errs.unknown_keys(&m, "an `expect` entry", &["at", "firing", "resolved"]);
+    errs.unknown_keys(
+        &m,
+        "an `expect` entry",
+        &["at", "firing", "resolved", "inhibited"],
+    );
 }

@@ -308,6 +308,8 @@ impl Config {
             .iter()
             .flat_map(|r| r.labels.keys().map(String::as_str))
             .collect();
+        // The label of the built-in alerts about one notifier.
+        labels.push("notifier");
         labels.sort_unstable();
         labels.dedup();
         let diags: Vec<yaml::Diagnostic> = self
@@ -401,6 +403,15 @@ mod tests {
             "`team` is a label, `topic` an attribute"
         );
         assert!(c.check_labels(&crate::rules::RuleSet::default()).is_err());
+        // `notifier` is the label of the built-in qoswatch-notifier-failing.
+        let c = Config::from_str(
+            Path::new("q.yaml"),
+            "replay: x\nnotifiers:\n  a: { type: console }\nroutes:\n  - match: { notifier: a }\n    notify: [a]\n",
+            EnvMode::Strict,
+            &|_| None,
+        )
+        .unwrap();
+        assert!(c.check_labels(&crate::rules::RuleSet::default()).is_ok());
     }
 
     fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, Vec<String>> {

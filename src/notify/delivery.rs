@@ -7,9 +7,12 @@
 //! cap; other answers are permanent (logged with the receiver's reason,
 //! counted, dropped); a message older than the notifier's `max_age` is given
 //! up and counted as dropped. What an answer means is the channel's call
-//! (`Channel::classify`).
+//! (`Channel::classify`). What each receiver last answered is kept in
+//! [`ReceiverHealth`], from which the service raises
+//! `qoswatch-notifier-failing`.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -30,6 +33,9 @@ pub struct DeliveryTuning {
     pub max_retry_after: Duration,
     /// Whole-request timeout; connecting has a shorter one.
     pub timeout: Duration,
+    /// How long a notifier may go without a success while messages wait
+    /// before `qoswatch-notifier-failing` is raised (5 minutes).
+    pub failing_after: Duration,
 }
 
 impl Default for DeliveryTuning {
@@ -39,7 +45,59 @@ impl Default for DeliveryTuning {
             backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
             max_retry_after: Duration::from_secs(300),
             timeout: Duration::from_secs(10),
+            failing_after: Duration::from_secs(300),
         }
+    }
+}
+
+/// What one notifier's receiver last answered.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Receiver {
+    /// When it last took a message (unix seconds).
+    pub last_success: Option<f64>,
+    /// Why it last refused a message for good (a 4xx other than 408/429,
+    /// a redirect), if it has not taken one since.
+    pub refused: Option<String>,
+    /// Why the last attempt failed, if it has not succeeded since.
+    pub last_error: Option<String>,
+}
+
+/// What every notifier's receiver last answered: written by the delivery
+/// workers, read by the service once a second.
+#[derive(Debug, Default)]
+pub struct ReceiverHealth {
+    receivers: Mutex<BTreeMap<String, Receiver>>,
+}
+
+impl ReceiverHealth {
+    /// The receiver of `notifier` as last heard from.
+    pub fn get(&self, notifier: &str) -> Receiver {
+        self.lock().get(notifier).cloned().unwrap_or_default()
+    }
+
+    fn note(&self, notifier: &str, outcome: &Outcome, at: f64) {
+        let mut receivers = self.lock();
+        let r = receivers.entry(notifier.to_owned()).or_default();
+        match outcome {
+            Outcome::Delivered => {
+                *r = Receiver {
+                    last_success: Some(at),
+                    refused: None,
+                    last_error: None,
+                }
+            }
+            Outcome::Permanent { reason } => {
+                r.refused = Some(reason.clone());
+                r.last_error = Some(reason.clone());
+            }
+            Outcome::Retry { reason, .. } => r.last_error = Some(reason.clone()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Receiver>> {
+        self.receivers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -145,11 +203,13 @@ impl Sender {
     }
 }
 
-/// Sends one notifier's queue until `cancel`.
+/// Sends one notifier's queue until `cancel`, noting each answer in
+/// `health`.
 pub async fn run_worker(
     outbox: Arc<Outbox>,
     sender: Sender,
     tuning: DeliveryTuning,
+    health: Arc<ReceiverHealth>,
     cancel: CancellationToken,
 ) {
     let name = sender.config.name.clone();
@@ -204,6 +264,7 @@ pub async fn run_worker(
             _ = cancel.cancelled() => return,
             o = sender.post(&entry.body) => o,
         };
+        health.note(&name, &outcome, now());
         match outcome {
             Outcome::Delivered => {
                 if entry.attempts > 0 {

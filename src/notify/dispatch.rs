@@ -1,6 +1,9 @@
 //! The dispatcher: the notification policy between the alert lifecycle and
-//! delivery. It routes each transition to notifiers, groups what one batch
-//! (one poll of one meeting) brought into one message per notifier, keeps
+//! delivery. It holds back what rule inhibition covers ([`Inhibitor`]),
+//! routes each transition to notifiers (a resolution to exactly the
+//! notifiers that got its firing; an alert about a notifier never to that
+//! notifier), groups what one batch (one poll of one meeting) brought into
+//! one message per notifier, keeps
 //! an alert a notifier already has from being announced again at first
 //! sight, sends `repeat_every` reminders, and hands each message to its
 //! channel and then to the outbox, or prints it in a dry run.
@@ -14,10 +17,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::alert::lifecycle::{ActiveAlert, fingerprint};
+use crate::alert::system::NOTIFIER_FAILING;
 use crate::alert::{Event, Reason, State, Transition};
 use crate::config::{Config, NotifierConfig, NotifierKind, RouteConfig};
+use crate::metrics::DeliveryMetrics;
 use crate::notify::channel::{self, Channel, Group, Message};
 use crate::notify::facts::title;
+use crate::notify::inhibit::{Engaged, HeldSnapshot, Inhibitor};
 use crate::notify::outbox::Outbox;
 use crate::notify::router::targets;
 use crate::notify::view::{AlertView, Presentation, view_with};
@@ -52,6 +58,16 @@ pub struct Dispatcher {
     messages: usize,
     /// `display` and `links`: how alerts are shown.
     presentation: Presentation,
+    /// Rule inhibition: the firings held back.
+    inhibitor: Inhibitor,
+    /// The notifiers each firing alert was sent to, by fingerprint: where
+    /// its resolution goes. An alert not listed (firing before a restart)
+    /// resolves along its routes.
+    sent_to: BTreeMap<String, Vec<String>>,
+    /// Alerts held or let go since last asked, for `/api/alerts`.
+    inhibition_changes: Vec<(String, Vec<String>)>,
+    /// `qoswatch_notifications_suppressed_total{reason}`.
+    metrics: DeliveryMetrics,
 }
 
 impl Dispatcher {
@@ -85,7 +101,42 @@ impl Dispatcher {
             notified: BTreeMap::new(),
             messages: 0,
             presentation: presentation(config),
+            inhibitor: Inhibitor::default(),
+            sent_to: BTreeMap::new(),
+            inhibition_changes: Vec::new(),
+            metrics: DeliveryMetrics::default(),
         }
+    }
+
+    /// Counts suppressions in these (registered) metrics.
+    pub fn with_metrics(mut self, metrics: &DeliveryMetrics) -> Dispatcher {
+        self.metrics = metrics.clone();
+        // Listed from the start, so a dashboard sees 0 rather than nothing.
+        self.metrics.suppressed.with_label_values(&["inhibited"]);
+        self
+    }
+
+    /// The firings held back by rule inhibition, for the saved state.
+    pub fn held(&self) -> Vec<HeldSnapshot> {
+        self.inhibitor.snapshot()
+    }
+
+    /// Every held firing by fingerprint, with the rules holding it.
+    pub fn inhibited(&self) -> Vec<(String, Vec<String>)> {
+        self.inhibitor.held()
+    }
+
+    /// Takes back the held firings of the saved state, those the restored
+    /// lifecycle (`engaged`) still has firing.
+    pub fn restore_held(&mut self, saved: Vec<HeldSnapshot>, engaged: &dyn Engaged) {
+        let restored = self.inhibitor.restore(saved, engaged);
+        tracing::debug!(held = restored.len(), "restored firings held by inhibition");
+    }
+
+    /// Alerts held back by rule inhibition or let go since the last call,
+    /// by fingerprint, with the rules holding them (empty: no longer held).
+    pub fn take_inhibition_changes(&mut self) -> Vec<(String, Vec<String>)> {
+        std::mem::take(&mut self.inhibition_changes)
     }
 
     /// The notifiers that post over HTTP (each needs a delivery worker).
@@ -128,13 +179,17 @@ impl Dispatcher {
         self.notified = notified;
     }
 
-    /// Routes and groups `events` (one batch: one message per notifier),
-    /// renders them and hands them over. `now` is the wall clock (unix
+    /// Holds back what rule inhibition covers (judged with `engaged`, the
+    /// lifecycle after the batch), routes and groups the rest of `events`
+    /// (one batch: one message per notifier) with the held alerts let go
+    /// now, renders them and hands them over. `now` is the wall clock (unix
     /// seconds), for reminders.
-    pub fn dispatch(&mut self, events: &[Event], rules: &[Rule], now: i64) {
+    pub fn dispatch(&mut self, events: &[Event], rules: &[Rule], engaged: &dyn Engaged, now: i64) {
+        let events = self.inhibit(events, rules, engaged);
         if events.is_empty() {
             return;
         }
+        let events = &events[..];
         for e in events {
             if let Event::Alert(t) = e {
                 match t.state {
@@ -151,26 +206,22 @@ impl Dispatcher {
             .iter()
             .map(|e| view_with(e, rules, &self.presentation))
             .collect();
-        let mut groups: BTreeMap<&str, (usize, Vec<usize>)> = BTreeMap::new();
+        let mut groups: BTreeMap<String, (usize, Vec<usize>)> = BTreeMap::new();
         // A notifier reached through several routes gets all their mentions.
-        let mut mentions: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let mut mentions: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (i, v) in views.iter().enumerate() {
-            for target in targets(&self.routes, &self.names, v) {
-                let name = target.notifier;
-                groups
-                    .entry(name)
-                    .or_insert((target.limit, Vec::new()))
-                    .1
-                    .push(i);
-                let m = mentions.entry(name).or_default();
-                for s in target.mention {
-                    if !m.iter().any(|x| x == s) {
-                        m.push(s.to_owned());
+            for (name, limit, mention) in self.targets(v) {
+                let m = mentions.entry(name.clone()).or_default();
+                for s in mention {
+                    if !m.contains(&s) {
+                        m.push(s);
                     }
                 }
+                groups.entry(name).or_insert((limit, Vec::new())).1.push(i);
             }
         }
         for (name, (limit, idx)) in groups {
+            let name = name.as_str();
             let Some(notifier) = self.notifiers.get(name) else {
                 continue;
             };
@@ -202,6 +253,90 @@ impl Dispatcher {
             self.hand_over(notifier, message, &group_views);
             self.messages += 1;
         }
+    }
+
+    /// Rule inhibition: the events to send now (held ones left out, held
+    /// ones let go added), each held firing counted once.
+    fn inhibit(&mut self, events: &[Event], rules: &[Rule], engaged: &dyn Engaged) -> Vec<Event> {
+        let transitions: Vec<&Transition> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Alert(t) => Some(t),
+                Event::System(_) => None,
+            })
+            .collect();
+        let judged = self.inhibitor.judge(&transitions, rules, engaged);
+        let mut verdicts = judged.verdicts.into_iter();
+        let mut out = Vec::with_capacity(events.len() + judged.released.len());
+        for e in events {
+            let Event::Alert(t) = e else {
+                out.push(e.clone());
+                continue;
+            };
+            match verdicts.next().flatten() {
+                None => out.push(e.clone()),
+                Some(by) => {
+                    if t.state == State::Firing && t.reason != Reason::Reminder {
+                        self.metrics
+                            .suppressed
+                            .with_label_values(&["inhibited"])
+                            .inc();
+                        tracing::info!(
+                            rule = %t.rule,
+                            participant = %t.participant.user_id,
+                            inhibited_by = %by.join(", "),
+                            "firing held back by rule inhibition"
+                        );
+                    }
+                }
+            }
+        }
+        out.extend(judged.released.into_iter().map(Event::Alert));
+        self.inhibition_changes.extend(judged.changes);
+        out
+    }
+
+    /// The notifiers an alert goes to, with the `group_limit` of each: a
+    /// resolution to exactly the notifiers that got its firing, when known;
+    /// anything else along its routes, never to a notifier the alert is
+    /// about. Records where each firing went.
+    fn targets(&mut self, v: &AlertView) -> Vec<(String, usize, Vec<String>)> {
+        let routed: Vec<(String, usize, Vec<String>)> = targets(&self.routes, &self.names, v)
+            .into_iter()
+            .map(|t| {
+                let mention = t.mention.iter().map(|m| (*m).to_owned()).collect();
+                (t.notifier.to_owned(), t.limit, mention)
+            })
+            .collect();
+        let mut targets = match (v.state, self.sent_to.remove(&v.fingerprint)) {
+            (State::Resolved, Some(sent)) => sent
+                .into_iter()
+                .map(|n| {
+                    let limit = routed
+                        .iter()
+                        .find(|(r, _, _)| *r == n)
+                        .map_or(10, |(_, l, _)| *l);
+                    (n, limit, Vec::new())
+                })
+                .collect(),
+            (State::Firing, Some(sent)) if v.reminder => {
+                self.sent_to.insert(v.fingerprint.clone(), sent);
+                routed
+            }
+            _ => routed,
+        };
+        if v.rule == NOTIFIER_FAILING
+            && let Some(failing) = v.labels.get("notifier")
+        {
+            targets.retain(|(n, _, _)| n != failing);
+        }
+        if v.state == State::Firing && !v.reminder {
+            self.sent_to.insert(
+                v.fingerprint.clone(),
+                targets.iter().map(|(n, _, _)| n.clone()).collect(),
+            );
+        }
+        targets
     }
 
     fn is_open(&self, notifier: &str, fingerprint: &str) -> bool {
@@ -332,6 +467,17 @@ mod tests {
     use crate::rules::Severity;
     use std::path::Path;
 
+    /// A lifecycle with nothing pending or firing.
+    struct Nothing;
+    impl Engaged for Nothing {
+        fn engaged(&self, _: &MeetingInfo, _: &str) -> Vec<&str> {
+            Vec::new()
+        }
+        fn firing_now(&self, _: &MeetingInfo, _: &str, _: &str) -> Option<Transition> {
+            None
+        }
+    }
+
     fn firing(user: &str) -> Event {
         Event::Alert(Transition {
             state: State::Firing,
@@ -370,14 +516,76 @@ mod tests {
         )
         .unwrap();
         let mut d = Dispatcher::new(&config, DeliveryMode::Outbox(outbox.clone()));
-        d.dispatch(&[firing("a")], &[], 100);
+        d.dispatch(&[firing("a")], &[], &Nothing, 100);
         assert_eq!(outbox.pending(), 1);
-        d.dispatch(&[firing("a"), firing("b")], &[], 100);
+        d.dispatch(&[firing("a"), firing("b")], &[], &Nothing, 100);
         assert_eq!(outbox.pending(), 2);
         let second = outbox.expire("hook", -1.0, f64::MAX);
         let body: serde_json::Value = serde_json::from_str(&second[1].body).unwrap();
         let alerts = body["alerts"].as_array().unwrap();
         assert_eq!(alerts.len(), 1, "{body:#}");
         assert_eq!(alerts[0]["labels"]["participant"], "b");
+    }
+
+    fn two_hooks() -> (Dispatcher, Arc<Outbox>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Arc::new(Outbox::open(dir.path(), DeliveryMetrics::default()).unwrap());
+        let config = Config::from_str(
+            Path::new("q.yaml"),
+            "replay: x/\nnotifiers:\n  a: { type: webhook, url: \"http://127.0.0.1:9/a\" }\n  b: { type: webhook, url: \"http://127.0.0.1:9/b\" }\n",
+            EnvMode::Strict,
+            &|_| None,
+        )
+        .unwrap();
+        let d = Dispatcher::new(&config, DeliveryMode::Outbox(outbox.clone()));
+        (d, outbox, dir)
+    }
+
+    #[test]
+    fn an_alert_about_a_notifier_never_goes_to_it_and_resolves_where_it_fired() {
+        use crate::alert::system::{NOTIFIER_FAILING, SystemAlertState};
+        let (mut d, outbox, _dir) = two_hooks();
+        let mut state =
+            SystemAlertState::labelled(BTreeMap::from([("notifier".to_owned(), "a".to_owned())]));
+        let fired = state
+            .raise(NOTIFIER_FAILING, "a refuses".into(), Timestamp(10))
+            .unwrap();
+        d.dispatch(&[Event::System(fired)], &[], &Nothing, 10);
+        assert_eq!(outbox.depth().get("a"), None, "{:?}", outbox.depth());
+        assert_eq!(outbox.depth()["b"], 1);
+        let resolved = state
+            .clear(NOTIFIER_FAILING, "a delivers".into(), Timestamp(20))
+            .unwrap();
+        d.dispatch(&[Event::System(resolved)], &[], &Nothing, 20);
+        assert_eq!(outbox.depth().get("a"), None);
+        assert_eq!(outbox.depth()["b"], 2);
+    }
+
+    #[test]
+    fn a_resolution_goes_to_the_notifiers_that_got_the_firing() {
+        let (mut d, outbox, _dir) = two_hooks();
+        let config = |notify: &str| {
+            Config::from_str(
+                Path::new("q.yaml"),
+                &format!("replay: x/\nnotifiers:\n  a: {{ type: console }}\n  b: {{ type: console }}\nroutes:\n  - notify: [{notify}]\n"),
+                EnvMode::Strict,
+                &|_| None,
+            )
+            .unwrap()
+            .routes
+        };
+        d.set_routes(config("a"));
+        d.dispatch(&[firing("u")], &[], &Nothing, 10);
+        // The routes change (a reload) while it fires: the resolution still
+        // goes where the firing went.
+        d.set_routes(config("b"));
+        let Event::Alert(mut t) = firing("u") else {
+            unreachable!()
+        };
+        t.state = State::Resolved;
+        t.at = Timestamp(120);
+        d.dispatch(&[Event::Alert(t)], &[], &Nothing, 20);
+        assert_eq!(outbox.depth()["a"], 2, "{:?}", outbox.depth());
+        assert_eq!(outbox.depth().get("b"), None);
     }
 }

@@ -1,4 +1,5 @@
-//! The notification path, as stages: [`dispatch`] routes, groups and
+//! The notification path, as stages: [`inhibit`] holds the firings a
+//! rule's `inhibits` covers, [`dispatch`] routes, groups and
 //! de-duplicates transitions and asks each notifier's [`channel`] to render
 //! them; [`outbox`] persists what is to be posted and [`delivery`] posts it,
 //! paced and retried. One file per channel (console, Slack, Teams,
@@ -11,6 +12,7 @@ pub mod delivery;
 pub mod dispatch;
 pub mod facts;
 pub mod format;
+pub mod inhibit;
 pub mod messagecard;
 pub mod outbox;
 pub mod router;

@@ -317,6 +317,18 @@ impl Outbox {
     }
 
     /// Messages waiting in all queues.
+    /// When the oldest message waiting for `notifier` was queued (unix
+    /// seconds), if any waits.
+    pub fn oldest_waiting(&self, notifier: &str) -> Option<f64> {
+        let inner = self.inner.lock().expect("outbox lock");
+        inner
+            .queues
+            .get(notifier)?
+            .iter()
+            .map(|e| e.created_at)
+            .min_by(f64::total_cmp)
+    }
+
     pub fn pending(&self) -> usize {
         self.depth().values().sum()
     }

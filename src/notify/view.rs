@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::alert::lifecycle::fingerprint;
 use crate::alert::{Event, Reason, State};
 use crate::notify::format;
 use crate::qos::Timestamp;
@@ -254,9 +253,9 @@ pub fn view_with(event: &Event, rules: &[Rule], p: &Presentation) -> AlertView {
             device: None,
             network_type: None,
             location: None,
-            labels: BTreeMap::new(),
+            labels: s.labels.clone(),
             runbook: None,
-            fingerprint: fingerprint(s.name, None, ""),
+            fingerprint: s.fingerprint(),
             kind: AlertKind::System,
             meeting_id: None,
             meeting_uuid: None,

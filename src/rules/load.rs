@@ -12,7 +12,7 @@ use super::{Hold, Rule, RuleMatcher, RuleSet, RuleSource, Severity, match_key, t
 use crate::matcher;
 use crate::yaml::{self, Diagnostic, Diagnostics, MapReader, Node, Value, suggest};
 
-const RULE_KEYS: [&str; 14] = [
+const RULE_KEYS: [&str; 15] = [
     "name",
     "description",
     "severity",
@@ -27,6 +27,7 @@ const RULE_KEYS: [&str; 14] = [
     "runbook",
     "enabled",
     "resolved_summary",
+    "inhibits",
 ];
 
 /// The rule files a path stands for: the file itself, or the `*.yaml` and
@@ -97,11 +98,13 @@ pub fn load_str(path: &Path, text: &str) -> Result<RuleSet, Diagnostics> {
     finish(rules, names, diags)
 }
 
-/// A rule name as written, valid or not, for duplicate detection.
+/// A rule name as written, valid or not, for duplicate detection, with
+/// its `inhibits` entries as written (checked against the whole set).
 struct NameSite {
     name: String,
     pos: yaml::Pos,
     source: RuleSource,
+    inhibits: Vec<(String, yaml::Pos)>,
 }
 
 fn finish(
@@ -126,12 +129,62 @@ fn finish(
             seen.insert(&site.name, &site.source);
         }
     }
+    // `inhibits` names other rules, of any file: checked once every file
+    // is read, against every rule written (valid or not, so one broken rule
+    // does not add a second error to its inhibitor).
+    let all: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
+    let mut resolved: HashMap<&str, Vec<String>> = HashMap::new();
+    for site in &names {
+        for (pattern, pos) in &site.inhibits {
+            let hits: Vec<&str> = all
+                .iter()
+                .copied()
+                .filter(|n| *n != site.name && glob_matches(pattern, n))
+                .collect();
+            if hits.is_empty() {
+                let message = if glob_matches(pattern, &site.name) {
+                    format!(
+                        "`inhibits` entry `{pattern}` matches only this rule; a rule may not inhibit itself"
+                    )
+                } else {
+                    let hint = suggest(pattern, &all)
+                        .map_or(String::new(), |k| format!(" (did you mean `{k}`?)"));
+                    format!("`inhibits` entry `{pattern}` matches no other rule{hint}")
+                };
+                diags.push(Diagnostic::new(&site.source.path, *pos, message));
+                continue;
+            }
+            let list = resolved.entry(site.name.as_str()).or_default();
+            list.extend(hits.into_iter().map(str::to_owned));
+        }
+    }
     diags.sort_by(|a, b| (&a.path, a.line, a.col).cmp(&(&b.path, b.line, b.col)));
     if !diags.is_empty() {
         return Err(Diagnostics(diags));
     }
+    for rule in &mut rules {
+        if let Some(mut list) = resolved.remove(rule.name.as_str()) {
+            list.sort();
+            list.dedup();
+            rule.inhibits = list;
+        }
+    }
     rules.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(RuleSet { rules })
+}
+
+/// Whether a rule name matches an `inhibits` entry: `*` stands for any
+/// run of characters, `?` for one; anything else is literal.
+pub fn glob_matches(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some((b'*', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
+            Some((b'?', rest)) => !n.is_empty() && go(rest, &n[1..]),
+            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    go(pattern.as_bytes(), name.as_bytes())
 }
 
 fn parse_file(
@@ -189,7 +242,7 @@ fn parse_file(
             path,
             diags: Vec::new(),
         };
-        let (rule, name) = parse_rule(item, &mut errs);
+        let (rule, name, inhibits) = parse_rule(item, &mut errs);
         if let Some((name, pos)) = name {
             names.push(NameSite {
                 name,
@@ -198,6 +251,7 @@ fn parse_file(
                     path: path.to_owned(),
                     line: item.pos.line,
                 },
+                inhibits,
             });
         }
         if let Some(rule) = rule
@@ -309,14 +363,23 @@ impl Errs<'_> {
     }
 }
 
-/// Reads one rule; also returns its name and position when the name is
-/// valid, even if the rule is not, so duplicates are still found.
-fn parse_rule(node: &Node, errs: &mut Errs<'_>) -> (Option<Rule>, Option<(String, yaml::Pos)>) {
+/// What [`parse_rule`] reads: the rule when valid; its name and position
+/// when the name is valid, even if the rule is not, so duplicates are still
+/// found; and its `inhibits` entries with their positions (resolved in
+/// [`finish`], against every file).
+type ParsedRule = (
+    Option<Rule>,
+    Option<(String, yaml::Pos)>,
+    Vec<(String, yaml::Pos)>,
+);
+
+/// Reads one rule.
+fn parse_rule(node: &Node, errs: &mut Errs<'_>) -> ParsedRule {
     let mut m = match MapReader::new(node, "a rule") {
         Ok(m) => m,
         Err(msg) => {
             errs.at(node.pos, msg);
-            return (None, None);
+            return (None, None, Vec::new());
         }
     };
     let name_node = m.get("name");
@@ -429,6 +492,10 @@ fn parse_rule(node: &Node, errs: &mut Errs<'_>) -> (Option<Rule>, Option<(String
             true
         }
     };
+    let inhibits = m
+        .get("inhibits")
+        .map(|n| parse_inhibits(n, errs))
+        .unwrap_or_default();
     errs.unknown_keys(&m, "a rule", &RULE_KEYS);
     let name_site = name.clone().zip(name_node.map(|n| n.pos));
     let rule = || -> Option<Rule> {
@@ -451,9 +518,43 @@ fn parse_rule(node: &Node, errs: &mut Errs<'_>) -> (Option<Rule>, Option<(String
                 path: errs.path.to_owned(),
                 line: m.pos.line,
             },
+            inhibits: Vec::new(),
         })
     };
-    (rule(), name_site)
+    (rule(), name_site, inhibits)
+}
+
+/// `inhibits: [audio-loss-high, "video-*"]` (or one name): the entries as
+/// written, with their positions.
+fn parse_inhibits(node: &Node, errs: &mut Errs<'_>) -> Vec<(String, yaml::Pos)> {
+    let items: Vec<&Node> = match &node.value {
+        Value::Seq(items) => items.iter().collect(),
+        Value::Str(_) => vec![node],
+        _ => {
+            errs.at(
+                node.pos,
+                format!(
+                    "`inhibits` must be a list of rule names or globs, not {}",
+                    node.kind()
+                ),
+            );
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for item in items {
+        match &item.value {
+            Value::Str(s) if !s.trim().is_empty() => out.push((s.trim().to_owned(), item.pos)),
+            _ => errs.at(
+                item.pos,
+                format!(
+                    "`inhibits` lists rule names or globs such as `audio-loss-high` or `audio-*`, not {}",
+                    item.kind()
+                ),
+            ),
+        }
+    }
+    out
 }
 
 /// `for: 2m` or `for: 3 samples`.
@@ -703,5 +804,54 @@ rules:
                 .any(|e| e.contains("r.yaml:4:15: error: bad severity `high`"))
         );
         assert!(errors("").is_empty());
+    }
+
+    #[test]
+    fn inhibits_names_other_rules_of_any_file_by_name_or_glob() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.yaml");
+        let b = dir.path().join("b.yaml");
+        std::fs::write(
+            &a,
+            "rules:\n  - name: loss-critical\n    when: audio_input.avg_loss > 5%\n    inhibits: [loss-high, \"video-*\"]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            &b,
+            "rules:\n  - name: loss-high\n    when: audio_input.avg_loss > 2%\n  - name: video-loss\n    when: video_input.avg_loss > 2%\n",
+        )
+        .unwrap();
+        let set = load_paths(&[&a, &b]).unwrap();
+        assert_eq!(
+            set.get("loss-critical").unwrap().inhibits,
+            ["loss-high", "video-loss"]
+        );
+        assert!(set.get("loss-high").unwrap().inhibits.is_empty());
+    }
+
+    #[test]
+    fn inhibits_entries_must_match_another_rule() {
+        let errs = errors(
+            r#"rules:
+  - name: loss-critical
+    when: audio_input.avg_loss > 5%
+    inhibits: [loss-hihg, "loss-crit*"]
+  - name: loss-high
+    when: audio_input.avg_loss > 2%
+    inhibits: 3
+"#,
+        );
+        let expect = [
+            "r.yaml:4:16: error: `inhibits` entry `loss-hihg` matches no other rule (did you mean `loss-high`?)",
+            "r.yaml:4:27: error: `inhibits` entry `loss-crit*` matches only this rule; a rule may not inhibit itself",
+            "r.yaml:7:15: error: `inhibits` must be a list of rule names or globs, not",
+        ];
+        assert_eq!(errs.len(), expect.len(), "{errs:#?}");
+        for (got, want) in errs.iter().zip(expect) {
+            assert!(got.starts_with(want), "got {got}\nwant {want}");
+        }
+        assert!(glob_matches("audio-*-high", "audio-loss-high"));
+        assert!(glob_matches("a?c", "abc"));
+        assert!(!glob_matches("audio-*", "video-loss"));
     }
 }

@@ -136,6 +136,10 @@ pub struct Rule {
     /// A minijinja template for a resolution's summary line (without it, a
     /// built-in text that never reuses `summary`).
     pub resolved_summary: Option<String>,
+    /// `inhibits`: the rules (names, globs resolved at load) whose firing
+    /// notifications for a participant are held while this rule is pending
+    /// or firing for that participant. Sorted, never this rule itself.
+    pub inhibits: Vec<String>,
 }
 
 impl Rule {

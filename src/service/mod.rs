@@ -31,7 +31,7 @@ pub use reload::Reload;
 
 use crate::config::{Config, EnvMode};
 use crate::metrics::Metrics;
-use crate::notify::delivery::{DeliveryTuning, Sender, run_worker};
+use crate::notify::delivery::{DeliveryTuning, ReceiverHealth, Sender, run_worker};
 use crate::notify::dispatch::{DeliveryMode, Dispatcher};
 use crate::notify::outbox::{Outbox, OutboxError};
 use crate::rules::load_paths;
@@ -125,7 +125,8 @@ fn start(config_path: &Path, options: &RunOptions, mode: Mode) -> Result<Started
             (DeliveryMode::Outbox(outbox.clone()), Some(outbox))
         }
     };
-    let dispatcher = Dispatcher::new(&config, delivery_mode);
+    let dispatcher = Dispatcher::new(&config, delivery_mode).with_metrics(&metrics.delivery);
+    let receivers = Arc::new(ReceiverHealth::default());
     let delivery = delivery.map(|outbox| {
         let cancel = CancellationToken::new();
         let workers = dispatcher
@@ -135,6 +136,7 @@ fn start(config_path: &Path, options: &RunOptions, mode: Mode) -> Result<Started
                     outbox.clone(),
                     Sender::new(n.config.clone(), &options.delivery),
                     options.delivery.clone(),
+                    receivers.clone(),
                     cancel.clone(),
                 ))
             })
@@ -152,6 +154,9 @@ fn start(config_path: &Path, options: &RunOptions, mode: Mode) -> Result<Started
     };
     let restore = keep_state || mode == Mode::DryRun;
     let mut pipeline = Pipeline::new(config, rules, dispatcher, metrics.service.clone());
+    if delivery.is_some() {
+        pipeline.watch_notifiers(receivers, options.delivery.failing_after);
+    }
     if restore {
         pipeline.load_state();
     }

@@ -1,11 +1,12 @@
 //! The running pipeline: source events in, the engine's transitions out
 //! through the dispatcher, with the service's own alerts (source down,
-//! config invalid) and its status kept current.
+//! config invalid, state unwritable, notifier failing) and its status kept
+//! current.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::health::SourceHealth;
+use super::health::{NotifierHealth, SourceHealth};
 use super::reload::ReloadState;
 use super::{state, status};
 use crate::alert::lifecycle::sort_transitions;
@@ -14,6 +15,7 @@ use crate::alert::{Engine, Event, SystemAlert, Transition};
 use crate::config::Config;
 use crate::http::HttpState;
 use crate::metrics::ServiceMetrics;
+use crate::notify::delivery::ReceiverHealth;
 use crate::notify::dispatch::Dispatcher;
 use crate::qos::Timestamp;
 use crate::rules::RuleSet;
@@ -39,6 +41,9 @@ pub struct Pipeline {
     /// `qoswatch-state-unwritable`, and why the last state save failed.
     unwritable: SystemAlertState,
     state_error: Option<String>,
+    /// What the delivery workers heard from each receiver, and the
+    /// `qoswatch-notifier-failing` alerts raised from it, when delivering.
+    notifiers: Option<(Arc<ReceiverHealth>, NotifierHealth)>,
     /// The HTTP endpoints' state, when serving.
     http: Option<Arc<HttpState>>,
     /// Engine state changed since the last save.
@@ -63,10 +68,20 @@ impl Pipeline {
             reloads: ReloadState::default(),
             unwritable: SystemAlertState::default(),
             state_error: None,
+            notifiers: None,
             http: None,
             dirty: false,
             urgent: false,
         }
+    }
+
+    /// Watches the notifiers' receivers from now on: one that refuses a
+    /// message for good, or has had no success for `failing_after` while
+    /// messages wait, raises `qoswatch-notifier-failing` (checked on
+    /// [`Pipeline::tick`]).
+    pub fn watch_notifiers(&mut self, receivers: Arc<ReceiverHealth>, failing_after: Duration) {
+        let started = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        self.notifiers = Some((receivers, NotifierHealth::new(failing_after, started)));
     }
 
     /// The alert engine (tests, `/api/alerts`).
@@ -220,12 +235,17 @@ impl Pipeline {
         self.dirty = true;
         self.urgent = true;
         self.dispatcher
-            .dispatch(events, self.engine.rules(), now_ts().0);
+            .dispatch(events, self.engine.rules(), &self.engine, now_ts().0);
         status::apply(events, &self.metrics, self.http.as_deref());
+        status::inhibited(
+            &self.dispatcher.take_inhibition_changes(),
+            self.http.as_deref(),
+        );
     }
 
     pub(super) fn publish(&self) {
         status::publish(&self.engine, &self.metrics, self.http.as_deref());
+        status::inhibited(&self.dispatcher.inhibited(), self.http.as_deref());
     }
 
     /// Once a second in `run`: the source-down check; reminders when
@@ -239,6 +259,7 @@ impl Pipeline {
             .into_iter()
             .collect();
         events.extend(self.check_writes(at).map(Event::System));
+        events.extend(self.check_notifiers(at).into_iter().map(Event::System));
         if self.recheck_due(now) {
             let changes = self.reload(super::Reload::Rules, at);
             self.deliver(&changes);
@@ -254,6 +275,29 @@ impl Pipeline {
         for e in events {
             self.deliver(std::slice::from_ref(&e));
         }
+    }
+
+    /// Raises or resolves `qoswatch-notifier-failing` for each notifier
+    /// that posts.
+    fn check_notifiers(&mut self, at: Timestamp) -> Vec<SystemAlert> {
+        let (Some((receivers, health)), Some(outbox)) =
+            (&mut self.notifiers, self.dispatcher.outbox())
+        else {
+            return Vec::new();
+        };
+        let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        let depth = outbox.depth();
+        self.dispatcher
+            .remote()
+            .filter_map(|n| {
+                let name = n.config.name.as_str();
+                let waiting = (
+                    outbox.oldest_waiting(name),
+                    depth.get(name).copied().unwrap_or(0),
+                );
+                health.check(name, &receivers.get(name), waiting, now, at)
+            })
+            .collect()
     }
 
     /// Retries outbox writes that failed, and raises or resolves
@@ -293,6 +337,7 @@ impl Pipeline {
         let n = saved.engine.participants.len();
         self.engine.restore(saved.engine);
         self.dispatcher.restore_notified(saved.notified);
+        self.dispatcher.restore_held(saved.held, &self.engine);
         tracing::info!(
             participants = n,
             firing = self.engine.active().len(),
@@ -307,6 +352,7 @@ impl Pipeline {
             version: 1,
             engine: self.engine.snapshot(),
             notified: self.dispatcher.notified().clone(),
+            held: self.dispatcher.held(),
         };
         match state::save(&self.config.state_dir, &saved) {
             Ok(()) => {
@@ -641,5 +687,53 @@ mod tests {
         let events = s.source_ok();
         assert!(matches!(&events[..], [Event::System(a)] if a.state == State::Resolved));
         assert_eq!(s.metrics.source_up.get(), 1);
+    }
+
+    #[test]
+    fn an_inhibited_alert_is_listed_with_its_inhibitor_also_after_a_restart() {
+        let rules = "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n  - name: lat-critical\n    when: audio_input.latency > 400ms\n    inhibits: [lat]\n";
+        let dir = tempfile::tempdir().unwrap();
+        let extra = format!("state_dir: {}\n", dir.path().display());
+        let http = || {
+            Arc::new(HttpState {
+                status: std::sync::Mutex::new(crate::http::Status::default()),
+                metrics: crate::metrics::Metrics::new(),
+            })
+        };
+        let listed = |h: &HttpState| {
+            let st = h.status.lock().unwrap();
+            let mut v: Vec<(String, Vec<String>)> = st
+                .alerts
+                .values()
+                .map(|a| (a.rule.clone(), a.inhibited_by.clone()))
+                .collect();
+            v.sort();
+            v
+        };
+        let want = vec![
+            ("lat".to_owned(), vec!["lat-critical".to_owned()]),
+            ("lat-critical".to_owned(), vec![]),
+        ];
+        let mut s = pipeline(rules, &extra);
+        let h = http();
+        s.serve_status(h.clone());
+        s.on_source_event(SourceEvent::Batch(batch(
+            vec![person("a", &[(0, 500.0)])],
+            10,
+        )));
+        assert_eq!(listed(&h), want);
+        s.save_state();
+
+        let mut s = pipeline(rules, &extra);
+        s.load_state();
+        let h = http();
+        s.serve_status(h.clone());
+        assert_eq!(listed(&h), want, "after a restart");
+        // The critical clears: the warning is let go and no longer marked.
+        s.on_source_event(SourceEvent::Batch(batch(
+            vec![person("a", &[(60, 200.0)])],
+            70,
+        )));
+        assert_eq!(listed(&h), [("lat".to_owned(), vec![])]);
     }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::lifecycle::Snapshot;
+use crate::notify::inhibit::HeldSnapshot;
 
 /// What `state_dir/alerts.json` holds.
 #[derive(Serialize, Deserialize, Default)]
@@ -16,6 +17,9 @@ pub struct SavedState {
     pub engine: Snapshot,
     /// When each firing alert was last notified (unix seconds), for reminders.
     pub notified: BTreeMap<String, i64>,
+    /// Firings held back by rule inhibition (absent in older files).
+    #[serde(default)]
+    pub held: Vec<HeldSnapshot>,
 }
 
 /// Where the state lives.
@@ -62,6 +66,7 @@ mod tests {
                 version: 1,
                 engine: Snapshot::default(),
                 notified,
+                held: Vec::new(),
             },
         )
         .unwrap();

@@ -83,6 +83,7 @@ fn api_alert(
         threshold,
         since: since.to_rfc3339(),
         fingerprint: fingerprint(rule, meeting.key().map(|k| &**k), &participant.user_id),
+        inhibited_by: Vec::new(),
     }
 }
 
@@ -120,6 +121,23 @@ pub fn apply(events: &[Event], metrics: &ServiceMetrics, http: Option<&HttpState
                     gauge.dec();
                 }
             }
+        }
+    }
+}
+
+/// Marks the listed alerts as held back by rule inhibition (`inhibited_by`
+/// the rules given), or no longer (an empty list).
+pub fn inhibited(changes: &[(String, Vec<String>)], http: Option<&HttpState>) {
+    let Some(http) = http else { return };
+    if changes.is_empty() {
+        return;
+    }
+    let Ok(mut st) = http.status.lock() else {
+        return;
+    };
+    for (fp, by) in changes {
+        if let Some(alert) = st.alerts.get_mut(fp) {
+            alert.inhibited_by = by.clone();
         }
     }
 }
