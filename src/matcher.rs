@@ -20,7 +20,8 @@ use crate::yaml::{Node, Pos, Value, suggest};
 
 /// Alert attributes besides the participant's ([`ATTRIBUTE_NAMES`]): what a
 /// route `match` (and later a silence) may name, with rule labels.
-pub const ALERT_KEYS: [&str; 9] = [
+/// `notifier` is the label of the built-in alerts about one notifier.
+pub const ALERT_KEYS: [&str; 10] = [
     "rule",
     "alertname",
     "severity",
@@ -30,6 +31,7 @@ pub const ALERT_KEYS: [&str; 9] = [
     "topic",
     "participant",
     "site",
+    "notifier",
 ];
 
 /// Keys a rule `match` may name besides the participant attributes: what is

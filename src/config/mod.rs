@@ -308,8 +308,6 @@ impl Config {
             .iter()
             .flat_map(|r| r.labels.keys().map(String::as_str))
             .collect();
-        // The label of the built-in alerts about one notifier.
-        labels.push("notifier");
         labels.sort_unstable();
         labels.dedup();
         let diags: Vec<yaml::Diagnostic> = self
