@@ -222,3 +222,96 @@ async fn messages_say_what_happened_and_lead_somewhere() {
     );
     assert_eq!(service.terminate(Duration::from_secs(15)), Some(0));
 }
+
+/// Teams text reads as written (issue 13 item 8): the real binary replays a
+/// participant named with markdown and angle brackets, loses 7.2 % of its
+/// audio, and posts the card to a mock Workflows endpoint. The name and the
+/// figures arrive without the backslashes that used to litter them, while
+/// what markdown would turn into formatting or a link is escaped.
+#[tokio::test(flavor = "multi_thread")]
+async fn teams_cards_carry_names_as_written() {
+    let teams = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/teams"))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&teams)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let sample = |at: i64, loss: &str| {
+        QosSample::at_unix(at).stream(
+            "audio_input",
+            Stream::new().latency("40 ms").avg_loss(loss).max_loss(loss),
+        )
+    };
+    let body = Participant::new("16778240")
+        .name("Carol <CFO> Diaz *bold* _x_ [link](http://x)")
+        .samples([sample(T0, "7.2%")])
+        .to_json();
+    write_file(dir.path(), "samples/0001.json", &body);
+    write_file(
+        dir.path(),
+        "rules/loss.yaml",
+        "rules:\n  - name: loss-critical\n    severity: critical\n    when: audio_input.avg_loss > 5%\n",
+    );
+    let config = write_file(
+        dir.path(),
+        "qoswatch.yaml",
+        &format!(
+            "replay: samples/\nrules: [rules/]\nnotifiers:\n  netops: {{ type: teams, url: \"{}/teams\" }}\nstate_dir: state\n",
+            teams.uri()
+        ),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        kit::process::qoswatch()
+            .args(["once", "-c", config.to_str().unwrap()])
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = teams.received_requests().await.unwrap();
+    assert_eq!(got.len(), 1);
+    let card: Value = serde_json::from_slice(&got[0].body).unwrap();
+    let content = &card["attachments"][0]["content"];
+    // Every text of the card, decoded.
+    let mut texts = Vec::new();
+    collect_texts(content, &mut texts);
+    let summary = r"Carol <CFO> Diaz \*bold\* \_x\_ \[link\](http://x): audio_input.avg_loss 7.2% (threshold 5%)";
+    assert!(texts.iter().any(|t| t == summary), "{texts:#?}");
+    assert!(
+        texts
+            .iter()
+            .all(|t| !t.contains(r"\<") && !t.contains(r"\(") && !t.contains(r"\.")),
+        "{texts:#?}"
+    );
+    assert!(
+        content["fallbackText"]
+            .as_str()
+            .unwrap()
+            .starts_with("FIRING · critical · Carol <CFO> Diaz"),
+        "{content:#}"
+    );
+}
+
+/// The `text` and `value` strings of a card, depth first.
+fn collect_texts(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v) {
+                    ("text" | "value", Value::String(s)) => out.push(s.clone()),
+                    _ => collect_texts(v, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| collect_texts(v, out)),
+        _ => {}
+    }
+}
