@@ -13,7 +13,30 @@
 
 use std::fmt;
 
-use regex::Regex;
+/// A compiled regular expression; two are equal when written the same (a
+/// reload compares rules by what they say).
+#[derive(Clone, Debug)]
+pub struct Regex(regex::Regex);
+
+impl Regex {
+    pub fn new(re: &str) -> Result<Regex, regex::Error> {
+        regex::Regex::new(re).map(Regex)
+    }
+
+    pub fn is_match(&self, text: &str) -> bool {
+        self.0.is_match(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl PartialEq for Regex {
+    fn eq(&self, other: &Regex) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
 
 use crate::qos::ATTRIBUTE_NAMES;
 use crate::yaml::{Node, Pos, Value, suggest};
@@ -64,7 +87,7 @@ pub fn is_label_name(name: &str) -> bool {
 }
 
 /// One item of a list: a literal or a `~regex`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Item {
     Literal(String),
     Regex(Regex),
@@ -80,7 +103,7 @@ impl Item {
 }
 
 /// What a matcher asks of its attribute's value.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     /// `Wifi`: equals (case-sensitive).
     Equal(String),
@@ -158,7 +181,7 @@ impl Op {
 }
 
 /// A key and what its value must be.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Matcher {
     pub key: String,
     pub op: Op,

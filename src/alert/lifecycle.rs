@@ -342,9 +342,11 @@ impl Engine {
             .unwrap_or_default()
     }
 
-    /// Replaces the rule set (a reload). Alerts of rules whose name and
-    /// conditions are unchanged keep their state; alerts of removed or
-    /// changed rules that were firing resolve with [`Reason::RuleChanged`].
+    /// Replaces the rule set (a reload). Alerts of rules whose name,
+    /// conditions, `for`, `keep_firing_for`, `match` and severity are
+    /// unchanged keep their state (other keys apply in place); alerts of
+    /// removed or changed rules that were firing resolve with
+    /// [`Reason::RuleChanged`].
     pub fn replace_rules(&mut self, rules: RuleSet, at: Timestamp, out: &mut Vec<Transition>) {
         let new_rules = rules.rules;
         let mapping: Vec<Option<usize>> = new_rules
@@ -355,6 +357,10 @@ impl Engine {
                         && or.when.source == nr.when.source
                         && or.clear_when.as_ref().map(|c| &c.source)
                             == nr.clear_when.as_ref().map(|c| &c.source)
+                        && or.hold == nr.hold
+                        && or.keep_firing_for == nr.keep_firing_for
+                        && or.severity == nr.severity
+                        && or.matchers == nr.matchers
                 })
             })
             .collect();
@@ -925,15 +931,44 @@ mod tests {
         run(&mut e, &[Some(200.0)]);
         assert_eq!(e.active().len(), 2);
         let mut out = Vec::new();
-        let new = load_str(Path::new("t.yaml"), "rules:\n  - name: a\n    when: audio_input.latency > 150ms\n    severity: critical\n  - name: b\n    when: audio_input.latency > 300ms\n").unwrap();
+        // `a` changes only its summary (applied in place); `b` its condition.
+        let new = load_str(Path::new("t.yaml"), "rules:\n  - name: a\n    when: audio_input.latency > 150ms\n    summary: edited\n  - name: b\n    when: audio_input.latency > 300ms\n").unwrap();
         e.replace_rules(new, Timestamp(30), &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!((&*out[0].rule, out[0].reason), ("b", Reason::RuleChanged));
         assert_eq!(e.active().len(), 1);
-        assert_eq!(e.active()[0].severity, Severity::Critical);
+        // A new severity (or `for`, `keep_firing_for`, `match`) is a changed
+        // rule: its alert resolves as such (SPEC 6).
+        for edit in [
+            "    severity: critical\n",
+            "    for: 2m\n",
+            "    keep_firing_for: 1m\n",
+            "    match: { device: Mac }\n",
+        ] {
+            let mut e = engine(
+                "rules:\n  - name: a\n    when: audio_input.latency > 150ms\n    match: { device: \"!Mac\" }\n",
+            );
+            run(&mut e, &[Some(200.0)]);
+            assert_eq!(e.active().len(), 1);
+            let text =
+                format!("rules:\n  - name: a\n    when: audio_input.latency > 150ms\n{edit}");
+            let text = if edit.contains("match") {
+                text
+            } else {
+                format!("{text}    match: {{ device: \"!Mac\" }}\n")
+            };
+            let mut out = Vec::new();
+            e.replace_rules(
+                load_str(Path::new("t.yaml"), &text).unwrap(),
+                Timestamp(30),
+                &mut out,
+            );
+            assert_eq!(out.len(), 1, "{edit}");
+            assert_eq!(out[0].reason, Reason::RuleChanged, "{edit}");
+        }
         // Disabling a rule resolves its firing alerts.
         let mut out = Vec::new();
-        let disabled = load_str(Path::new("t.yaml"), "rules:\n  - name: a\n    when: audio_input.latency > 150ms\n    severity: critical\n    enabled: false\n").unwrap();
+        let disabled = load_str(Path::new("t.yaml"), "rules:\n  - name: a\n    when: audio_input.latency > 150ms\n    summary: edited\n    enabled: false\n").unwrap();
         e.replace_rules(disabled, Timestamp(40), &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(

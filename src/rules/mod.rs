@@ -93,7 +93,7 @@ pub enum MatchKey {
 }
 
 /// A rule `match` entry: which value it looks at, and the matcher.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct RuleMatcher {
     pub key: MatchKey,
     pub matcher: Matcher,
