@@ -36,6 +36,29 @@ pub struct ApiAlert {
     pub inhibited_by: Vec<String>,
 }
 
+/// A firing incident as `/api/alerts` shows it (under `incidents`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ApiIncident {
+    pub kind: &'static str,
+    /// The incident's name.
+    pub rule: String,
+    pub severity: String,
+    pub state: &'static str,
+    pub scope: String,
+    pub scope_value: String,
+    /// The meeting, for scope `meeting`.
+    pub meeting: Option<String>,
+    pub topic: Option<String>,
+    /// Affected of population when it fired or last changed (absent after
+    /// a restart until its next change).
+    pub affected: Option<u32>,
+    pub population: Option<u32>,
+    /// The affected participants' user ids.
+    pub participants: Vec<String>,
+    pub since: String,
+    pub fingerprint: String,
+}
+
 /// What readiness and `/api/alerts` need, updated by the service.
 #[derive(Debug, Default)]
 pub struct Status {
@@ -47,6 +70,8 @@ pub struct Status {
     pub ready_window: Duration,
     /// Firing alerts by fingerprint.
     pub alerts: std::collections::BTreeMap<String, ApiAlert>,
+    /// Firing incidents by fingerprint.
+    pub incidents: std::collections::BTreeMap<String, ApiIncident>,
 }
 
 /// Shared with the service.
@@ -95,7 +120,8 @@ async fn metrics(State(s): State<Arc<HttpState>>) -> Response {
 async fn alerts(State(s): State<Arc<HttpState>>) -> Response {
     let status = s.status.lock().expect("status lock");
     let alerts: Vec<&ApiAlert> = status.alerts.values().collect();
-    axum::Json(serde_json::json!({ "alerts": alerts })).into_response()
+    let incidents: Vec<&ApiIncident> = status.incidents.values().collect();
+    axum::Json(serde_json::json!({ "alerts": alerts, "incidents": incidents })).into_response()
 }
 
 /// The router.

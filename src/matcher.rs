@@ -44,7 +44,7 @@ use crate::yaml::{Node, Pos, Value, suggest};
 /// Alert attributes besides the participant's ([`ATTRIBUTE_NAMES`]): what a
 /// route `match` (and later a silence) may name, with rule labels.
 /// `notifier` is the label of the built-in alerts about one notifier.
-pub const ALERT_KEYS: [&str; 10] = [
+pub const ALERT_KEYS: [&str; 12] = [
     "rule",
     "alertname",
     "severity",
@@ -55,6 +55,8 @@ pub const ALERT_KEYS: [&str; 10] = [
     "participant",
     "site",
     "notifier",
+    "scope",
+    "scope_value",
 ];
 
 /// Keys a rule `match` may name besides the participant attributes: what is

@@ -144,6 +144,16 @@ impl IncidentEngine {
         self.recount(&key);
     }
 
+    /// A participant left its meeting: out of every population.
+    pub fn leave(&mut self, meeting: &MeetingInfo, user_id: &str) {
+        let meeting_key = meeting.key().cloned().unwrap_or_else(|| Arc::from(""));
+        let key: MemberKey = (meeting_key, Arc::from(user_id));
+        if let Some(m) = self.members.get_mut(&key) {
+            m.present = false;
+            self.recount(&key);
+        }
+    }
+
     /// Applies a member alert's firing or resolution.
     pub fn on_alert(&mut self, t: &Transition) {
         if !self.defs.iter().any(|d| d.has_member(&t.rule)) {
@@ -271,6 +281,40 @@ impl IncidentEngine {
             .collect();
         v.sort_by(|a, b| (&a.0.name, a.1).cmp(&(&b.0.name, b.1)));
         v
+    }
+
+    /// The open incidents as firing transitions (at their start), for
+    /// status after a restart or reload.
+    pub fn open_incidents(&self) -> Vec<IncidentTransition> {
+        let mut out: Vec<IncidentTransition> = self
+            .open
+            .iter()
+            .filter_map(|((name, key), o)| {
+                let def = self.defs.iter().find(|d| d.name == *name)?;
+                Some(IncidentTransition {
+                    state: State::Firing,
+                    reason: Reason::Condition,
+                    name: def.name.clone(),
+                    severity: def.severity,
+                    scope: def.scope.clone(),
+                    scope_value: o.scope_value.clone(),
+                    scope_key: key.clone(),
+                    meeting: o.meeting.clone(),
+                    affected: o.peak,
+                    population: 0,
+                    peak: o.peak,
+                    participants: o.peak_participants.clone(),
+                    shared: o.peak_shared.clone(),
+                    at: Timestamp(o.since),
+                    since: Timestamp(o.since),
+                    description: def.description.clone(),
+                    labels: def.labels.clone(),
+                    summary: def.summary.clone(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.name, &a.scope_key).cmp(&(&b.name, &b.scope_key)));
+        out
     }
 
     /// The firing incidents with `inhibit` whose scope value holds this
@@ -423,6 +467,9 @@ impl IncidentEngine {
                     shared,
                     at,
                     since: at,
+                    description: def.description.clone(),
+                    labels: def.labels.clone(),
+                    summary: def.summary.clone(),
                 })
             }
             (Some(open), true) => {
@@ -569,6 +616,9 @@ fn resolution(
         shared,
         at,
         since: Timestamp(open.since),
+        description: def.description.clone(),
+        labels: def.labels.clone(),
+        summary: def.summary.clone(),
     }
 }
 

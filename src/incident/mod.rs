@@ -140,6 +140,10 @@ pub struct IncidentTransition {
     pub at: Timestamp,
     /// When it fired.
     pub since: Timestamp,
+    /// The definition's words, for messages.
+    pub description: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub summary: Option<String>,
 }
 
 impl IncidentTransition {

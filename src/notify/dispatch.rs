@@ -262,7 +262,7 @@ impl Dispatcher {
             .iter()
             .filter_map(|e| match e {
                 Event::Alert(t) => Some(t),
-                Event::System(_) => None,
+                Event::Incident(_) | Event::System(_) => None,
             })
             .collect();
         let judged = self.inhibitor.judge(&transitions, rules, engaged);
@@ -276,16 +276,26 @@ impl Dispatcher {
             match verdicts.next().flatten() {
                 None => out.push(e.clone()),
                 Some(by) => {
-                    if t.state == State::Firing && t.reason != Reason::Reminder {
-                        self.metrics
-                            .suppressed
-                            .with_label_values(&["inhibited"])
-                            .inc();
+                    if t.reason != Reason::Reminder {
+                        // A rule's `inhibits` first (SPEC 13's order), then
+                        // an incident's.
+                        let by_rule = by.iter().any(|n| rules.iter().any(|r| r.name == *n));
+                        let (reason, what) = if by_rule {
+                            ("inhibited", "rule inhibition")
+                        } else {
+                            ("incident", "an incident")
+                        };
+                        // A held firing's resolution is counted too when an
+                        // incident holds it: neither is sent.
+                        if t.state == State::Firing || !by_rule {
+                            self.metrics.suppressed.with_label_values(&[reason]).inc();
+                        }
                         tracing::info!(
                             rule = %t.rule,
                             participant = %t.participant.user_id,
                             inhibited_by = %by.join(", "),
-                            "firing held back by rule inhibition"
+                            "{} held back by {what}",
+                            t.state.as_str()
                         );
                     }
                 }

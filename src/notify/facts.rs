@@ -3,7 +3,7 @@
 //! Channels only lay these out and escape them for their markup.
 
 use crate::alert::State;
-use crate::notify::view::AlertView;
+use crate::notify::view::{AlertView, IncidentFacts};
 use crate::rules::Severity;
 
 /// The colour of a message: resolved, ended without a recovery, or the
@@ -105,6 +105,9 @@ pub fn title(views: &[AlertView]) -> String {
 /// (unescaped): participant, meeting, metric, rule, since or duration,
 /// device / network / location, reason.
 pub fn facts(v: &AlertView) -> Vec<(&'static str, String)> {
+    if let Some(i) = &v.incident {
+        return incident_facts(v, i);
+    }
     let mut f: Vec<(&'static str, String)> = Vec::new();
     if let Some(who) = v.who() {
         let mut text = who.to_owned();
@@ -147,6 +150,64 @@ pub fn facts(v: &AlertView) -> Vec<(&'static str, String)> {
         .collect();
     if !where_.is_empty() {
         f.push(("Device / network / location", where_.join(" · ")));
+    }
+    if let Some(r) = &v.reason {
+        f.push(("Reason", r.clone()));
+    }
+    f
+}
+
+/// Affected participants listed in an incident's message before "and N
+/// more".
+pub const INCIDENT_MEMBERS_LISTED: usize = 10;
+
+/// The facts of an incident: scope value, affected of population (the peak
+/// too once resolved), shared factors, the affected participants with their
+/// worst member metric, since or duration, reason.
+fn incident_facts(v: &AlertView, i: &IncidentFacts) -> Vec<(&'static str, String)> {
+    let mut f: Vec<(&'static str, String)> = vec![("Scope", i.scope_text.clone())];
+    let affected = if v.is_firing() {
+        format!("{} of {} participants", i.affected, i.population)
+    } else {
+        format!(
+            "peak {}; {} of {} at the end",
+            i.peak, i.affected, i.population
+        )
+    };
+    f.push(("Affected", affected));
+    if !i.shared.is_empty() {
+        let shared: Vec<String> = i.shared.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        f.push(("Shared by all", shared.join(" · ")));
+    }
+    if !i.members.is_empty() {
+        let mut lines: Vec<String> = i
+            .members
+            .iter()
+            .take(INCIDENT_MEMBERS_LISTED)
+            .cloned()
+            .collect();
+        if i.members.len() > INCIDENT_MEMBERS_LISTED {
+            lines.push(format!(
+                "and {} more",
+                i.members.len() - INCIDENT_MEMBERS_LISTED
+            ));
+        }
+        let label = if v.is_firing() {
+            "Participants"
+        } else {
+            "Participants at the peak"
+        };
+        f.push((label, lines.join("\n")));
+    }
+    f.push(("Incident", format!("{} ({})", v.rule, v.severity)));
+    let since = if v.since_local.is_empty() {
+        &v.since
+    } else {
+        &v.since_local
+    };
+    match &v.duration {
+        Some(d) => f.push(("Duration", format!("{d} (since {since})"))),
+        None => f.push(("Since", since.clone())),
     }
     if let Some(r) = &v.reason {
         f.push(("Reason", r.clone()));

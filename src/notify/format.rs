@@ -104,10 +104,48 @@ pub fn transition_line(t: &Transition) -> String {
     )
 }
 
+/// One readable line for an incident: state, severity, name, scope value,
+/// affected of population, shared factors; peak and duration when resolved.
+pub fn incident_line(t: &crate::incident::IncidentTransition) -> String {
+    use crate::notify::incident::{scope_text, shared_text};
+    let mut line = format!(
+        "{} {:<8} {:<8} {} incident {}: {} of {} affected",
+        t.at,
+        t.state.as_str().to_uppercase(),
+        t.severity,
+        t.name,
+        scope_text(t),
+        t.affected,
+        t.population
+    );
+    if !t.shared.is_empty() {
+        line.push_str(&format!(" (all on {})", shared_text(&t.shared)));
+    }
+    if t.state == State::Resolved {
+        line.push_str(&format!(
+            ", peak {} after {}",
+            t.peak,
+            secs(t.duration_secs())
+        ));
+        if let Some(why) = reason_text(t.reason) {
+            line.push_str(&format!(" ({why})"));
+        }
+    } else {
+        let who: Vec<&str> = t
+            .participants
+            .iter()
+            .map(|a| a.user_name.as_deref().unwrap_or(&a.participant))
+            .collect();
+        line.push_str(&format!(": {}", who.join(", ")));
+    }
+    line
+}
+
 /// One readable line for any event.
 pub fn event_line(e: &Event) -> String {
     match e {
         Event::Alert(t) => transition_line(t),
+        Event::Incident(t) => incident_line(t),
         Event::System(s) => format!(
             "{} {:<8} {:<8} {} {}",
             s.at,

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{Engine, Reason, State, Transition};
+use crate::incident::IncidentEngine;
 use crate::qos::MeetingInfo;
 use crate::rules::Rule;
 
@@ -29,6 +30,70 @@ pub trait Engaged {
     /// A rule's alert for this participant as it stands now (latest
     /// figures), if it fires.
     fn firing_now(&self, meeting: &MeetingInfo, user_id: &str, rule: &str) -> Option<Transition>;
+
+    /// The firing incidents with `inhibit` that hold this rule's alerts for
+    /// this participant (SPEC 12), sorted.
+    fn incidents_holding(
+        &self,
+        _meeting: &MeetingInfo,
+        _user_id: &str,
+        _rule: &str,
+    ) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The rules some incident with `inhibit` names as members.
+    fn incident_members(&self) -> Vec<&str> {
+        Vec::new()
+    }
+}
+
+/// The lifecycle and the incidents together: what the service and `eval`
+/// hand the inhibition stage.
+pub struct WithIncidents<'a> {
+    pub engine: &'a Engine,
+    pub incidents: &'a IncidentEngine,
+}
+
+impl Engaged for WithIncidents<'_> {
+    fn engaged(&self, meeting: &MeetingInfo, user_id: &str) -> Vec<&str> {
+        self.engine.engaged_rules(meeting, user_id)
+    }
+
+    fn firing_now(&self, meeting: &MeetingInfo, user_id: &str, rule: &str) -> Option<Transition> {
+        self.engine.firing_now(meeting, user_id, rule)
+    }
+
+    fn incidents_holding(&self, meeting: &MeetingInfo, user_id: &str, rule: &str) -> Vec<String> {
+        let mut by: Vec<String> = self
+            .incidents
+            .inhibitors(rule, meeting, user_id)
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        by.sort();
+        by
+    }
+
+    fn incident_members(&self) -> Vec<&str> {
+        self.incidents
+            .defs()
+            .iter()
+            .filter(|d| d.inhibit)
+            .flat_map(|d| d.rules.iter().map(|r| &**r))
+            .collect()
+    }
+}
+
+/// Rule inhibitors first (SPEC 13's order), then incidents.
+fn holders(rules: &[Rule], t: &Transition, engaged: &dyn Engaged) -> Vec<String> {
+    let mut by = inhibitors(
+        rules,
+        &t.rule,
+        &engaged.engaged(&t.meeting, &t.participant.user_id),
+    );
+    by.extend(engaged.incidents_holding(&t.meeting, &t.participant.user_id, &t.rule));
+    by
 }
 
 impl Engaged for Engine {
@@ -102,10 +167,11 @@ impl Inhibitor {
         engaged: &dyn Engaged,
     ) -> Judged {
         let mut judged = Judged::default();
-        let inhibited: Vec<&str> = rules
+        let mut inhibited: Vec<&str> = rules
             .iter()
             .flat_map(|r| r.inhibits.iter().map(String::as_str))
             .collect();
+        inhibited.extend(engaged.incident_members());
         if inhibited.is_empty() && self.held.is_empty() {
             // No rule inhibits (the usual case without `inhibits`).
             judged.verdicts = vec![None; transitions.len()];
@@ -118,11 +184,7 @@ impl Inhibitor {
                     Some(h) => Some(h.by.clone()),
                     None if t.reason == Reason::Reminder || !inhibited.contains(&&*t.rule) => None,
                     None => {
-                        let by = inhibitors(
-                            rules,
-                            &t.rule,
-                            &engaged.engaged(&t.meeting, &t.participant.user_id),
-                        );
+                        let by = holders(rules, t, engaged);
                         if by.is_empty() {
                             None
                         } else {
@@ -147,12 +209,7 @@ impl Inhibitor {
         }
         let mut gone = Vec::new();
         for (fp, h) in &mut self.held {
-            let t = &h.transition;
-            let by = inhibitors(
-                rules,
-                &t.rule,
-                &engaged.engaged(&t.meeting, &t.participant.user_id),
-            );
+            let by = holders(rules, &h.transition, engaged);
             if by.is_empty() {
                 gone.push(fp.clone());
             } else if by != h.by {

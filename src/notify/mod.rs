@@ -4,7 +4,7 @@
 //! them; [`outbox`] persists what is to be posted and [`delivery`] posts it,
 //! paced and retried. One file per channel (console, Slack, Teams,
 //! MessageCard, webhook), all drawing their words from [`facts`] and
-//! [`view`].
+//! [`view`] ([`incident`] for incidents).
 
 pub mod channel;
 pub mod console;
@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod dispatch;
 pub mod facts;
 pub mod format;
+pub mod incident;
 pub mod inhibit;
 pub mod messagecard;
 pub mod outbox;

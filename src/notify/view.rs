@@ -97,9 +97,31 @@ pub struct AlertView {
     /// The meeting instance UUID, when known.
     #[serde(default)]
     pub meeting_uuid: Option<String>,
-    /// Every participant attribute Zoom sent, by name.
+    /// Every participant attribute Zoom sent, by name; for an incident,
+    /// the factors its affected participants share, `scope` and
+    /// `scope_value`.
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+    /// What an incident adds (kind `incident`).
+    #[serde(default)]
+    pub incident: Option<IncidentFacts>,
+}
+
+/// An incident's figures, formatted (`notify::incident`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IncidentFacts {
+    /// `meeting`, `all`, `site`, `data_center`, ...
+    pub scope: String,
+    pub scope_value: String,
+    /// The scope value as a phrase (`meeting Weekly sync (85746065432)`).
+    pub scope_text: String,
+    pub affected: u32,
+    pub population: u32,
+    pub peak: u32,
+    /// One line per affected participant (at the peak, for a resolution):
+    /// name and worst member metric with its value.
+    pub members: Vec<String>,
+    pub shared: BTreeMap<String, String>,
 }
 
 /// What an alert is about (the `kind` attribute).
@@ -144,6 +166,7 @@ impl AlertView {
             "meeting" => self.meeting_id.as_deref().or(self.meeting.as_deref()),
             "meeting_uuid" => self.meeting_uuid.as_deref(),
             "topic" => self.topic.as_deref(),
+            "scope" | "scope_value" => self.attributes.get(name).map(String::as_str),
             "participant" => self.participant.as_deref(),
             // Sites are not configured yet.
             "site" => None,
@@ -265,7 +288,9 @@ pub fn view_with(event: &Event, rules: &[Rule], p: &Presentation) -> AlertView {
             since_local: local(s.since),
             resolution: (s.state == State::Resolved).then(|| "condition".to_owned()),
             links: Vec::new(),
+            incident: None,
         },
+        Event::Incident(t) => crate::notify::incident::incident_view(t, p),
         Event::Alert(t) => {
             let rule = rules.iter().find(|r| *r.name == *t.rule);
             let value = format::value(t.value, t.unit);
@@ -405,6 +430,7 @@ pub fn view_with(event: &Event, rules: &[Rule], p: &Presentation) -> AlertView {
                 since_local: local(t.since),
                 resolution: resolution.map(str::to_owned),
                 links,
+                incident: None,
             }
         }
     }

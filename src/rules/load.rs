@@ -170,7 +170,10 @@ fn finish(
         }
     }
     rules.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(RuleSet { rules })
+    Ok(RuleSet {
+        rules,
+        incidents: Vec::new(),
+    })
 }
 
 /// Whether a rule name matches an `inhibits` entry: `*` stands for any

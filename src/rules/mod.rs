@@ -182,6 +182,8 @@ pub fn match_key(name: &str) -> Option<MatchKey> {
 #[derive(Clone, Debug, Default)]
 pub struct RuleSet {
     pub rules: Vec<Rule>,
+    /// `incidents:` of the rule files (SPEC 12).
+    pub incidents: Vec<crate::incident::IncidentDef>,
 }
 
 impl RuleSet {

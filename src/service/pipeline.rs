@@ -14,9 +14,11 @@ use crate::alert::system::{STATE_UNWRITABLE, SystemAlertState};
 use crate::alert::{Engine, Event, SystemAlert, Transition};
 use crate::config::Config;
 use crate::http::HttpState;
+use crate::incident::{IncidentEngine, IncidentTransition, MemberUpdate};
 use crate::metrics::ServiceMetrics;
 use crate::notify::delivery::ReceiverHealth;
 use crate::notify::dispatch::Dispatcher;
+use crate::notify::inhibit::WithIncidents;
 use crate::qos::Timestamp;
 use crate::rules::RuleSet;
 use crate::source::{Batch, SourceEvent};
@@ -34,6 +36,10 @@ pub const MAX_AHEAD: i64 = 300;
 pub struct Pipeline {
     pub(super) config: Config,
     pub(super) engine: Engine,
+    /// Incidents over the engine's alerts (SPEC 12), fed after every batch.
+    pub(super) incidents: IncidentEngine,
+    /// Incident transitions of the last batch, delivered with its alerts.
+    incident_out: Vec<IncidentTransition>,
     pub(super) dispatcher: Dispatcher,
     pub(super) metrics: ServiceMetrics,
     pub(super) reloads: ReloadState,
@@ -61,6 +67,8 @@ impl Pipeline {
     ) -> Pipeline {
         Pipeline {
             health: SourceHealth::new(config.poll.source_down_after),
+            incidents: IncidentEngine::new(rules.incidents.clone(), None),
+            incident_out: Vec::new(),
             config,
             engine: Engine::new(rules),
             dispatcher,
@@ -107,11 +115,15 @@ impl Pipeline {
     /// Handles one source event; `false` when the source has finished.
     pub fn on_source_event(&mut self, event: SourceEvent) -> bool {
         let events = match event {
-            SourceEvent::Batch(b) => self
-                .handle_batch(b, now_ts())
-                .into_iter()
-                .map(Event::Alert)
-                .collect(),
+            SourceEvent::Batch(b) => {
+                let mut events: Vec<Event> = self
+                    .handle_batch(b, now_ts())
+                    .into_iter()
+                    .map(Event::Alert)
+                    .collect();
+                events.extend(self.incident_out.drain(..).map(Event::Incident));
+                events
+            }
             SourceEvent::Healthy => self.source_ok(),
             SourceEvent::Failed { error, since } => {
                 // The wall-clock start of the failing call, as an instant.
@@ -139,6 +151,15 @@ impl Pipeline {
         let meeting = &batch.meeting;
         if batch.ended {
             self.engine.meeting_ended(meeting, batch.at, &mut out);
+            if !self.incidents.defs().is_empty() {
+                for t in &out {
+                    self.incidents.on_alert(t);
+                }
+                let ended = self.incidents.end_meeting(meeting, batch.at);
+                self.incident_out.extend(ended);
+                let changed = self.incidents.evaluate(batch.at);
+                self.incident_out.extend(changed);
+            }
             return out;
         }
         self.metrics.samples.inc_by(
@@ -151,14 +172,25 @@ impl Pipeline {
         let newest = self
             .engine
             .observe_poll(meeting, &batch.participants, &mut out);
+        let incidents = !self.incidents.defs().is_empty();
+        let mut batch_at: Option<Timestamp> = None;
         // The poller skips samples it delivered before, so the newest
         // sample is the engine's, not this batch's.
         for (p, newest) in batch.participants.iter().zip(newest) {
-            if let (Some(leave), Some(newest)) = (p.info.leave_time, newest)
-                && leave > newest
-            {
+            let left = matches!((p.info.leave_time, newest), (Some(leave), Some(n)) if leave > n);
+            if left && let (Some(leave), Some(_)) = (p.info.leave_time, newest) {
                 self.engine
                     .participant_left(meeting, &p.info.user_id, leave, &mut out);
+            }
+            if incidents && let Some(n) = newest {
+                batch_at = Some(batch_at.map_or(n, |b| b.max(n)));
+                self.incidents.observe(MemberUpdate {
+                    meeting,
+                    participant: &p.info,
+                    site: None,
+                    newest: n,
+                    present: !left,
+                });
             }
         }
         if batch.complete {
@@ -173,9 +205,20 @@ impl Pipeline {
             for user in self.engine.participants_absent(meeting, present) {
                 self.engine
                     .participant_left(meeting, &user, batch.at, &mut out);
+                if incidents {
+                    self.incidents.leave(meeting, &user);
+                }
             }
         }
         sort_transitions(&mut out);
+        if incidents {
+            for t in &out {
+                self.incidents.on_alert(t);
+            }
+            let at = batch_at.unwrap_or(batch.at);
+            let changed = self.incidents.evaluate(at);
+            self.incident_out.extend(changed);
+        }
         out
     }
 
@@ -234,8 +277,12 @@ impl Pipeline {
         }
         self.dirty = true;
         self.urgent = true;
+        let engaged = WithIncidents {
+            engine: &self.engine,
+            incidents: &self.incidents,
+        };
         self.dispatcher
-            .dispatch(events, self.engine.rules(), &self.engine, now_ts().0);
+            .dispatch(events, self.engine.rules(), &engaged, now_ts().0);
         status::apply(events, &self.metrics, self.http.as_deref());
         status::inhibited(
             &self.dispatcher.take_inhibition_changes(),
@@ -245,6 +292,7 @@ impl Pipeline {
 
     pub(super) fn publish(&self) {
         status::publish(&self.engine, &self.metrics, self.http.as_deref());
+        status::publish_incidents(&self.incidents, self.http.as_deref());
         status::inhibited(&self.dispatcher.inhibited(), self.http.as_deref());
     }
 
@@ -336,6 +384,7 @@ impl Pipeline {
         };
         let n = saved.engine.participants.len();
         self.engine.restore(saved.engine);
+        self.incidents.restore(saved.incidents);
         self.dispatcher.restore_notified(saved.notified);
         self.dispatcher.restore_held(saved.held, &self.engine);
         tracing::info!(
@@ -353,6 +402,7 @@ impl Pipeline {
             engine: self.engine.snapshot(),
             notified: self.dispatcher.notified().clone(),
             held: self.dispatcher.held(),
+            incidents: self.incidents.snapshot(),
         };
         match state::save(&self.config.state_dir, &saved) {
             Ok(()) => {

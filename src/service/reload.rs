@@ -116,13 +116,20 @@ impl Pipeline {
                 self.reloads.recheck_at = None;
                 let n = rules.rules.len();
                 let mut out = Vec::new();
+                let incidents = rules.incidents.clone();
                 self.engine.replace_rules(rules, now, &mut out);
+                for t in &out {
+                    self.incidents.on_alert(t);
+                }
+                let mut changed = self.incidents.set_defs(incidents, now);
+                changed.extend(self.incidents.evaluate(now));
                 self.publish();
                 tracing::info!(rules = n, "reloaded rules");
                 self.metrics.reload_success.set(1);
                 self.metrics.reload_time.set(now.0 as f64);
                 self.metrics.rules_loaded.set(n as i64);
                 events.extend(out.into_iter().map(Event::Alert));
+                events.extend(changed.into_iter().map(Event::Incident));
                 if !self.reloads.config_broken
                     && let Some(e) = self.reloads.invalid.clear(
                         CONFIG_INVALID,

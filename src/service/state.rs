@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::lifecycle::Snapshot;
+use crate::incident::IncidentSnapshot;
 use crate::notify::inhibit::HeldSnapshot;
 
 /// What `state_dir/alerts.json` holds.
@@ -20,6 +21,9 @@ pub struct SavedState {
     /// Firings held back by rule inhibition (absent in older files).
     #[serde(default)]
     pub held: Vec<HeldSnapshot>,
+    /// Open incidents and their members (absent in older files).
+    #[serde(default)]
+    pub incidents: IncidentSnapshot,
 }
 
 /// Where the state lives.
@@ -67,6 +71,7 @@ mod tests {
                 engine: Snapshot::default(),
                 notified,
                 held: Vec::new(),
+                incidents: Default::default(),
             },
         )
         .unwrap();

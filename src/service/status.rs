@@ -12,7 +12,8 @@ use super::ServiceError;
 use crate::alert::lifecycle::fingerprint;
 use crate::alert::{Engine, Event, State};
 use crate::config::Config;
-use crate::http::{ApiAlert, HttpState, Status};
+use crate::http::{ApiAlert, ApiIncident, HttpState, Status};
+use crate::incident::{IncidentEngine, IncidentTransition};
 use crate::metrics::{Metrics, ServiceMetrics};
 use crate::qos::{MeetingInfo, Metric, ParticipantInfo, Timestamp};
 use crate::rules::Severity;
@@ -96,6 +97,18 @@ pub fn apply(events: &[Event], metrics: &ServiceMetrics, http: Option<&HttpState
         return;
     };
     for e in events {
+        if let Event::Incident(t) = e {
+            let fp = t.fingerprint();
+            match t.state {
+                State::Firing => {
+                    st.incidents.insert(fp, api_incident(t));
+                }
+                State::Resolved => {
+                    st.incidents.remove(&fp);
+                }
+            }
+            continue;
+        }
         let Event::Alert(t) = e else { continue };
         let fp = t.fingerprint();
         let gauge = metrics
@@ -122,6 +135,58 @@ pub fn apply(events: &[Event], metrics: &ServiceMetrics, http: Option<&HttpState
                 }
             }
         }
+    }
+}
+
+/// An `/api/alerts` incident entry from its transition.
+fn api_incident(t: &IncidentTransition) -> ApiIncident {
+    ApiIncident {
+        kind: "incident",
+        rule: t.name.to_string(),
+        severity: t.severity.as_str().to_owned(),
+        state: "firing",
+        scope: t.scope.name().to_owned(),
+        scope_value: t.scope_value.clone(),
+        meeting: t
+            .meeting
+            .as_ref()
+            .and_then(|m| m.id.as_deref().or(m.uuid.as_deref()))
+            .map(str::to_owned),
+        topic: t
+            .meeting
+            .as_ref()
+            .and_then(|m| m.topic.as_deref())
+            .map(str::to_owned),
+        affected: Some(t.affected),
+        population: Some(t.population),
+        participants: t
+            .participants
+            .iter()
+            .map(|a| a.participant.clone())
+            .collect(),
+        since: t.since.to_rfc3339(),
+        fingerprint: t.fingerprint(),
+    }
+}
+
+/// The open incidents after a restart or reload, from the engine (their
+/// counts come back with their next change).
+pub fn publish_incidents(incidents: &IncidentEngine, http: Option<&HttpState>) {
+    let Some(http) = http else { return };
+    let list: std::collections::BTreeMap<String, ApiIncident> = incidents
+        .open_incidents()
+        .into_iter()
+        .map(|o| {
+            let mut t = o;
+            t.affected = 0;
+            let mut api = api_incident(&t);
+            api.affected = None;
+            api.population = None;
+            (api.fingerprint.clone(), api)
+        })
+        .collect();
+    if let Ok(mut st) = http.status.lock() {
+        st.incidents = list;
     }
 }
 
@@ -165,6 +230,7 @@ pub async fn serve(
             last_source_ok: None,
             ready_window: config.poll.source_down_after.max(Duration::from_secs(180)),
             alerts: Default::default(),
+            incidents: Default::default(),
         }),
         metrics: metrics.clone(),
     });
