@@ -656,3 +656,66 @@ fn eval_six_of_eight_losing_audio_is_one_incident_holding_their_alerts() {
         "{text}"
     );
 }
+
+#[test]
+fn rule_tests_with_participants_check_incidents_and_name_who() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rules.yaml",
+        "rules:\n  - name: loss-high\n    when: audio_input.avg_loss > 2%\nincidents:\n  - name: many-lose\n    rules: [loss-high]\n    min_participants: 2\n",
+    );
+    let tests = write(
+        dir.path(),
+        "t.yaml",
+        r#"rule_files: [rules.yaml]
+tests:
+  - name: two of three
+    participants:
+      - { user_id: a, samples: [{ audio_input.avg_loss: 7% }] }
+      - { user_id: b, samples: [{ audio_input.avg_loss: 7% }] }
+      - { user_id: c, samples: [{ audio_input.avg_loss: 0% }] }
+    expect:
+      - { at: 0, participant: a, firing: [loss-high], inhibited: [loss-high] }
+      - { at: 0, participant: b, firing: [loss-high], inhibited: [loss-high] }
+      - { at: 0, firing: [many-lose] }
+  - name: forgot the incident
+    participants:
+      - { user_id: a, samples: [{ audio_input.avg_loss: 7% }] }
+      - { user_id: b, samples: [{ audio_input.avg_loss: 7% }] }
+    expect:
+      - { at: 0, participant: a, firing: [loss-high] }
+      - { at: 0, participant: b, firing: [loss-high] }
+"#,
+    );
+    let o = run(&["test", tests.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAIL forgot the incident"), "{out}");
+    assert!(out.contains("at 0: firing many-lose\n"), "{out}");
+    assert!(out.contains("at 0: inhibited loss-high for a"), "{out}");
+    assert!(out.ends_with("1 passed, 1 failed\n"), "{out}");
+    // Participant rules need their participant; incidents take none.
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        r#"rule_files: [rules.yaml]
+tests:
+  - name: bad
+    samples: [{}]
+    participants:
+      - { user_id: a, samples: [{}] }
+    expect:
+      - { at: 0, firing: [loss-high] }
+      - { at: 0, participant: z, firing: [many-lose] }
+"#,
+    );
+    let out = stdout(&run(&["test", bad.to_str().unwrap()]));
+    for want in [
+        "bad.yaml:4:5: error: a test case gives `participants:` or `participant`/`samples`, not both; move `samples` into the `participants` entries\n",
+        "bad.yaml:8:27: error: `loss-high` is a participant rule: its entry needs `participant: USER_ID`",
+        "bad.yaml:9:31: error: `participant` must be the user_id of one of the case's participants (a), not `z`",
+    ] {
+        assert!(out.contains(want), "missing {want} in\n{out}");
+    }
+}
