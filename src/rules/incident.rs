@@ -260,24 +260,38 @@ pub(super) fn parse_incident(node: &Node, errs: &mut Errs<'_>) -> ParsedIncident
     if errs.diags.len() > before {
         return out;
     }
-    let def = || -> Option<IncidentDef> {
-        Some(IncidentDef {
-            name: Arc::from(name?.as_str()),
+    out.def = match (
+        name,
+        scope,
+        min_participants,
+        min_fraction,
+        severity,
+        inhibit,
+    ) {
+        (
+            Some(name),
+            Some(scope),
+            Some(min_participants),
+            Some(min_fraction),
+            Some(severity),
+            Some(inhibit),
+        ) => Some(IncidentDef {
+            name: Arc::from(name.as_str()),
             description,
-            scope: scope?,
+            scope,
             rules: Vec::new(),
-            min_participants: min_participants?,
-            min_fraction: min_fraction?,
-            severity: severity?,
+            min_participants,
+            min_fraction,
+            severity,
             hold: hold.unwrap_or_default(),
             keep_firing_for: keep_firing_for.unwrap_or_default(),
-            inhibit: inhibit?,
+            inhibit,
             labels,
             summary,
             repeat_every,
-        })
+        }),
+        _ => None,
     };
-    out.def = def();
     out
 }
 
