@@ -543,3 +543,179 @@ fn rule_tests_compare_what_inhibition_holds() {
     assert!(out.contains("at 0: inhibited loss-high"), "{out}");
     assert!(out.ends_with("1 passed, 1 failed\n"), "{out}");
 }
+
+#[test]
+fn eval_six_of_eight_losing_audio_is_one_incident_holding_their_alerts() {
+    // Issue 14: six of eight participants of one meeting lose audio at
+    // once. One incident fires (6 of 8); the six member alerts still print,
+    // each marked as held by it; the two healthy participants print nothing.
+    use kit::zoom::{Participant, QosPage, QosSample, Stream};
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(
+        dir.path(),
+        "r.yaml",
+        "rules:\n  - name: audio-loss-high\n    when: audio_*.avg_loss > 2%\nincidents:\n  - name: meeting-audio\n    scope: meeting\n    rules: [audio-*]\n    min_participants: 3\n    min_fraction: 50%\n    severity: critical\n",
+    );
+    let start = 1_700_000_040;
+    let mut page = QosPage::new().meeting("85746065432", "All hands");
+    for i in 1..=8 {
+        let lost = i <= 6;
+        page = page.participant(
+            Participant::new(&format!("u{i}"))
+                .name(&format!("User {i}"))
+                .samples((0..3).map(|minute| {
+                    let loss = if lost && minute == 1 { "7%" } else { "0.1%" };
+                    QosSample::at_unix(start + 60 * minute)
+                        .stream("audio_output", Stream::new().avg_loss(loss))
+                })),
+        );
+    }
+    let input = write(dir.path(), "bulk.json", &page.to_json());
+    let o = run(&[
+        "eval",
+        "--format",
+        "json",
+        "--rules",
+        rules.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let at = |m: i64| kit::zoom::stamp(start + 60 * m);
+    let firing: Vec<&serde_json::Value> =
+        lines.iter().filter(|v| v["at"] == at(1).as_str()).collect();
+    assert_eq!(firing.len(), 7, "{out}");
+    for (i, v) in firing[..6].iter().enumerate() {
+        assert_eq!(v["state"], "firing", "{out}");
+        assert_eq!(v["rule"], "audio-loss-high");
+        assert_eq!(v["participant"], format!("u{}", i + 1));
+        assert_eq!(v["inhibited_by"], "meeting-audio", "{out}");
+    }
+    assert_eq!(
+        *firing[6],
+        serde_json::json!({
+            "kind": "incident", "state": "firing", "rule": "meeting-audio",
+            "severity": "critical", "scope": "meeting", "scope_value": "85746065432",
+            "meeting": "85746065432", "participant": null, "affected": 6,
+            "population": 8, "participants": ["u1", "u2", "u3", "u4", "u5", "u6"],
+            "at": at(1)
+        })
+    );
+    // The incident line comes after the participant lines, in SPEC 2's key order.
+    let raw: Vec<&str> = out.lines().collect();
+    assert!(
+        raw[6]
+            .starts_with("{\"kind\":\"incident\",\"state\":\"firing\",\"rule\":\"meeting-audio\"")
+    );
+    // The two healthy participants are untouched.
+    assert!(
+        !lines
+            .iter()
+            .any(|v| v["participant"] == "u7" || v["participant"] == "u8"),
+        "{out}"
+    );
+    // Recovery: the six resolve (their firing was never sent, so neither is
+    // their resolution), then the incident, with its peak.
+    let resolved: Vec<&serde_json::Value> =
+        lines.iter().filter(|v| v["at"] == at(2).as_str()).collect();
+    assert_eq!(resolved.len(), 7, "{out}");
+    assert!(
+        resolved[..6]
+            .iter()
+            .all(|v| v["state"] == "resolved" && v["inhibited_by"] == "meeting-audio")
+    );
+    assert_eq!(resolved[6]["kind"], "incident");
+    assert_eq!(resolved[6]["state"], "resolved");
+    assert_eq!(resolved[6]["affected"], 0);
+    assert_eq!(resolved[6]["peak"], 6);
+    // The text format shows it readably.
+    let text = stdout(&run(&[
+        "eval",
+        "--rules",
+        rules.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]));
+    let incident: Vec<&str> = text.lines().filter(|l| l.contains(" incident ")).collect();
+    assert_eq!(incident.len(), 2, "{text}");
+    assert!(
+        incident[0].contains("FIRING")
+            && incident[0].contains(
+                "meeting-audio incident meeting=85746065432 6 of 8 affected: u1, u2, u3, u4, u5, u6"
+            ),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.ends_with("(inhibited by meeting-audio)"))
+            .count(),
+        12,
+        "{text}"
+    );
+}
+
+#[test]
+fn rule_tests_with_participants_check_incidents_and_name_who() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "rules.yaml",
+        "rules:\n  - name: loss-high\n    when: audio_input.avg_loss > 2%\nincidents:\n  - name: many-lose\n    rules: [loss-high]\n    min_participants: 2\n",
+    );
+    let tests = write(
+        dir.path(),
+        "t.yaml",
+        r#"rule_files: [rules.yaml]
+tests:
+  - name: two of three
+    participants:
+      - { user_id: a, samples: [{ audio_input.avg_loss: 7% }] }
+      - { user_id: b, samples: [{ audio_input.avg_loss: 7% }] }
+      - { user_id: c, samples: [{ audio_input.avg_loss: 0% }] }
+    expect:
+      - { at: 0, participant: a, firing: [loss-high], inhibited: [loss-high] }
+      - { at: 0, participant: b, firing: [loss-high], inhibited: [loss-high] }
+      - { at: 0, firing: [many-lose] }
+  - name: forgot the incident
+    participants:
+      - { user_id: a, samples: [{ audio_input.avg_loss: 7% }] }
+      - { user_id: b, samples: [{ audio_input.avg_loss: 7% }] }
+    expect:
+      - { at: 0, participant: a, firing: [loss-high] }
+      - { at: 0, participant: b, firing: [loss-high] }
+"#,
+    );
+    let o = run(&["test", tests.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAIL forgot the incident"), "{out}");
+    assert!(out.contains("at 0: firing many-lose\n"), "{out}");
+    assert!(out.contains("at 0: inhibited loss-high for a"), "{out}");
+    assert!(out.ends_with("1 passed, 1 failed\n"), "{out}");
+    // Participant rules need their participant; incidents take none.
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        r#"rule_files: [rules.yaml]
+tests:
+  - name: bad
+    samples: [{}]
+    participants:
+      - { user_id: a, samples: [{}] }
+    expect:
+      - { at: 0, firing: [loss-high] }
+      - { at: 0, participant: z, firing: [many-lose] }
+"#,
+    );
+    let out = stdout(&run(&["test", bad.to_str().unwrap()]));
+    for want in [
+        "bad.yaml:4:5: error: a test case gives `participants:` or `participant`/`samples`, not both; move `samples` into the `participants` entries\n",
+        "bad.yaml:8:27: error: `loss-high` is a participant rule: its entry needs `participant: USER_ID`",
+        "bad.yaml:9:31: error: `participant` must be the user_id of one of the case's participants (a), not `z`",
+    ] {
+        assert!(out.contains(want), "missing {want} in\n{out}");
+    }
+}

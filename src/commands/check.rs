@@ -39,12 +39,18 @@ pub fn run(config: Option<&Path>, paths: &[PathBuf], out: &mut dyn Write) -> std
                 }
                 return Ok(EXIT_FAIL);
             }
-            writeln!(
-                out,
-                "ok: {} rule{} valid",
-                set.rules.len(),
-                if set.rules.len() == 1 { "" } else { "s" }
-            )?;
+            let plural = |n: usize| if n == 1 { "" } else { "s" };
+            let (rules, incidents) = (set.rules.len(), set.incidents.len());
+            if incidents == 0 {
+                writeln!(out, "ok: {rules} rule{} valid", plural(rules))?;
+            } else {
+                writeln!(
+                    out,
+                    "ok: {rules} rule{} and {incidents} incident{} valid",
+                    plural(rules),
+                    plural(incidents)
+                )?;
+            }
             Ok(EXIT_OK)
         }
         Err(diags) => {

@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::batch::Stepper;
 use super::{EXIT_FAIL, EXIT_OK};
-use crate::alert::{Engine, Transition};
+use crate::alert::{State, Transition};
 use crate::cli::OutputFormat;
-use crate::notify::inhibit::Inhibitor;
+use crate::incident::IncidentTransition;
 use crate::qos::{MeetingInfo, ParticipantInfo, Sample};
 use crate::rules::load_paths;
 use crate::zoom::api::parse_qos_response;
@@ -119,21 +120,14 @@ pub fn run(
     }
     // One sample-time order across all inputs (stable: file order breaks ties).
     items.sort_by(|a, b| (a.2.at, a.0.key(), &a.1.user_id).cmp(&(b.2.at, b.0.key(), &b.1.user_id)));
-    let mut engine = Engine::new(rules.clone());
-    let mut inhibitor = Inhibitor::default();
-    // One batch per distinct sample time: inhibition is judged once every
-    // rule has seen every sample of that time.
+    let mut stepper = Stepper::new(rules);
+    // One batch per distinct sample time: inhibition and incidents are
+    // judged once every rule has seen every sample of that time.
     for batch in items.chunk_by(|a, b| a.2.at == b.2.at) {
-        let mut transitions = Vec::new();
-        for (meeting, participant, sample) in batch {
-            engine.observe(meeting, participant, sample, &mut transitions);
-        }
-        crate::alert::lifecycle::sort_transitions(&mut transitions);
-        let refs: Vec<&Transition> = transitions.iter().collect();
-        let judged = inhibitor.judge(&refs, &rules.rules, &engine);
-        for (t, held) in transitions.iter().zip(&judged.verdicts) {
-            // Several inhibitors: the first by name.
-            let inhibited_by = held.as_ref().and_then(|by| by.first()).map(String::as_str);
+        let batch: Vec<_> = batch.iter().map(|(m, p, s)| (m, p, s)).collect();
+        let step = stepper.step(&batch);
+        for (t, inhibited_by) in &step.transitions {
+            let inhibited_by = inhibited_by.as_deref();
             match args.format {
                 OutputFormat::Json => {
                     let line = JsonTransition {
@@ -147,6 +141,16 @@ pub fn run(
                     Some(by) => writeln!(out, "{} (inhibited by {by})", text_line(t))?,
                     None => writeln!(out, "{}", text_line(t))?,
                 },
+            }
+        }
+        // Incident lines after the participant lines of the same time.
+        for i in &step.incidents {
+            match args.format {
+                OutputFormat::Json => {
+                    serde_json::to_writer(&mut *out, &JsonIncident::from(i))?;
+                    writeln!(out)?;
+                }
+                OutputFormat::Text => writeln!(out, "{}", incident_line(i))?,
             }
         }
     }
@@ -166,7 +170,8 @@ pub struct JsonTransition<'a> {
     pub value: JsonNumber,
     pub unit: &'static str,
     pub at: String,
-    /// The rule whose `inhibits` holds this transition's notification.
+    /// The rule whose `inhibits`, or else the incident, that holds this
+    /// transition's notification.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inhibited_by: Option<&'a str>,
 }
@@ -201,6 +206,86 @@ impl Serialize for JsonNumber {
             s.serialize_f64(v)
         }
     }
+}
+
+/// The JSON line of an incident transition (SPEC 2).
+#[derive(Serialize)]
+pub struct JsonIncident<'a> {
+    pub kind: &'static str,
+    pub state: &'static str,
+    pub rule: &'a str,
+    pub severity: &'static str,
+    pub scope: &'static str,
+    /// `null` for the one meeting of inputs without a meeting id.
+    pub scope_value: Option<&'a str>,
+    pub meeting: Option<&'a str>,
+    pub participant: Option<&'a str>,
+    pub affected: u32,
+    pub population: u32,
+    /// Resolutions: the largest `affected` while it fired.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak: Option<u32>,
+    pub participants: Vec<&'a str>,
+    pub at: String,
+}
+
+impl<'a> From<&'a IncidentTransition> for JsonIncident<'a> {
+    fn from(i: &'a IncidentTransition) -> Self {
+        JsonIncident {
+            kind: "incident",
+            state: i.state.as_str(),
+            rule: &i.name,
+            severity: i.severity.as_str(),
+            scope: i.scope.name(),
+            scope_value: Some(i.scope_value.as_str()).filter(|v| !v.is_empty()),
+            meeting: i.meeting.as_ref().and_then(|m| m.key()).map(|k| &**k),
+            participant: None,
+            affected: i.affected,
+            population: i.population,
+            peak: (i.state == State::Resolved).then_some(i.peak),
+            participants: i
+                .participants
+                .iter()
+                .map(|a| a.participant.as_str())
+                .collect(),
+            at: i.at.to_rfc3339(),
+        }
+    }
+}
+
+/// An incident transition for people: what, where, how many, who.
+fn incident_line(i: &IncidentTransition) -> String {
+    let value = if i.scope_value.is_empty() {
+        "-"
+    } else {
+        &i.scope_value
+    };
+    let who: Vec<&str> = i
+        .participants
+        .iter()
+        .map(|a| a.participant.as_str())
+        .collect();
+    let figures = match i.state {
+        State::Firing => format!("{} of {} affected", i.affected, i.population),
+        State::Resolved => format!(
+            "{} of {} affected, peak {}, after {}",
+            i.affected,
+            i.population,
+            i.peak,
+            crate::notify::format::secs(i.duration_secs())
+        ),
+    };
+    format!(
+        "{} {:<8} {:<8} {} incident {}={} {}: {}",
+        i.at,
+        i.state.as_str().to_uppercase(),
+        i.severity,
+        i.name,
+        i.scope.name(),
+        value,
+        figures,
+        who.join(", ")
+    )
 }
 
 fn text_line(t: &Transition) -> String {

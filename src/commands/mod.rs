@@ -2,6 +2,7 @@
 //! write to the given output and return the exit code, so tests can run them
 //! without a process.
 
+pub mod batch;
 pub mod check;
 pub mod eval;
 pub mod notify_test;

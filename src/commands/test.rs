@@ -1,7 +1,9 @@
 //! `qoswatch test`: rule unit tests in the spirit of `promtool test rules`
 //! (docs/testing-rules.md). Each case feeds samples, one `interval` apart, through
 //! the rules and the lifecycle and compares every transition with `expect`,
-//! and which of them rule inhibition holds back (`inhibited:`).
+//! and which of them rule inhibition or an incident holds back
+//! (`inhibited:`). A case may give several `participants:` of one meeting on
+//! one clock, and then expects incident transitions too (SPEC 12).
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -9,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::batch::Stepper;
 use super::{EXIT_FAIL, EXIT_OK};
-use crate::alert::{Engine, State, Transition};
-use crate::notify::inhibit::Inhibitor;
+use crate::alert::State;
 use crate::qos::{self, MeetingInfo, Metric, ParticipantInfo, Sample, Timestamp};
 use crate::rules::load::Errs;
 use crate::rules::{RuleSet, load_paths};
@@ -39,15 +41,19 @@ impl Kind {
     }
 }
 
-/// One expected or observed event: (sample index, kind, rule).
-type Event = (usize, Kind, String);
+/// One expected or observed event: (sample index, kind, rule or incident,
+/// participant). The participant is named only in cases with
+/// `participants:`, and never for an incident.
+type Event = (usize, Kind, String, Option<String>);
 
 struct Case {
     name: String,
     line: u32,
     meeting: MeetingInfo,
-    participant: ParticipantInfo,
-    samples: Vec<Sample>,
+    /// Each participant with its samples, all on one clock.
+    participants: Vec<(ParticipantInfo, Vec<Sample>)>,
+    /// Written with `participants:`: events name their participant.
+    several: bool,
     expect: BTreeSet<Event>,
 }
 
@@ -92,28 +98,47 @@ fn describe(events: &BTreeSet<Event>) -> String {
     }
     events
         .iter()
-        .map(|(at, kind, rule)| format!("\n    at {at}: {} {rule}", kind.as_str()))
+        .map(|(at, kind, rule, who)| match who {
+            Some(who) => format!("\n    at {at}: {} {rule} for {who}", kind.as_str()),
+            None => format!("\n    at {at}: {} {rule}", kind.as_str()),
+        })
         .collect()
 }
 
 fn run_case(rules: &RuleSet, case: &Case) -> BTreeSet<Event> {
-    let mut engine = Engine::new(rules.clone());
-    let mut inhibitor = Inhibitor::default();
+    let mut stepper = Stepper::new(rules.clone());
     let mut got = BTreeSet::new();
-    for (i, sample) in case.samples.iter().enumerate() {
-        let mut out = Vec::new();
-        engine.observe(&case.meeting, &case.participant, sample, &mut out);
-        let refs: Vec<&Transition> = out.iter().collect();
-        let judged = inhibitor.judge(&refs, &rules.rules, &engine);
-        for (t, held) in out.iter().zip(judged.verdicts) {
+    let len = case
+        .participants
+        .iter()
+        .map(|p| p.1.len())
+        .max()
+        .unwrap_or(0);
+    // Sample i of every participant is one batch (one distinct sample time).
+    for i in 0..len {
+        let batch: Vec<_> = case
+            .participants
+            .iter()
+            .filter_map(|(p, samples)| samples.get(i).map(|s| (&case.meeting, p, s)))
+            .collect();
+        let step = stepper.step(&batch);
+        for (t, held) in &step.transitions {
             let kind = match t.state {
                 State::Firing => Kind::Firing,
                 State::Resolved => Kind::Resolved,
             };
-            got.insert((i, kind, t.rule.to_string()));
+            let who = case.several.then(|| t.participant.user_id.to_string());
+            got.insert((i, kind, t.rule.to_string(), who.clone()));
             if held.is_some() {
-                got.insert((i, Kind::Inhibited, t.rule.to_string()));
+                got.insert((i, Kind::Inhibited, t.rule.to_string(), who));
             }
+        }
+        for t in &step.incidents {
+            let kind = match t.state {
+                State::Firing => Kind::Firing,
+                State::Resolved => Kind::Resolved,
+            };
+            got.insert((i, kind, t.name.to_string(), None));
         }
     }
     got
@@ -193,9 +218,10 @@ fn load_test_file(path: &Path) -> Result<(RuleSet, Vec<Case>), Vec<Diagnostic>> 
     }
 }
 
-const CASE_KEYS: [&str; 7] = [
+const CASE_KEYS: [&str; 8] = [
     "name",
     "participant",
+    "participants",
     "meeting",
     "interval",
     "start",
@@ -223,28 +249,7 @@ fn parse_case(node: &Node, rules: Option<&RuleSet>, errs: &mut Errs<'_>) -> Opti
     if let Some(p) = m.get("participant") {
         match MapReader::new(p, "`participant`") {
             Err(msg) => errs.at(p.pos, msg),
-            Ok(mut pm) => {
-                for (k, v) in pm.entries() {
-                    let key = k.as_scalar_text().unwrap_or_default();
-                    let Some(value) = v.as_scalar_text() else {
-                        errs.at(v.pos, format!("participant `{key}` must be a string"));
-                        continue;
-                    };
-                    match key.as_str() {
-                        "user_id" => participant.user_id = Arc::from(value.as_str()),
-                        "meeting" => meeting.id = Some(Arc::from(value.as_str())),
-                        "topic" => meeting.topic = Some(Arc::from(value.as_str())),
-                        _ => {
-                            if !participant.set_attribute(&key, Some(Arc::from(value.as_str()))) {
-                                errs.at(k.pos, format!(
-                                    "unknown participant attribute `{key}`; use user_id, meeting, topic or {}",
-                                    qos::ATTRIBUTE_NAMES.join(", ")
-                                ));
-                            }
-                        }
-                    }
-                }
-            }
+            Ok(mut pm) => read_participant(&mut pm, &mut participant, &mut meeting, false, errs),
         }
     }
     if let Some(n) = m.get("meeting") {
@@ -271,21 +276,28 @@ fn parse_case(node: &Node, rules: Option<&RuleSet>, errs: &mut Errs<'_>) -> Opti
         }
     }
     .unwrap_or_default();
-    let mut samples = Vec::new();
-    match m.get("samples") {
-        None => errs.at(m.pos, "test case without `samples`"),
-        Some(Node {
-            value: Value::Seq(items),
-            ..
-        }) => {
-            let step = i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
-            for (i, item) in items.iter().enumerate() {
-                let at = start.plus_secs(step.saturating_mul(i as i64));
-                samples.push(parse_sample(item, at, errs));
+    let step = i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
+    let mut participants = Vec::new();
+    let several = match m.get("participants") {
+        None => {
+            match m.get("samples") {
+                None => errs.at(m.pos, "test case without `samples`"),
+                Some(n) => participants.push((participant, parse_samples(n, start, step, errs))),
             }
+            false
         }
-        Some(n) => errs.at(n.pos, "`samples` must be a list of samples"),
-    }
+        Some(list) => {
+            for key in ["participant", "samples"] {
+                if let Some(k) = m.key_node(key) {
+                    m.get(key); // reported here, not again as unknown
+                    errs.at(k.pos, format!("a test case gives `participants:` or `participant`/`samples`, not both; move `{key}` into the `participants` entries"));
+                }
+            }
+            participants = parse_participants(list, &mut meeting, start, step, errs);
+            true
+        }
+    };
+    let samples = participants.iter().map(|p| p.1.len()).max().unwrap_or(0);
     let mut expect = BTreeSet::new();
     match m.get("expect") {
         None => errs.at(
@@ -297,7 +309,9 @@ fn parse_case(node: &Node, rules: Option<&RuleSet>, errs: &mut Errs<'_>) -> Opti
             ..
         }) => {
             for item in items {
-                parse_expect(item, samples.len(), rules, &mut expect, errs);
+                let ids: Vec<&str> = participants.iter().map(|p| &*p.0.user_id).collect();
+                let who = several.then_some(ids.as_slice());
+                parse_expect(item, samples, rules, who, &mut expect, errs);
             }
         }
         Some(n) => errs.at(n.pos, "`expect` must be a list"),
@@ -307,10 +321,119 @@ fn parse_case(node: &Node, rules: Option<&RuleSet>, errs: &mut Errs<'_>) -> Opti
         name,
         line: node.pos.line,
         meeting,
-        participant,
-        samples,
+        participants,
+        several,
         expect,
     })
+}
+
+/// A participant's keys: `user_id`, `meeting`, `topic` and attributes
+/// (`samples` is read by the caller where it is allowed).
+fn read_participant(
+    pm: &mut MapReader<'_>,
+    participant: &mut ParticipantInfo,
+    meeting: &mut MeetingInfo,
+    several: bool,
+    errs: &mut Errs<'_>,
+) {
+    for (k, v) in pm.entries() {
+        let key = k.as_scalar_text().unwrap_or_default();
+        if key == "samples" && several {
+            continue;
+        }
+        let Some(value) = v.as_scalar_text() else {
+            errs.at(v.pos, format!("participant `{key}` must be a string"));
+            continue;
+        };
+        match key.as_str() {
+            "user_id" => participant.user_id = Arc::from(value.as_str()),
+            "meeting" => meeting.id = Some(Arc::from(value.as_str())),
+            "topic" => meeting.topic = Some(Arc::from(value.as_str())),
+            _ => {
+                if !participant.set_attribute(&key, Some(Arc::from(value.as_str()))) {
+                    errs.at(
+                        k.pos,
+                        format!(
+                            "unknown participant attribute `{key}`; use user_id, meeting, topic or {}",
+                            qos::ATTRIBUTE_NAMES.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `participants: [{ user_id: u1, data_center: SJC, samples: [...] }, ...]`:
+/// one meeting, one clock.
+fn parse_participants(
+    list: &Node,
+    meeting: &mut MeetingInfo,
+    start: Timestamp,
+    step: i64,
+    errs: &mut Errs<'_>,
+) -> Vec<(ParticipantInfo, Vec<Sample>)> {
+    let Value::Seq(items) = &list.value else {
+        errs.at(
+            list.pos,
+            "`participants` must be a list of `{ user_id, <attributes>, samples: [...] }`",
+        );
+        return Vec::new();
+    };
+    let mut out: Vec<(ParticipantInfo, Vec<Sample>)> = Vec::new();
+    for item in items {
+        let mut pm = match MapReader::new(item, "a `participants` entry") {
+            Ok(pm) => pm,
+            Err(msg) => {
+                errs.at(item.pos, msg);
+                continue;
+            }
+        };
+        let mut participant = ParticipantInfo::default();
+        let id = pm.get("user_id");
+        let samples = pm.get("samples");
+        read_participant(&mut pm, &mut participant, meeting, true, errs);
+        let Some(id) = id else {
+            errs.at(item.pos, "`participants` entry without `user_id`");
+            continue;
+        };
+        if out.iter().any(|(p, _)| p.user_id == participant.user_id) {
+            errs.at(
+                id.pos,
+                format!("duplicate participant `{}`", participant.user_id),
+            );
+            continue;
+        }
+        let samples = match samples {
+            None => {
+                errs.at(item.pos, "`participants` entry without `samples`");
+                Vec::new()
+            }
+            Some(n) => parse_samples(n, start, step, errs),
+        };
+        out.push((participant, samples));
+    }
+    if out.is_empty() && errs.diags.is_empty() {
+        errs.at(list.pos, "`participants` is empty");
+    }
+    out
+}
+
+/// A `samples` list, one `step` seconds apart from `start`.
+fn parse_samples(n: &Node, start: Timestamp, step: i64, errs: &mut Errs<'_>) -> Vec<Sample> {
+    match &n.value {
+        Value::Seq(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                parse_sample(item, start.plus_secs(step.saturating_mul(i as i64)), errs)
+            })
+            .collect(),
+        _ => {
+            errs.at(n.pos, "`samples` must be a list of samples");
+            Vec::new()
+        }
+    }
 }
 
 fn parse_sample(node: &Node, at: Timestamp, errs: &mut Errs<'_>) -> Sample {
@@ -379,10 +502,13 @@ fn is_no_data(v: &Node) -> bool {
     }
 }
 
+/// One `expect` entry; `who` lists the case's participants when it has
+/// `participants:` (participant rules then name theirs).
 fn parse_expect(
     node: &Node,
     samples: usize,
     rules: Option<&RuleSet>,
+    who: Option<&[&str]>,
     out: &mut BTreeSet<Event>,
     errs: &mut Errs<'_>,
 ) {
@@ -416,6 +542,32 @@ fn parse_expect(
             None
         }
     };
+    let participant = match (m.get("participant"), who) {
+        (None, _) => None,
+        (Some(n), None) => {
+            errs.at(
+                n.pos,
+                "`participant` in `expect` is for cases with `participants:`",
+            );
+            None
+        }
+        (Some(n), Some(ids)) => match n.as_scalar_text() {
+            Some(id) if ids.contains(&id.as_str()) => Some(id),
+            other => {
+                errs.at(
+                    n.pos,
+                    format!(
+                        "`participant` must be the user_id of one of the case's participants ({}), not `{}`",
+                        ids.join(", "),
+                        other.unwrap_or_default()
+                    ),
+                );
+                None
+            }
+        },
+    };
+    let is_incident =
+        |name: &str| rules.is_some_and(|r| r.incidents.iter().any(|d| &*d.name == name));
     for (key, kind) in [
         ("firing", Kind::Firing),
         ("resolved", Kind::Resolved),
@@ -431,18 +583,49 @@ fn parse_expect(
                 errs.at(item.pos, format!("`{key}` lists rule names"));
                 continue;
             };
-            if rules.is_some_and(|r| r.get(&rule).is_none()) {
-                errs.at(item.pos, format!("unknown rule `{rule}` in `{key}`"));
+            let incident = is_incident(&rule);
+            if rules.is_some_and(|r| r.get(&rule).is_none()) && !incident {
+                errs.at(
+                    item.pos,
+                    format!("unknown rule `{rule}` in `{key}` (no rule or incident has that name)"),
+                );
                 continue;
             }
+            let owner = if incident {
+                if kind == Kind::Inhibited {
+                    errs.at(
+                        item.pos,
+                        format!("`inhibited` lists participant rules; `{rule}` is an incident"),
+                    );
+                    continue;
+                }
+                if participant.is_some() {
+                    errs.at(
+                        item.pos,
+                        format!(
+                            "`{rule}` is an incident: list it in an entry without `participant`"
+                        ),
+                    );
+                    continue;
+                }
+                None
+            } else if who.is_some() {
+                if participant.is_none() {
+                    errs.at(item.pos, format!("`{rule}` is a participant rule: its entry needs `participant: USER_ID` in a case with `participants:`"));
+                    continue;
+                }
+                participant.clone()
+            } else {
+                None
+            };
             if let Some(at) = at {
-                out.insert((at, kind, rule));
+                out.insert((at, kind, rule, owner));
             }
         }
     }
     errs.unknown_keys(
         &m,
         "an `expect` entry",
-        &["at", "firing", "resolved", "inhibited"],
+        &["at", "participant", "firing", "resolved", "inhibited"],
     );
 }

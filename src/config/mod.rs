@@ -307,6 +307,13 @@ impl Config {
             .rules
             .iter()
             .flat_map(|r| r.labels.keys().map(String::as_str))
+            // Incident labels are alert labels too (SPEC 12).
+            .chain(
+                rules
+                    .incidents
+                    .iter()
+                    .flat_map(|i| i.labels.keys().map(String::as_str)),
+            )
             .collect();
         labels.sort_unstable();
         labels.dedup();
@@ -401,6 +408,20 @@ mod tests {
             "`team` is a label, `topic` an attribute"
         );
         assert!(c.check_labels(&crate::rules::RuleSet::default()).is_err());
+        // An incident's labels count as well.
+        let c = Config::from_str(
+            Path::new("q.yaml"),
+            "replay: x\nnotifiers:\n  a: { type: console }\nroutes:\n  - match: { scope_team: x }\n    notify: [a]\n",
+            EnvMode::Strict,
+            &|_| None,
+        )
+        .unwrap();
+        let rules = crate::rules::load_str(
+            Path::new("r.yaml"),
+            "rules:\n  - name: r\n    when: audio_input.latency > 1ms\nincidents:\n  - name: i\n    rules: [r]\n    labels: { scope_team: netops }\n",
+        )
+        .unwrap();
+        assert!(c.check_labels(&rules).is_ok());
         // `notifier` is the label of the built-in qoswatch-notifier-failing.
         let c = Config::from_str(
             Path::new("q.yaml"),

@@ -625,7 +625,9 @@ fn resolution(
 /// Where a member is counted for `def`; `None` when its value is unknown.
 fn scope_key(def: &IncidentDef, m: &Member) -> Option<String> {
     let v = match &def.scope {
-        Scope::Meeting => m.meeting.key().map(|k| k.to_string()),
+        // A meeting known by neither number nor UUID (`eval` input without
+        // a meeting id) is still one meeting: the unnamed one.
+        Scope::Meeting => return Some(m.meeting.key().map_or_else(String::new, |k| k.to_string())),
         Scope::All => Some("all".to_owned()),
         Scope::Site => m.site.as_deref().map(str::to_owned),
         Scope::Attribute(i) => m.info.attributes[*i].as_deref().map(str::to_owned),

@@ -11,92 +11,15 @@ mod snapshot;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::alert::lifecycle::fingerprint;
 use crate::alert::{Reason, State};
-use crate::qos::{ATTRIBUTE_NAMES, MeetingInfo, Timestamp, Unit};
+use crate::qos::{MeetingInfo, Timestamp, Unit};
 use crate::rules::Severity;
+pub use crate::rules::incident::{IncidentDef, Scope};
 
 pub use engine::{IncidentEngine, MemberUpdate};
 pub use snapshot::IncidentSnapshot;
-
-/// What an incident groups participants by.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Scope {
-    /// One meeting instance.
-    Meeting,
-    /// Everyone watched.
-    All,
-    /// The participant's site (config `sites`).
-    Site,
-    /// A participant attribute, by [`ATTRIBUTE_NAMES`] index.
-    Attribute(usize),
-}
-
-impl Scope {
-    /// The scope as written (`meeting`, `data_center`, ...).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Scope::Meeting => "meeting",
-            Scope::All => "all",
-            Scope::Site => "site",
-            Scope::Attribute(i) => ATTRIBUTE_NAMES[*i],
-        }
-    }
-
-    /// The scope named `name`.
-    pub fn parse(name: &str) -> Option<Scope> {
-        match name {
-            "meeting" => Some(Scope::Meeting),
-            "all" => Some(Scope::All),
-            "site" => Some(Scope::Site),
-            _ => ATTRIBUTE_NAMES
-                .iter()
-                .position(|n| *n == name)
-                .map(Scope::Attribute),
-        }
-    }
-}
-
-/// A validated `incidents:` entry.
-#[derive(Clone, Debug, PartialEq)]
-pub struct IncidentDef {
-    /// Unique across rules and incidents.
-    pub name: Arc<str>,
-    pub description: Option<String>,
-    pub scope: Scope,
-    /// Member rules, the globs already expanded to names.
-    pub rules: Vec<Arc<str>>,
-    /// Fires at this many affected participants or more (default 3).
-    pub min_participants: u32,
-    /// ... and at this fraction of the population or more (0..=1).
-    pub min_fraction: f64,
-    pub severity: Severity,
-    /// How long a member's firing notification waits for an incident to form.
-    pub hold: Duration,
-    /// Sample time the condition must stay false before it resolves.
-    pub keep_firing_for: Duration,
-    /// Whether member notifications are held back while it fires.
-    pub inhibit: bool,
-    pub labels: BTreeMap<String, String>,
-    pub summary: Option<String>,
-    pub repeat_every: Option<Duration>,
-}
-
-impl IncidentDef {
-    /// Whether `rule` is one of its members.
-    pub fn has_member(&self, rule: &str) -> bool {
-        self.rules.iter().any(|r| &**r == rule)
-    }
-
-    /// Whether `affected` of `population` makes an incident.
-    pub fn holds(&self, affected: u32, population: u32) -> bool {
-        affected > 0
-            && affected >= self.min_participants
-            && f64::from(affected) >= self.min_fraction * f64::from(population) - 1e-9
-    }
-}
 
 /// A participant counted in an incident, with its worst member alert.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]

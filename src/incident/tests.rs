@@ -325,3 +325,26 @@ fn leavers_leave_the_population() {
     assert_eq!(ts.len(), 1, "1 of 2 is half");
     assert_eq!((ts[0].affected, ts[0].population), (1, 2));
 }
+
+/// `eval` input without a meeting id is one meeting with neither number nor
+/// UUID (SPEC 12): its participants still make a meeting incident, shown
+/// with an empty scope value (`null` in `eval`).
+#[test]
+fn a_meeting_without_id_or_uuid_is_still_one_meeting() {
+    let mut e = IncidentEngine::new(vec![def("meeting-audio", Scope::Meeting, 3, 0.5)], None);
+    let m = MeetingInfo::default();
+    let people: Vec<ParticipantInfo> = (1..=4)
+        .map(|i| person(&format!("u{i}"), "SJC", "Wifi"))
+        .collect();
+    for p in &people {
+        seen(&mut e, &m, p, 60);
+    }
+    for p in &people[..3] {
+        e.on_alert(&alert(State::Firing, "audio-loss-high", &m, p, 7.0, 60));
+    }
+    let ts = e.evaluate(Timestamp(60));
+    assert_eq!(ts.len(), 1, "{ts:#?}");
+    assert_eq!((ts[0].affected, ts[0].population), (3, 4));
+    assert_eq!(ts[0].scope_value, "");
+    assert_eq!(e.inhibitors("audio-loss-high", &m, "u1").len(), 1);
+}

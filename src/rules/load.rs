@@ -5,9 +5,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::expr::Condition;
+use super::incident::{ParsedIncident, parse_incident};
 use super::{Hold, Rule, RuleMatcher, RuleSet, RuleSource, Severity, match_key, template};
 use crate::matcher;
 use crate::yaml::{self, Diagnostic, Diagnostics, MapReader, Node, Value, suggest};
@@ -62,13 +64,11 @@ pub fn rule_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
 
 /// Loads rule files and directories into one validated set.
 pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<RuleSet, Diagnostics> {
-    let mut diags = Vec::new();
-    let mut rules = Vec::new();
-    let mut names = Vec::new();
+    let mut loaded = Loaded::default();
     let mut seen_files: Vec<PathBuf> = Vec::new();
     for path in paths {
         match rule_files(path.as_ref()) {
-            Err(d) => diags.push(d),
+            Err(d) => loaded.diags.push(d),
             Ok(files) => {
                 for file in files {
                     // The same file named twice (a directory and one of its
@@ -79,23 +79,21 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<RuleSet, Diagnostics> {
                     }
                     seen_files.push(canonical);
                     match crate::yaml::read_limited(&file, "rule file") {
-                        Err(d) => diags.push(d),
-                        Ok(text) => parse_file(&file, &text, &mut rules, &mut names, &mut diags),
+                        Err(d) => loaded.diags.push(d),
+                        Ok(text) => parse_file(&file, &text, &mut loaded),
                     }
                 }
             }
         }
     }
-    finish(rules, names, diags)
+    finish(loaded)
 }
 
 /// Loads rules from YAML text as if read from `path` (docs, tests).
 pub fn load_str(path: &Path, text: &str) -> Result<RuleSet, Diagnostics> {
-    let mut diags = Vec::new();
-    let mut rules = Vec::new();
-    let mut names = Vec::new();
-    parse_file(path, text, &mut rules, &mut names, &mut diags);
-    finish(rules, names, diags)
+    let mut loaded = Loaded::default();
+    parse_file(path, text, &mut loaded);
+    finish(loaded)
 }
 
 /// A rule name as written, valid or not, for duplicate detection, with
@@ -107,26 +105,44 @@ struct NameSite {
     inhibits: Vec<(String, yaml::Pos)>,
 }
 
-fn finish(
-    mut rules: Vec<Rule>,
-    names: Vec<NameSite>,
-    mut diags: Vec<Diagnostic>,
-) -> Result<RuleSet, Diagnostics> {
-    let mut seen: HashMap<&str, &RuleSource> = HashMap::new();
-    for site in &names {
-        if let Some(first) = seen.get(site.name.as_str()) {
+fn finish(loaded: Loaded) -> Result<RuleSet, Diagnostics> {
+    let Loaded {
+        mut rules,
+        names,
+        incidents,
+        mut diags,
+    } = loaded;
+    // Names are unique across rules and incidents, in every file.
+    let mut seen: HashMap<&str, (&Path, u32)> = HashMap::new();
+    let incident_names = incidents.iter().filter_map(|(path, p)| {
+        p.name
+            .as_ref()
+            .map(|(n, pos)| (n.as_str(), *pos, path.as_path(), p.line, "incident"))
+    });
+    let sites = names
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.pos,
+                s.source.path.as_path(),
+                s.source.line,
+                "rule",
+            )
+        })
+        .chain(incident_names);
+    for (name, pos, path, line, what) in sites {
+        if let Some((first_path, first_line)) = seen.get(name) {
             diags.push(Diagnostic::new(
-                &site.source.path,
-                site.pos,
+                path,
+                pos,
                 format!(
-                    "duplicate rule name `{}`: already defined at {}:{}",
-                    site.name,
-                    first.path.display(),
-                    first.line
+                    "duplicate {what} name `{name}`: already defined at {}:{first_line}",
+                    first_path.display(),
                 ),
             ));
         } else {
-            seen.insert(&site.name, &site.source);
+            seen.insert(name, (path, line));
         }
     }
     // `inhibits` names other rules, of any file: checked once every file
@@ -158,10 +174,39 @@ fn finish(
             list.extend(hits.into_iter().map(str::to_owned));
         }
     }
+    // Each `rules` entry of an incident must match at least one rule.
+    let mut defs = Vec::new();
+    for (path, parsed) in incidents {
+        let mut members = Vec::new();
+        for (pattern, pos) in &parsed.members {
+            let hits: Vec<&str> = all
+                .iter()
+                .copied()
+                .filter(|n| glob_matches(pattern, n))
+                .collect();
+            if hits.is_empty() {
+                let hint = suggest(pattern, &all)
+                    .map_or(String::new(), |k| format!(" (did you mean `{k}`?)"));
+                diags.push(Diagnostic::new(
+                    &path,
+                    *pos,
+                    format!("incident `rules` entry `{pattern}` matches no rule{hint}"),
+                ));
+            }
+            members.extend(hits.into_iter().map(Arc::<str>::from));
+        }
+        if let Some(mut def) = parsed.def {
+            members.sort();
+            members.dedup();
+            def.rules = members;
+            defs.push(def);
+        }
+    }
     diags.sort_by(|a, b| (&a.path, a.line, a.col).cmp(&(&b.path, b.line, b.col)));
     if !diags.is_empty() {
         return Err(Diagnostics(diags));
     }
+    defs.sort_by(|a, b| a.name.cmp(&b.name));
     for rule in &mut rules {
         if let Some(mut list) = resolved.remove(rule.name.as_str()) {
             list.sort();
@@ -172,7 +217,7 @@ fn finish(
     rules.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(RuleSet {
         rules,
-        incidents: Vec::new(),
+        incidents: defs,
     })
 }
 
@@ -190,13 +235,22 @@ pub fn glob_matches(pattern: &str, name: &str) -> bool {
     go(pattern.as_bytes(), name.as_bytes())
 }
 
-fn parse_file(
-    path: &Path,
-    text: &str,
-    rules: &mut Vec<Rule>,
-    names: &mut Vec<NameSite>,
-    diags: &mut Vec<Diagnostic>,
-) {
+/// What the files read so far hold.
+#[derive(Default)]
+struct Loaded {
+    rules: Vec<Rule>,
+    names: Vec<NameSite>,
+    incidents: Vec<(PathBuf, ParsedIncident)>,
+    diags: Vec<Diagnostic>,
+}
+
+fn parse_file(path: &Path, text: &str, loaded: &mut Loaded) {
+    let Loaded {
+        rules,
+        names,
+        incidents,
+        diags,
+    } = loaded;
     let (root, found) = yaml::parse_all(path, text);
     diags.extend(found);
     let Some(root) = root else {
@@ -217,15 +271,45 @@ fn parse_file(
         }
     };
     let list = top.get("rules");
+    let incident_list = top.get("incidents");
     for (key, text) in top.unknown() {
+        let hint = suggest(&text, &["rules", "incidents"])
+            .map_or(String::new(), |k| format!(" (did you mean `{k}`?)"));
         diags.push(Diagnostic::new(
             path,
             key.pos,
-            format!("unknown key `{text}` at the top of a rule file; expected `rules`"),
+            format!(
+                "unknown key `{text}` at the top of a rule file{hint}; expected `rules` or `incidents`"
+            ),
         ));
     }
+    if let Some(list) = incident_list {
+        match &list.value {
+            Value::Seq(items) => {
+                for item in items {
+                    let mut errs = Errs {
+                        path,
+                        diags: Vec::new(),
+                    };
+                    incidents.push((path.to_owned(), parse_incident(item, &mut errs)));
+                    diags.extend(errs.diags);
+                }
+            }
+            Value::Null => {}
+            _ => diags.push(Diagnostic::new(
+                path,
+                list.pos,
+                format!(
+                    "`incidents` must be a list of incidents, not {}",
+                    list.kind()
+                ),
+            )),
+        }
+    }
     let Some(list) = list else {
-        diags.push(Diagnostic::new(path, root.pos, "missing `rules:` list"));
+        if incident_list.is_none() {
+            diags.push(Diagnostic::new(path, root.pos, "missing `rules:` list"));
+        }
         return;
     };
     let items = match &list.value {
@@ -391,46 +475,14 @@ fn parse_rule(node: &Node, errs: &mut Errs<'_>) -> ParsedRule {
             errs.at(m.pos, "rule without `name`");
             None
         }
-        Some(n) => match n.as_scalar_text() {
-            Some(s)
-                if !s.is_empty()
-                    && s.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
-                    }) =>
-            {
-                Some(s)
-            }
-            Some(s) => {
-                errs.at(
-                    n.pos,
-                    format!("bad rule name `{s}`: use lowercase letters, digits, `-` and `_`"),
-                );
-                None
-            }
-            None => {
-                errs.at(n.pos, format!("`name` must be a string, not {}", n.kind()));
-                None
-            }
-        },
+        Some(n) => name(n, errs, "rule"),
     };
     let description = m
         .get("description")
         .and_then(|n| errs.string(n, "description"));
     let severity = match m.get("severity") {
         None => Some(Severity::Warning),
-        Some(n) => match n.as_scalar_text().as_deref().and_then(Severity::parse) {
-            Some(s) => Some(s),
-            None => {
-                errs.at(
-                    n.pos,
-                    format!(
-                        "bad severity `{}`: use info, warning or critical",
-                        n.as_scalar_text().unwrap_or_else(|| n.kind().to_owned())
-                    ),
-                );
-                None
-            }
-        },
+        Some(n) => severity(n, errs),
     };
     let when = match m.get("when") {
         None => {
@@ -446,19 +498,7 @@ fn parse_rule(node: &Node, errs: &mut Errs<'_>) -> ParsedRule {
     let keep_firing_for = m
         .get("keep_firing_for")
         .and_then(|n| errs.duration(n, "keep_firing_for"));
-    let repeat_every = match m.get("repeat_every") {
-        None => None,
-        Some(n) => match errs.duration(n, "repeat_every") {
-            Some(d) if d.is_zero() => {
-                errs.at(
-                    n.pos,
-                    "`repeat_every` must be longer than zero; leave it out for no reminders",
-                );
-                None
-            }
-            d => d,
-        },
-    };
+    let repeat_every = m.get("repeat_every").and_then(|n| repeat_every(n, errs));
     let matchers = m
         .get("match")
         .map(|n| parse_match(n, errs))
@@ -525,6 +565,60 @@ fn parse_rule(node: &Node, errs: &mut Errs<'_>) -> ParsedRule {
         })
     };
     (rule(), name_site, inhibits)
+}
+
+/// A rule or incident name: `[a-z0-9_-]+`.
+pub(super) fn name(n: &Node, errs: &mut Errs<'_>, what: &str) -> Option<String> {
+    match n.as_scalar_text() {
+        Some(s)
+            if !s.is_empty()
+                && s.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                }) =>
+        {
+            Some(s)
+        }
+        Some(s) => {
+            errs.at(
+                n.pos,
+                format!("bad {what} name `{s}`: use lowercase letters, digits, `-` and `_`"),
+            );
+            None
+        }
+        None => {
+            errs.at(n.pos, format!("`name` must be a string, not {}", n.kind()));
+            None
+        }
+    }
+}
+
+/// `severity: info | warning | critical`.
+pub(super) fn severity(n: &Node, errs: &mut Errs<'_>) -> Option<Severity> {
+    let s = n.as_scalar_text().as_deref().and_then(Severity::parse);
+    if s.is_none() {
+        errs.at(
+            n.pos,
+            format!(
+                "bad severity `{}`: use info, warning or critical",
+                n.as_scalar_text().unwrap_or_else(|| n.kind().to_owned())
+            ),
+        );
+    }
+    s
+}
+
+/// `repeat_every: 30m`, longer than zero.
+pub(super) fn repeat_every(n: &Node, errs: &mut Errs<'_>) -> Option<Duration> {
+    match errs.duration(n, "repeat_every") {
+        Some(d) if d.is_zero() => {
+            errs.at(
+                n.pos,
+                "`repeat_every` must be longer than zero; leave it out for no reminders",
+            );
+            None
+        }
+        d => d,
+    }
 }
 
 /// `inhibits: [audio-loss-high, "video-*"]` (or one name): the entries as
@@ -643,7 +737,7 @@ fn parse_match(node: &Node, errs: &mut Errs<'_>) -> Vec<RuleMatcher> {
     out
 }
 
-fn parse_labels(node: &Node, errs: &mut Errs<'_>) -> BTreeMap<String, String> {
+pub(super) fn parse_labels(node: &Node, errs: &mut Errs<'_>) -> BTreeMap<String, String> {
     let mut m = match MapReader::new(node, "`labels`") {
         Ok(m) => m,
         Err(msg) => {
@@ -856,5 +950,107 @@ rules:
         assert!(glob_matches("audio-*-high", "audio-loss-high"));
         assert!(glob_matches("a?c", "abc"));
         assert!(!glob_matches("audio-*", "video-loss"));
+    }
+
+    #[test]
+    fn incidents_load_beside_rules_with_their_defaults() {
+        let set = load_str(
+            Path::new("r.yaml"),
+            r#"
+rules:
+  - name: audio-loss-high
+    when: audio_input.avg_loss > 2%
+  - name: audio-latency-high
+    when: audio_input.latency > 150ms
+incidents:
+  - name: meeting-audio
+    rules: [audio-*]
+    min_fraction: 50%
+    severity: critical
+    summary: "{{ affected }} of {{ population }} in {{ topic }} ({{ shared.data_center }})"
+  - name: dc-audio
+    scope: data_center
+    rules: audio-loss-high
+    min_participants: 5
+    min_fraction: 0.3
+    hold: 30s
+    inhibit: false
+"#,
+        )
+        .unwrap();
+        let names: Vec<&str> = set.incidents.iter().map(|d| &*d.name).collect();
+        assert_eq!(names, ["dc-audio", "meeting-audio"]);
+        let m = &set.incidents[1];
+        assert_eq!(m.scope, crate::incident::Scope::Meeting);
+        assert_eq!(&*m.rules[0], "audio-latency-high");
+        assert_eq!(m.rules.len(), 2);
+        assert_eq!((m.min_participants, m.min_fraction), (3, 0.5));
+        assert!(m.inhibit);
+        let d = &set.incidents[0];
+        assert_eq!(d.scope.name(), "data_center");
+        assert_eq!((d.min_participants, d.min_fraction), (5, 0.3));
+        assert_eq!(d.hold, Duration::from_secs(30));
+        assert!(!d.inhibit);
+        assert_eq!(d.severity, Severity::Warning);
+        // A file of incidents only is a rule file too.
+        assert!(
+            load_str(
+                Path::new("i.yaml"),
+                "incidents:\n  - name: i\n    rules: ['*']\n"
+            )
+            .is_err(),
+            "its members must exist"
+        );
+    }
+
+    #[test]
+    fn every_incident_error_is_reported_with_its_position() {
+        let errs = errors(
+            r#"rules:
+  - name: audio-loss-high
+    when: audio_input.avg_loss > 2%
+incidents:
+  - name: audio-loss-high
+    scope: data_centre
+    rules: [audio-loss-hihg, "video-*"]
+    min_participants: 0
+    min_fraction: 150%
+    inhibt: false
+    summary: "{{ topic }} {{ user_name }}"
+  - name: two
+    rules: []
+    severity: high
+    hold: 3
+incident:
+  - name: x
+"#,
+        );
+        let expect = [
+            "r.yaml:5:11: error: duplicate incident name `audio-loss-high`: already defined at r.yaml:2",
+            "r.yaml:6:12: error: unknown incident scope `data_centre` (did you mean `data_center`?)",
+            "r.yaml:7:13: error: incident `rules` entry `audio-loss-hihg` matches no rule (did you mean `audio-loss-high`?)",
+            "r.yaml:7:30: error: incident `rules` entry `video-*` matches no rule",
+            "r.yaml:8:23: error: `min_participants` must be a whole number of 1 or more, not `0`",
+            "r.yaml:9:19: error: `min_fraction` must be a percentage from 0% to 100%",
+            "r.yaml:10:5: error: unknown key `inhibt` in an incident (did you mean `inhibit`?)",
+            "r.yaml:11:30: error: in `summary`: unknown template variable `user_name`",
+            "r.yaml:13:12: error: `rules` is empty: an incident needs at least one member rule",
+            "r.yaml:14:15: error: bad severity `high`",
+            "r.yaml:15:11: error: bad duration for `hold`",
+            "r.yaml:16:1: error: unknown key `incident` at the top of a rule file (did you mean `incidents`?)",
+        ];
+        assert_eq!(errs.len(), expect.len(), "{errs:#?}");
+        for (got, want) in errs.iter().zip(expect) {
+            assert!(got.starts_with(want), "got {got}\nwant {want}");
+        }
+        // The meeting variables belong to meeting incidents only.
+        let e = errors(
+            "rules:\n  - name: a\n    when: audio_input.avg_loss > 2%\nincidents:\n  - name: i\n    scope: all\n    rules: [a]\n    summary: \"{{ topic }}\"\n",
+        );
+        assert!(
+            e[0].contains("unknown template variable `topic`")
+                && e[0].contains("only for `scope: meeting`"),
+            "{e:?}"
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! so everyone sees the same errors.
 
 pub mod expr;
+pub mod incident;
 pub mod load;
 pub mod template;
 
@@ -178,12 +179,12 @@ pub fn match_key(name: &str) -> Option<MatchKey> {
     }
 }
 
-/// A loaded, validated set of rules, ordered by name.
+/// A loaded, validated set of rules and incidents, each ordered by name.
 #[derive(Clone, Debug, Default)]
 pub struct RuleSet {
     pub rules: Vec<Rule>,
-    /// `incidents:` of the rule files (SPEC 12).
-    pub incidents: Vec<crate::incident::IncidentDef>,
+    /// `incidents:` (SPEC 12), member globs resolved to rule names.
+    pub incidents: Vec<incident::IncidentDef>,
 }
 
 impl RuleSet {

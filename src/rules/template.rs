@@ -170,6 +170,59 @@ pub fn join_escaped(parts: &[(bool, String)], escape: impl Fn(&str) -> String) -
 /// Checks a template's syntax and variables. The error is a message and the
 /// character index in the template where the problem is, when known.
 pub fn check(source: &str) -> Result<(), (String, Option<usize>)> {
+    check_names(
+        source,
+        &is_allowed,
+        &format!(
+            "{}, labels.NAME and the participant attributes",
+            VARIABLES.join(", ")
+        ),
+    )
+}
+
+/// Variables of an incident's templates (SPEC 12); the meeting ones only
+/// for scope `meeting`.
+pub const INCIDENT_VARIABLES: [&str; 13] = [
+    "rule",
+    "description",
+    "severity",
+    "state",
+    "scope",
+    "scope_value",
+    "affected",
+    "population",
+    "peak",
+    "duration",
+    "since",
+    "labels",
+    "shared",
+];
+
+/// The meeting variables an incident of scope `meeting` adds.
+pub const INCIDENT_MEETING_VARIABLES: [&str; 4] =
+    ["meeting", "meeting_id", "meeting_uuid", "topic"];
+
+/// Checks an incident template: syntax, and only the incident variables
+/// (the meeting ones when `meeting_scope`).
+pub fn check_incident(source: &str, meeting_scope: bool) -> Result<(), (String, Option<usize>)> {
+    let mut known: Vec<&str> = INCIDENT_VARIABLES.to_vec();
+    if meeting_scope {
+        known.extend(INCIDENT_MEETING_VARIABLES);
+    }
+    let list = format!("{}, labels.NAME and shared.NAME", known.join(", "));
+    let note = if meeting_scope {
+        String::new()
+    } else {
+        " (meeting, meeting_id, meeting_uuid and topic only for `scope: meeting`)".to_owned()
+    };
+    check_names(source, &|v| known.contains(&v), &format!("{list}{note}"))
+}
+
+fn check_names(
+    source: &str,
+    allowed: &dyn Fn(&str) -> bool,
+    known: &str,
+) -> Result<(), (String, Option<usize>)> {
     let env = environment();
     let template = env.template_from_str(source).map_err(|e| {
         (
@@ -180,7 +233,7 @@ pub fn check(source: &str) -> Result<(), (String, Option<usize>)> {
     let mut unknown: Vec<String> = template
         .undeclared_variables(false)
         .into_iter()
-        .filter(|v| !is_allowed(v))
+        .filter(|v| !allowed(v))
         .collect();
     unknown.sort();
     if unknown.is_empty() {
@@ -189,14 +242,13 @@ pub fn check(source: &str) -> Result<(), (String, Option<usize>)> {
         let at = find_variable(source, &unknown[0]);
         Err((
             format!(
-                "unknown template variable{} {}; known: {}, labels.NAME and the participant attributes",
+                "unknown template variable{} {}; known: {known}",
                 if unknown.len() > 1 { "s" } else { "" },
                 unknown
                     .iter()
                     .map(|v| format!("`{v}`"))
                     .collect::<Vec<_>>()
                     .join(", "),
-                VARIABLES.join(", ")
             ),
             at,
         ))
