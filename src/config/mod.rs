@@ -5,9 +5,11 @@
 
 mod env;
 mod parse;
+mod sites;
 
 pub use env::interpolate;
 use parse::parse_config;
+pub use sites::Sites;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -54,6 +56,9 @@ pub struct Config {
     /// `links:`: a button or link per entry in every chat message, by name
     /// (the text it shows), each a URL template; in the order written.
     pub links: Vec<(String, String)>,
+    /// `sites:`: named CIDR lists, in the order written (the first that
+    /// holds a participant's address is its `site`).
+    pub sites: Sites,
 }
 
 /// `display:`.
@@ -299,9 +304,12 @@ impl Config {
 impl Config {
     /// Checks that each route `match` key that is no alert attribute is a
     /// label of some rule of `rules`, the set loaded with this config; a
-    /// route on a label no rule has could never match. Called wherever config
-    /// and rules meet: the service's start and reloads, and `qoswatch check
-    /// -c` (which checks the config's rules, or the rule paths given).
+    /// route on a label no rule has could never match. Also checks that each
+    /// site a rule's `match.site` names as a literal is one of this config's
+    /// `sites` (routes are checked when the config loads). Called wherever
+    /// config and rules meet: the service's start and reloads, `qoswatch
+    /// check -c` (which checks the config's rules, or the rule paths given),
+    /// and `eval -c` and `test -c`.
     pub fn check_labels(&self, rules: &crate::rules::RuleSet) -> Result<(), Diagnostics> {
         let mut labels: Vec<&str> = rules
             .rules
@@ -310,7 +318,7 @@ impl Config {
             .collect();
         labels.sort_unstable();
         labels.dedup();
-        let diags: Vec<yaml::Diagnostic> = self
+        let mut diags: Vec<yaml::Diagnostic> = self
             .routes
             .iter()
             .flat_map(|r| &r.label_keys)
@@ -319,6 +327,18 @@ impl Config {
                 yaml::Diagnostic::new(&self.path, *pos, parse::unknown_route_key(key, &labels))
             })
             .collect();
+        for rule in &rules.rules {
+            for (site, pos) in &rule.site_literals {
+                if !self.sites.names().any(|n| n == site) {
+                    let what = format!("rule `{}` `match.site`", rule.name);
+                    diags.push(yaml::Diagnostic::new(
+                        &rule.source.path,
+                        *pos,
+                        sites::unknown_site(site, &self.sites, &what),
+                    ));
+                }
+            }
+        }
         if diags.is_empty() {
             Ok(())
         } else {

@@ -11,7 +11,7 @@ use crate::matcher;
 use crate::rules::load::Errs;
 use crate::yaml::{MapReader, Node, Value};
 
-const TOP_KEYS: [&str; 10] = [
+const TOP_KEYS: [&str; 11] = [
     "zoom",
     "poll",
     "replay",
@@ -22,6 +22,7 @@ const TOP_KEYS: [&str; 10] = [
     "http",
     "display",
     "links",
+    "sites",
 ];
 const ZOOM_KEYS: [&str; 7] = [
     "account_id",
@@ -109,9 +110,13 @@ pub(super) fn parse_config(path: &Path, root: &Node, errs: &mut Errs<'_>) -> Con
         .get("notifiers")
         .map(|n| parse_notifiers(n, errs))
         .unwrap_or_default();
+    let sites = top
+        .get("sites")
+        .map(|n| super::sites::parse_sites(n, errs))
+        .unwrap_or_default();
     let routes = top
         .get("routes")
-        .map(|n| parse_routes(n, &notifiers, &broken, errs))
+        .map(|n| parse_routes(n, &notifiers, &broken, &sites, errs))
         .unwrap_or_default();
     let state_dir = top
         .get("state_dir")
@@ -169,6 +174,7 @@ pub(super) fn parse_config(path: &Path, root: &Node, errs: &mut Errs<'_>) -> Con
         http,
         display,
         links,
+        sites,
     }
 }
 
@@ -535,6 +541,7 @@ fn parse_routes(
     node: &Node,
     notifiers: &BTreeMap<String, NotifierConfig>,
     broken: &[String],
+    sites: &Sites,
     errs: &mut Errs<'_>,
 ) -> Vec<RouteConfig> {
     let Value::Seq(items) = &node.value else {
@@ -572,6 +579,22 @@ fn parse_routes(
                             }
                         }
                         match matcher::parse_node(&key, v, &format!("route `match.{key}`")) {
+                            Ok(m) if key == "site" => {
+                                // A site the config lacks could never match.
+                                for (name, pos) in matcher::literal_positions(v) {
+                                    if !sites.names().any(|n| n == name) {
+                                        errs.at(
+                                            pos,
+                                            super::sites::unknown_site(
+                                                &name,
+                                                sites,
+                                                "route `match.site`",
+                                            ),
+                                        );
+                                    }
+                                }
+                                matchers.push(m)
+                            }
                             Ok(m) => matchers.push(m),
                             Err(list) => {
                                 for (pos, msg) in list {

@@ -100,6 +100,9 @@ pub struct AlertView {
     /// Every participant attribute Zoom sent, by name.
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+    /// The participant's site (config `sites`), when one holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
 }
 
 /// What an alert is about (the `kind` attribute).
@@ -145,8 +148,7 @@ impl AlertView {
             "meeting_uuid" => self.meeting_uuid.as_deref(),
             "topic" => self.topic.as_deref(),
             "participant" => self.participant.as_deref(),
-            // Sites are not configured yet.
-            "site" => None,
+            "site" => self.site.as_deref(),
             _ if crate::qos::ATTRIBUTE_NAMES.contains(&name) => {
                 self.attributes.get(name).map(String::as_str)
             }
@@ -265,6 +267,7 @@ pub fn view_with(event: &Event, rules: &[Rule], p: &Presentation) -> AlertView {
             since_local: local(s.since),
             resolution: (s.state == State::Resolved).then(|| "condition".to_owned()),
             links: Vec::new(),
+            site: None,
         },
         Event::Alert(t) => {
             let rule = rules.iter().find(|r| *r.name == *t.rule);
@@ -307,6 +310,9 @@ pub fn view_with(event: &Event, rules: &[Rule], p: &Presentation) -> AlertView {
                 if let Some(v) = attr(name) {
                     ctx.insert(name, v.into());
                 }
+            }
+            if let Some(site) = &t.participant.site {
+                ctx.insert("site", site.to_string().into());
             }
             let render = |src: &str, kind: Kind, what: &str| {
                 template::render(src, kind, &ctx)
@@ -405,6 +411,7 @@ pub fn view_with(event: &Event, rules: &[Rule], p: &Presentation) -> AlertView {
                 since_local: local(t.since),
                 resolution: resolution.map(str::to_owned),
                 links,
+                site: t.participant.site.as_deref().map(str::to_owned),
             }
         }
     }

@@ -135,6 +135,13 @@ impl Pipeline {
     pub fn handle_batch(&mut self, mut batch: Batch, now: Timestamp) -> Vec<Transition> {
         self.dirty = true;
         self.reject_future_samples(&mut batch, now);
+        // Each participant's site, once as it enters, from the config in
+        // force: rules, routes and templates read it from there.
+        if !self.config.sites.is_empty() {
+            for p in &mut batch.participants {
+                p.info.site = self.config.sites.site_for(&p.info);
+            }
+        }
         let mut out = Vec::new();
         let meeting = &batch.meeting;
         if batch.ended {
