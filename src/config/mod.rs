@@ -327,6 +327,24 @@ impl Config {
                 yaml::Diagnostic::new(&self.path, *pos, parse::unknown_route_key(key, &labels))
             })
             .collect();
+        if let Err(more) = self.check_sites(rules) {
+            diags.extend(more.0);
+        }
+        if diags.is_empty() {
+            Ok(())
+        } else {
+            Err(Diagnostics(diags))
+        }
+    }
+}
+
+impl Config {
+    /// Checks that each site a rule's `match.site` names as a literal is
+    /// one of this config's `sites`: a misspelt site would never match.
+    /// Part of [`Config::check_labels`]; `eval -c` and `test -c` check only
+    /// this.
+    pub fn check_sites(&self, rules: &crate::rules::RuleSet) -> Result<(), Diagnostics> {
+        let mut diags = Vec::new();
         for rule in &rules.rules {
             for (site, pos) in &rule.site_literals {
                 if !self.sites.names().any(|n| n == site) {
