@@ -559,6 +559,29 @@ mod tests {
     const RULE: &str = "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n";
 
     #[test]
+    fn the_site_is_set_as_samples_enter_and_survives_a_restart() {
+        let rules = "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n    match: { site: berlin }\n";
+        let sites = "sites:\n  berlin: [10.20.0.0/16]\n  hq: [10.0.0.0/8]\n";
+        let mut s = pipeline(rules, sites);
+        let mut inside = person("a", &[(60, 300.0)]);
+        inside.info.internal_ip_addresses = Arc::from([Box::from("10.20.1.5")]);
+        let mut at_hq = person("b", &[(60, 300.0)]);
+        at_hq
+            .info
+            .set_attribute("ip_address", Some(Arc::from("10.1.1.1")));
+        let out = handle(&mut s, batch(vec![inside, at_hq], 100));
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert_eq!(&*out[0].participant.user_id, "a");
+        assert_eq!(out[0].participant.site.as_deref(), Some("berlin"));
+        // A restart restores the site with the alert.
+        let mut again = pipeline(rules, sites);
+        again.engine.restore(s.engine.snapshot());
+        let active = again.engine.active();
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].participant.site.as_deref(), Some("berlin"));
+    }
+
+    #[test]
     fn first_sight_announces_only_the_current_state() {
         let mut s = pipeline(RULE, "");
         // History: fired and resolved twice, firing at the newest sample.
