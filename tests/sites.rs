@@ -188,6 +188,42 @@ fn without_c_a_site_rule_never_fires_and_a_misspelt_site_is_an_error() {
 }
 
 #[test]
+fn eval_c_prints_text_times_in_the_configs_time_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "qoswatch.yaml",
+        &format!("{CONFIG}display:\n  time_zone: Europe/Berlin\n"),
+    );
+    let page = QosPage::new().participant(participant("in-berlin", None, &["10.20.7.9"]));
+    let input = write(dir.path(), "qos.json", &page.to_json());
+    let rules = write(
+        dir.path(),
+        "rules.yaml",
+        "rules:\n  - name: latency-high\n    when: audio_input.latency > 150ms\n",
+    );
+    let eval = |with_config: bool| {
+        let mut args = vec![
+            "eval",
+            "--rules",
+            rules.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ];
+        if with_config {
+            args.extend(["-c", config.to_str().unwrap()]);
+        }
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+        stdout(&o)
+    };
+    // 1_780_000_000 is 2026-05-28 20:26:40 UTC.
+    let utc = eval(false);
+    assert!(utc.starts_with("2026-05-28T20:26:40Z FIRING"), "{utc}");
+    let local = eval(true);
+    assert!(local.starts_with("2026-05-28 22:26 CEST FIRING"), "{local}");
+}
+
+#[test]
 fn test_c_places_the_case_participant_by_its_addresses() {
     let dir = tempfile::tempdir().unwrap();
     let config = write(dir.path(), "qoswatch.yaml", CONFIG);
