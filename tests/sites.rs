@@ -108,6 +108,41 @@ fn eval_c_fires_a_site_rule_only_for_the_participant_inside_the_site() {
 }
 
 #[test]
+fn eval_c_needs_only_the_sites_of_the_config() {
+    let people = || vec![participant("in-berlin", None, &["10.20.7.9"])];
+    let minimal = "sites:\n  berlin-office: [10.20.0.0/16]\n";
+    assert_eq!(fired_for(minimal, "berlin-office", people()), ["in-berlin"]);
+    // A misspelt top-level key is still pointed out.
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "q.yaml",
+        "site:\n  berlin-office: [10.20.0.0/16]\n",
+    );
+    let rules = write(
+        dir.path(),
+        "r.yaml",
+        "rules:\n  - name: latency-high\n    when: audio_input.latency > 150ms\n",
+    );
+    let o = run(&[
+        "eval",
+        "-c",
+        config.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:1:1: error: unknown key `site` in the config (did you mean `sites`?)",
+            config.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
 fn eval_c_places_ipv6_addresses() {
     let fired = fired_for(
         CONFIG,

@@ -12,25 +12,25 @@ pub const EXIT_OK: i32 = 0;
 /// Exit code: invalid input, failing tests.
 pub const EXIT_FAIL: i32 = 1;
 
-/// The config `eval -c` and `test -c` use (its `sites` and `display`),
-/// read without needing its `${VAR}`s set, with the sites `rules` name in
-/// `match` checked against it; the default (no sites, UTC) without `-c`.
+/// What `eval -c` and `test -c` use of a config (its `sites` and
+/// `display`; nothing else of it is judged, and its `${VAR}`s need not be
+/// set), with the sites `rules` name in `match` checked against it; no
+/// sites and UTC without `-c`.
 pub fn offline_config(
     path: Option<&std::path::Path>,
     rules: &crate::rules::RuleSet,
 ) -> Result<OfflineConfig, crate::yaml::Diagnostics> {
-    use crate::config::{Config, EnvMode};
     let Some(path) = path else {
         return Ok(OfflineConfig {
             sites: crate::config::Sites::default(),
             time_zone: jiff::tz::TimeZone::UTC,
         });
     };
-    let config = Config::load(path, EnvMode::Lenient)?;
-    config.check_sites(rules)?;
+    let (sites, display) = crate::config::load_sites_and_display(path)?;
+    sites.check_rules(rules)?;
     Ok(OfflineConfig {
-        sites: config.sites,
-        time_zone: config.display.time_zone,
+        sites,
+        time_zone: display.time_zone,
     })
 }
 

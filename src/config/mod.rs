@@ -301,6 +301,28 @@ impl Config {
     }
 }
 
+/// What `eval -c` and `test -c` take from a config: its `sites` and
+/// `display`, read without needing its `${VAR}`s set. The rest of the file
+/// is not judged (a config holding only these two is fine); `check -c`
+/// judges all of it.
+pub fn load_sites_and_display(path: &Path) -> Result<(Sites, DisplayConfig), Diagnostics> {
+    let text = yaml::read_limited(path, "config").map_err(|d| Diagnostics(vec![d]))?;
+    let env = |name: &str| std::env::var(name).ok();
+    let text = interpolate(path, &text, EnvMode::Lenient, &env).map_err(Diagnostics)?;
+    let (root, found) = yaml::parse_all(path, &text);
+    let Some(root) = root else {
+        return Err(Diagnostics(found));
+    };
+    let mut errs = Errs { path, diags: found };
+    let read = parse::parse_sites_and_display(&root, &mut errs);
+    errs.diags.sort_by_key(|d| (d.line, d.col));
+    if errs.diags.is_empty() {
+        Ok(read)
+    } else {
+        Err(Diagnostics(errs.diags))
+    }
+}
+
 impl Config {
     /// Checks that each route `match` key that is no alert attribute is a
     /// label of some rule of `rules`, the set loaded with this config; a
@@ -342,26 +364,9 @@ impl Config {
     /// Checks that each site a rule's `match.site` names as a literal is
     /// one of this config's `sites`: a misspelt site would never match.
     /// Part of [`Config::check_labels`]; `eval -c` and `test -c` check only
-    /// this.
+    /// this ([`Sites::check_rules`]).
     pub fn check_sites(&self, rules: &crate::rules::RuleSet) -> Result<(), Diagnostics> {
-        let mut diags = Vec::new();
-        for rule in &rules.rules {
-            for (site, pos) in &rule.site_literals {
-                if !self.sites.names().any(|n| n == site) {
-                    let what = format!("rule `{}` `match.site`", rule.name);
-                    diags.push(yaml::Diagnostic::new(
-                        &rule.source.path,
-                        *pos,
-                        sites::unknown_site(site, &self.sites, &what),
-                    ));
-                }
-            }
-        }
-        if diags.is_empty() {
-            Ok(())
-        } else {
-            Err(Diagnostics(diags))
-        }
+        self.sites.check_rules(rules)
     }
 }
 

@@ -178,6 +178,34 @@ pub(super) fn parse_config(path: &Path, root: &Node, errs: &mut Errs<'_>) -> Con
     }
 }
 
+/// Only `sites` and `display` of a config (`eval -c`, `test -c`): the rest
+/// is not judged, except that a top-level key must be one of the config's.
+pub(super) fn parse_sites_and_display(root: &Node, errs: &mut Errs<'_>) -> (Sites, DisplayConfig) {
+    if root.value == Value::Null {
+        return (Sites::default(), DisplayConfig::default());
+    }
+    let mut top = match MapReader::new(root, "the config") {
+        Ok(m) => m,
+        Err(msg) => {
+            errs.at(root.pos, msg);
+            return (Sites::default(), DisplayConfig::default());
+        }
+    };
+    let sites = top
+        .get("sites")
+        .map(|n| super::sites::parse_sites(n, errs))
+        .unwrap_or_default();
+    let display = top
+        .get("display")
+        .map(|n| parse_display(n, errs))
+        .unwrap_or_default();
+    for key in TOP_KEYS {
+        top.get(key);
+    }
+    errs.unknown_keys(&top, "the config", &TOP_KEYS);
+    (sites, display)
+}
+
 fn parse_display(node: &Node, errs: &mut Errs<'_>) -> DisplayConfig {
     let mut m = match MapReader::new(node, "`display`") {
         Ok(m) => m,

@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use super::is_unset;
 use crate::qos::ParticipantInfo;
 use crate::rules::load::Errs;
-use crate::yaml::{MapReader, Node, Value};
+use crate::yaml::{Diagnostic, Diagnostics, MapReader, Node, Value};
 
 /// The configured sites, in config order.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -91,6 +91,31 @@ impl Sites {
                     && (i.is_empty() || internal.iter().any(|a| holds(i, a)))
             }
         })
+    }
+}
+
+impl Sites {
+    /// Checks that each site a rule's `match.site` names as a literal is
+    /// one of these: a misspelt site would never match.
+    pub fn check_rules(&self, rules: &crate::rules::RuleSet) -> Result<(), Diagnostics> {
+        let mut diags = Vec::new();
+        for rule in &rules.rules {
+            for (site, pos) in &rule.site_literals {
+                if !self.names().any(|n| n == site) {
+                    let what = format!("rule `{}` `match.site`", rule.name);
+                    diags.push(Diagnostic::new(
+                        &rule.source.path,
+                        *pos,
+                        unknown_site(site, self, &what),
+                    ));
+                }
+            }
+        }
+        if diags.is_empty() {
+            Ok(())
+        } else {
+            Err(Diagnostics(diags))
+        }
     }
 }
 
