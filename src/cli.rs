@@ -62,6 +62,9 @@ pub enum Command {
     },
     /// Run rule unit tests.
     Test {
+        /// Service config whose `sites` and `display` apply (its `${VAR}`s need not be set).
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
         /// Rule test files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -77,6 +80,9 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
         format: OutputFormat,
+        /// Service config whose `sites` and `display` apply (its `${VAR}`s need not be set).
+        #[arg(short = 'c', long = "config")]
+        config: Option<PathBuf>,
         /// Zoom QoS response files (a directory: its `*.json` files by name); `-` or none reads stdin.
         files: Vec<PathBuf>,
     },

@@ -87,11 +87,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 Err(e) => return Err(e.into()),
             }
         }
-        Command::Test { files } => test::run(&files, &mut out)?,
+        Command::Test { config, files } => test::run(&files, config.as_deref(), &mut out)?,
         Command::Eval {
             rules,
             meeting,
             format,
+            config,
             files,
         } => {
             let args = eval::EvalArgs {
@@ -99,6 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 meeting,
                 format,
                 files,
+                config,
             };
             eval::run(
                 &args,

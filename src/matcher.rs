@@ -378,6 +378,33 @@ pub fn parse_node(key: &str, value: &Node, section: &str) -> Result<Matcher, Vec
     }
 }
 
+/// The literals of a matcher value as written, with their positions (a
+/// scalar's, or each list item's): what a site check judges.
+pub fn literal_positions(value: &Node) -> Vec<(String, Pos)> {
+    match &value.value {
+        Value::Seq(items) => items
+            .iter()
+            .filter_map(|i| {
+                let text = i.as_scalar_text()?;
+                match Op::parse_item(&text) {
+                    Ok(Item::Literal(s)) => Some((s, i.pos)),
+                    _ => None,
+                }
+            })
+            .collect(),
+        _ => value
+            .as_scalar_text()
+            .and_then(|t| Op::parse(&t).ok())
+            .map(|op| {
+                op.literals()
+                    .into_iter()
+                    .map(|s| (s.to_owned(), value.pos))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
 /// "did you mean" for an unknown key, among `known`.
 pub fn did_you_mean(key: &str, known: &[&str]) -> String {
     suggest(key, known).map_or(String::new(), |k| format!(" (did you mean `{k}`?)"))

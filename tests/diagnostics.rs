@@ -189,7 +189,7 @@ fn route_keys_must_be_attributes_or_rule_labels() {
     let config = write(
         dir.path(),
         "q.yaml",
-        "replay: x\nrules: [r.yaml]\nnotifiers:\n  a: { type: console }\nroutes:\n  - match: { topic: \"~(?i)exec\", meeting: \"!1\", kind: participant, team: netops, site: hq, ip_address: \"~^10\\\\.\" }\n    notify: [a]\n  - match: { teem: netops }\n    notify: [a]\n",
+        "replay: x\nrules: [r.yaml]\nnotifiers:\n  a: { type: console }\nroutes:\n  - match: { topic: \"~(?i)exec\", meeting: \"!1\", kind: participant, team: netops, site: hq, ip_address: \"~^10\\\\.\" }\n    notify: [a]\n  - match: { teem: netops }\n    notify: [a]\nsites:\n  hq: [10.0.0.0/8]\n",
     );
     let lines = check(&["-c", path(&config)]);
     assert_eq!(lines.len(), 1, "{lines:#?}");

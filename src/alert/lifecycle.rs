@@ -582,8 +582,13 @@ fn refresh_attributes(
     let same_meeting = same_text(&state.meeting.id, &meeting.id)
         && same_text(&state.meeting.uuid, &meeting.uuid)
         && same_text(&state.meeting.topic, &meeting.topic);
-    if !same_meeting || !same_texts(&state.info.attributes, &participant.attributes) {
+    if !same_meeting
+        || !same_texts(&state.info.attributes, &participant.attributes)
+        || !same_text(&state.info.site, &participant.site)
+    {
         state.info.attributes = participant.attributes.clone();
+        state.info.site = participant.site.clone();
+        state.info.internal_ip_addresses = participant.internal_ip_addresses.clone();
         state.meeting = meeting.clone();
         state.applies = applicability(rules, meeting, participant);
     }

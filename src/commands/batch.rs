@@ -47,7 +47,7 @@ impl Stepper {
             self.incidents.observe(MemberUpdate {
                 meeting,
                 participant,
-                site: None,
+                site: participant.site.as_deref(),
                 newest: sample.at,
                 present: true,
             });

@@ -24,6 +24,8 @@ pub struct EvalArgs {
     pub meeting: Option<String>,
     pub format: OutputFormat,
     pub files: Vec<PathBuf>,
+    /// `-c`: a service config whose `sites` and `display` apply.
+    pub config: Option<PathBuf>,
 }
 
 /// Runs `eval`: transitions on `out`, problems on `err`.
@@ -35,6 +37,13 @@ pub fn run(
 ) -> std::io::Result<i32> {
     let rules = match load_paths(&args.rules) {
         Ok(r) => r,
+        Err(diags) => {
+            writeln!(err, "{diags}")?;
+            return Ok(EXIT_FAIL);
+        }
+    };
+    let config = match super::offline_config(args.config.as_deref(), &rules) {
+        Ok(c) => c,
         Err(diags) => {
             writeln!(err, "{diags}")?;
             return Ok(EXIT_FAIL);
@@ -109,7 +118,8 @@ pub fn run(
             tracing::warn!(file = %name, "unreadable value, taken as no data: {w}");
         }
         let meeting = forced.clone().unwrap_or(response.meeting);
-        for p in response.participants {
+        for mut p in response.participants {
+            p.info.site = config.sites.site_for(&p.info);
             for s in p.samples {
                 items.push((meeting.clone(), p.info.clone(), s));
             }
@@ -138,8 +148,12 @@ pub fn run(
                     writeln!(out)?;
                 }
                 OutputFormat::Text => match inhibited_by {
-                    Some(by) => writeln!(out, "{} (inhibited by {by})", text_line(t))?,
-                    None => writeln!(out, "{}", text_line(t))?,
+                    Some(by) => writeln!(
+                        out,
+                        "{} (inhibited by {by})",
+                        text_line(t, &config.time_zone)
+                    )?,
+                    None => writeln!(out, "{}", text_line(t, &config.time_zone))?,
                 },
             }
         }
@@ -288,6 +302,16 @@ fn incident_line(i: &IncidentTransition) -> String {
     )
 }
 
-fn text_line(t: &Transition) -> String {
-    crate::notify::format::transition_line(t)
+/// The transition for people; its time in `display.time_zone` when `-c`
+/// names one other than UTC.
+fn text_line(t: &Transition, tz: &jiff::tz::TimeZone) -> String {
+    let line = crate::notify::format::transition_line(t);
+    if tz.iana_name() == Some("UTC") {
+        return line;
+    }
+    let utc = t.at.to_rfc3339();
+    match line.strip_prefix(&utc) {
+        Some(rest) => format!("{}{rest}", crate::notify::format::time(t.at, tz)),
+        None => line,
+    }
 }

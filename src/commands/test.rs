@@ -57,8 +57,10 @@ struct Case {
     expect: BTreeSet<Event>,
 }
 
-/// Runs the test files; prints failures and `N passed, N failed`.
-pub fn run(files: &[PathBuf], out: &mut dyn Write) -> std::io::Result<i32> {
+/// Runs the test files; prints failures and `N passed, N failed`. With
+/// `config` (`-c`), its `sites` place each case's participant by its
+/// `ip_address` and `internal_ip_addresses`.
+pub fn run(files: &[PathBuf], config: Option<&Path>, out: &mut dyn Write) -> std::io::Result<i32> {
     let (mut passed, mut failed) = (0usize, 0usize);
     let mut broken = false;
     for file in files {
@@ -70,7 +72,18 @@ pub fn run(files: &[PathBuf], out: &mut dyn Write) -> std::io::Result<i32> {
                 }
             }
             Ok((rules, cases)) => {
-                for case in cases {
+                let sites = match super::offline_config(config, &rules) {
+                    Ok(c) => c.sites,
+                    Err(diags) => {
+                        broken = true;
+                        writeln!(out, "{diags}")?;
+                        continue;
+                    }
+                };
+                for mut case in cases {
+                    for (p, _) in &mut case.participants {
+                        p.site = sites.site_for(p);
+                    }
                     let got = run_case(&rules, &case);
                     if got == case.expect {
                         passed += 1;
@@ -341,6 +354,10 @@ fn read_participant(
         if key == "samples" && several {
             continue;
         }
+        if key == "internal_ip_addresses" {
+            participant.internal_ip_addresses = addresses(v, errs);
+            continue;
+        }
         let Some(value) = v.as_scalar_text() else {
             errs.at(v.pos, format!("participant `{key}` must be a string"));
             continue;
@@ -354,7 +371,7 @@ fn read_participant(
                     errs.at(
                         k.pos,
                         format!(
-                            "unknown participant attribute `{key}`; use user_id, meeting, topic or {}",
+                            "unknown participant attribute `{key}`; use user_id, meeting, topic, internal_ip_addresses or {}",
                             qos::ATTRIBUTE_NAMES.join(", ")
                         ),
                     );
@@ -434,6 +451,19 @@ fn parse_samples(n: &Node, start: Timestamp, step: i64, errs: &mut Errs<'_>) -> 
             Vec::new()
         }
     }
+}
+
+/// A participant's `internal_ip_addresses`: a list of strings, or one.
+fn addresses(node: &Node, errs: &mut Errs<'_>) -> Arc<[Box<str>]> {
+    let items: Vec<&Node> = match &node.value {
+        Value::Seq(items) => items.iter().collect(),
+        _ => vec![node],
+    };
+    items
+        .into_iter()
+        .filter_map(|i| errs.string(i, "internal_ip_addresses"))
+        .map(Box::from)
+        .collect()
 }
 
 fn parse_sample(node: &Node, at: Timestamp, errs: &mut Errs<'_>) -> Sample {

@@ -5,9 +5,11 @@
 
 mod env;
 mod parse;
+mod sites;
 
 pub use env::interpolate;
 use parse::parse_config;
+pub use sites::Sites;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -54,6 +56,9 @@ pub struct Config {
     /// `links:`: a button or link per entry in every chat message, by name
     /// (the text it shows), each a URL template; in the order written.
     pub links: Vec<(String, String)>,
+    /// `sites:`: named CIDR lists, in the order written (the first that
+    /// holds a participant's address is its `site`).
+    pub sites: Sites,
 }
 
 /// `display:`.
@@ -296,12 +301,37 @@ impl Config {
     }
 }
 
+/// What `eval -c` and `test -c` take from a config: its `sites` and
+/// `display`, read without needing its `${VAR}`s set. The rest of the file
+/// is not judged (a config holding only these two is fine); `check -c`
+/// judges all of it.
+pub fn load_sites_and_display(path: &Path) -> Result<(Sites, DisplayConfig), Diagnostics> {
+    let text = yaml::read_limited(path, "config").map_err(|d| Diagnostics(vec![d]))?;
+    let env = |name: &str| std::env::var(name).ok();
+    let text = interpolate(path, &text, EnvMode::Lenient, &env).map_err(Diagnostics)?;
+    let (root, found) = yaml::parse_all(path, &text);
+    let Some(root) = root else {
+        return Err(Diagnostics(found));
+    };
+    let mut errs = Errs { path, diags: found };
+    let read = parse::parse_sites_and_display(&root, &mut errs);
+    errs.diags.sort_by_key(|d| (d.line, d.col));
+    if errs.diags.is_empty() {
+        Ok(read)
+    } else {
+        Err(Diagnostics(errs.diags))
+    }
+}
+
 impl Config {
     /// Checks that each route `match` key that is no alert attribute is a
     /// label of some rule of `rules`, the set loaded with this config; a
-    /// route on a label no rule has could never match. Called wherever config
-    /// and rules meet: the service's start and reloads, and `qoswatch check
-    /// -c` (which checks the config's rules, or the rule paths given).
+    /// route on a label no rule has could never match. Also checks that each
+    /// site a rule's `match.site` names as a literal is one of this config's
+    /// `sites` (routes are checked when the config loads). Called wherever
+    /// config and rules meet: the service's start and reloads, `qoswatch
+    /// check -c` (which checks the config's rules, or the rule paths given),
+    /// and `eval -c` and `test -c`.
     pub fn check_labels(&self, rules: &crate::rules::RuleSet) -> Result<(), Diagnostics> {
         let mut labels: Vec<&str> = rules
             .rules
@@ -317,7 +347,7 @@ impl Config {
             .collect();
         labels.sort_unstable();
         labels.dedup();
-        let diags: Vec<yaml::Diagnostic> = self
+        let mut diags: Vec<yaml::Diagnostic> = self
             .routes
             .iter()
             .flat_map(|r| &r.label_keys)
@@ -326,11 +356,24 @@ impl Config {
                 yaml::Diagnostic::new(&self.path, *pos, parse::unknown_route_key(key, &labels))
             })
             .collect();
+        if let Err(more) = self.check_sites(rules) {
+            diags.extend(more.0);
+        }
         if diags.is_empty() {
             Ok(())
         } else {
             Err(Diagnostics(diags))
         }
+    }
+}
+
+impl Config {
+    /// Checks that each site a rule's `match.site` names as a literal is
+    /// one of this config's `sites`: a misspelt site would never match.
+    /// Part of [`Config::check_labels`]; `eval -c` and `test -c` check only
+    /// this ([`Sites::check_rules`]).
+    pub fn check_sites(&self, rules: &crate::rules::RuleSet) -> Result<(), Diagnostics> {
+        self.sites.check_rules(rules)
     }
 }
 

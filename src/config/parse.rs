@@ -11,7 +11,7 @@ use crate::matcher;
 use crate::rules::load::Errs;
 use crate::yaml::{MapReader, Node, Value};
 
-const TOP_KEYS: [&str; 10] = [
+const TOP_KEYS: [&str; 11] = [
     "zoom",
     "poll",
     "replay",
@@ -22,6 +22,7 @@ const TOP_KEYS: [&str; 10] = [
     "http",
     "display",
     "links",
+    "sites",
 ];
 const ZOOM_KEYS: [&str; 7] = [
     "account_id",
@@ -109,9 +110,13 @@ pub(super) fn parse_config(path: &Path, root: &Node, errs: &mut Errs<'_>) -> Con
         .get("notifiers")
         .map(|n| parse_notifiers(n, errs))
         .unwrap_or_default();
+    let sites = top
+        .get("sites")
+        .map(|n| super::sites::parse_sites(n, errs))
+        .unwrap_or_default();
     let routes = top
         .get("routes")
-        .map(|n| parse_routes(n, &notifiers, &broken, errs))
+        .map(|n| parse_routes(n, &notifiers, &broken, &sites, errs))
         .unwrap_or_default();
     let state_dir = top
         .get("state_dir")
@@ -169,7 +174,36 @@ pub(super) fn parse_config(path: &Path, root: &Node, errs: &mut Errs<'_>) -> Con
         http,
         display,
         links,
+        sites,
     }
+}
+
+/// Only `sites` and `display` of a config (`eval -c`, `test -c`): the rest
+/// is not judged, except that a top-level key must be one of the config's.
+pub(super) fn parse_sites_and_display(root: &Node, errs: &mut Errs<'_>) -> (Sites, DisplayConfig) {
+    if root.value == Value::Null {
+        return (Sites::default(), DisplayConfig::default());
+    }
+    let mut top = match MapReader::new(root, "the config") {
+        Ok(m) => m,
+        Err(msg) => {
+            errs.at(root.pos, msg);
+            return (Sites::default(), DisplayConfig::default());
+        }
+    };
+    let sites = top
+        .get("sites")
+        .map(|n| super::sites::parse_sites(n, errs))
+        .unwrap_or_default();
+    let display = top
+        .get("display")
+        .map(|n| parse_display(n, errs))
+        .unwrap_or_default();
+    for key in TOP_KEYS {
+        top.get(key);
+    }
+    errs.unknown_keys(&top, "the config", &TOP_KEYS);
+    (sites, display)
 }
 
 fn parse_display(node: &Node, errs: &mut Errs<'_>) -> DisplayConfig {
@@ -535,6 +569,7 @@ fn parse_routes(
     node: &Node,
     notifiers: &BTreeMap<String, NotifierConfig>,
     broken: &[String],
+    sites: &Sites,
     errs: &mut Errs<'_>,
 ) -> Vec<RouteConfig> {
     let Value::Seq(items) = &node.value else {
@@ -572,6 +607,22 @@ fn parse_routes(
                             }
                         }
                         match matcher::parse_node(&key, v, &format!("route `match.{key}`")) {
+                            Ok(m) if key == "site" => {
+                                // A site the config lacks could never match.
+                                for (name, pos) in matcher::literal_positions(v) {
+                                    if !sites.names().any(|n| n == name) {
+                                        errs.at(
+                                            pos,
+                                            super::sites::unknown_site(
+                                                &name,
+                                                sites,
+                                                "route `match.site`",
+                                            ),
+                                        );
+                                    }
+                                }
+                                matchers.push(m)
+                            }
                             Ok(m) => matchers.push(m),
                             Err(list) => {
                                 for (pos, msg) in list {

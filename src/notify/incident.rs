@@ -134,6 +134,10 @@ pub fn incident_view(t: &IncidentTransition, p: &Presentation) -> AlertView {
         since_local: local(t.since),
         resolution: resolution.map(str::to_owned),
         links: Vec::new(),
+        site: match t.scope {
+            Scope::Site => Some(t.scope_value.clone()),
+            _ => t.shared.get("site").cloned(),
+        },
         incident: Some(IncidentFacts {
             scope: t.scope.name().to_owned(),
             scope_value: t.scope_value.clone(),

@@ -130,7 +130,7 @@ mod tests {
     fn config(routes: &str) -> Config {
         Config::from_str(
             Path::new("q.yaml"),
-            &format!("replay: x\nnotifiers:\n  a: {{ type: console }}\n  b: {{ type: console }}\nroutes:\n{routes}"),
+            &format!("replay: x\nsites:\n  berlin: [10.20.0.0/16]\n  hq: [10.0.0.0/8]\nnotifiers:\n  a: {{ type: console }}\n  b: {{ type: console }}\nroutes:\n{routes}"),
             EnvMode::Strict,
             &|_| None,
         )
@@ -175,6 +175,18 @@ mod tests {
         assert!(goes_to_a("{ email: '!~.' }"));
         assert!(goes_to_a("{ topic: '!Town hall' }"));
         assert!(!goes_to_a("{ topic: '!~Exec' }"));
+        // Once the participant has a site, it routes by it.
+        v.site = Some("berlin".into());
+        let goes_to_a = |m: &str| {
+            let c = config(&format!(
+                "  - match: {m}\n    notify: [a]\n  - notify: [b]\n"
+            ));
+            route(&c.routes, &all, &v) == [("a", 10)]
+        };
+        assert!(goes_to_a("{ site: berlin }"));
+        assert!(goes_to_a("{ site: [hq, berlin] }"));
+        assert!(!goes_to_a("{ site: hq }"));
+        assert!(!goes_to_a("{ site: '!berlin' }"));
     }
 
     #[test]

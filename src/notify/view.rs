@@ -102,6 +102,9 @@ pub struct AlertView {
     /// `scope_value`.
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+    /// The participant's site (config `sites`), when one holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
     /// What an incident adds (kind `incident`).
     #[serde(default)]
     pub incident: Option<IncidentFacts>,
@@ -168,8 +171,7 @@ impl AlertView {
             "topic" => self.topic.as_deref(),
             "scope" | "scope_value" => self.attributes.get(name).map(String::as_str),
             "participant" => self.participant.as_deref(),
-            // Sites are not configured yet.
-            "site" => None,
+            "site" => self.site.as_deref(),
             _ if crate::qos::ATTRIBUTE_NAMES.contains(&name) => {
                 self.attributes.get(name).map(String::as_str)
             }
@@ -289,6 +291,7 @@ pub fn view_with(event: &Event, rules: &[Rule], p: &Presentation) -> AlertView {
             resolution: (s.state == State::Resolved).then(|| "condition".to_owned()),
             links: Vec::new(),
             incident: None,
+            site: None,
         },
         Event::Incident(t) => crate::notify::incident::incident_view(t, p),
         Event::Alert(t) => {
@@ -332,6 +335,9 @@ pub fn view_with(event: &Event, rules: &[Rule], p: &Presentation) -> AlertView {
                 if let Some(v) = attr(name) {
                     ctx.insert(name, v.into());
                 }
+            }
+            if let Some(site) = &t.participant.site {
+                ctx.insert("site", site.to_string().into());
             }
             let render = |src: &str, kind: Kind, what: &str| {
                 template::render(src, kind, &ctx)
@@ -431,6 +437,7 @@ pub fn view_with(event: &Event, rules: &[Rule], p: &Presentation) -> AlertView {
                 resolution: resolution.map(str::to_owned),
                 links,
                 incident: None,
+                site: t.participant.site.as_deref().map(str::to_owned),
             }
         }
     }

@@ -24,6 +24,7 @@ fn labels(v: &AlertView) -> BTreeMap<String, String> {
         ("topic", &v.topic),
         ("participant", &v.participant),
         ("user_name", &v.user_name),
+        ("site", &v.site),
         ("metric", &v.metric),
     ] {
         if let Some(val) = val {
@@ -158,5 +159,19 @@ mod tests {
             signature("Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn the_site_is_a_label_when_known() {
+        let mut v: AlertView = serde_json::from_value(serde_json::json!({
+            "rule": "r", "description": null, "severity": "warning", "state": "firing", "reason": null,
+            "summary": "s", "metric": null, "value": null, "threshold": null, "at": "", "since": "", "duration": null,
+            "meeting": null, "topic": null, "participant": null, "user_name": null, "device": null,
+            "network_type": null, "location": null, "labels": {}, "runbook": null, "fingerprint": "f"
+        }))
+        .unwrap();
+        assert!(!labels(&v).contains_key("site"));
+        v.site = Some("berlin-office".into());
+        assert_eq!(labels(&v)["site"], "berlin-office");
     }
 }

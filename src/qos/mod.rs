@@ -547,6 +547,12 @@ pub struct ParticipantInfo {
     pub join_time: Option<Timestamp>,
     /// `leave_time`, when sent.
     pub leave_time: Option<Timestamp>,
+    /// `internal_ip_addresses`: the participant's local addresses as sent
+    /// (empty when Zoom sent none).
+    pub internal_ip_addresses: Arc<[Box<str>]>,
+    /// Its site (config `sites`): set once as its samples enter, by whoever
+    /// knows the config (the service's pipeline, `eval -c`, `test -c`).
+    pub site: Option<Arc<str>>,
 }
 
 impl ParticipantInfo {

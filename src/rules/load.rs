@@ -499,9 +499,12 @@ fn parse_rule(node: &Node, errs: &mut Errs<'_>) -> ParsedRule {
         .get("keep_firing_for")
         .and_then(|n| errs.duration(n, "keep_firing_for"));
     let repeat_every = m.get("repeat_every").and_then(|n| repeat_every(n, errs));
-    let matchers = m
-        .get("match")
-        .map(|n| parse_match(n, errs))
+    let match_node = m.get("match");
+    let matchers = match_node.map(|n| parse_match(n, errs)).unwrap_or_default();
+    let site_literals = match_node
+        .and_then(|n| MapReader::new(n, "").ok())
+        .and_then(|mut mm| mm.get("site"))
+        .map(matcher::literal_positions)
         .unwrap_or_default();
     let labels = m
         .get("labels")
@@ -562,6 +565,7 @@ fn parse_rule(node: &Node, errs: &mut Errs<'_>) -> ParsedRule {
                 line: m.pos.line,
             },
             inhibits: Vec::new(),
+            site_literals,
         })
     };
     (rule(), name_site, inhibits)

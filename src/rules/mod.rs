@@ -89,7 +89,7 @@ pub enum MatchKey {
     MeetingUuid,
     /// The meeting topic.
     Topic,
-    /// The participant's site (sites are not configured yet: always unknown).
+    /// The participant's site (config `sites`; unknown without them).
     Site,
 }
 
@@ -141,6 +141,10 @@ pub struct Rule {
     /// notifications for a participant are held while this rule is pending
     /// or firing for that participant. Sorted, never this rule itself.
     pub inhibits: Vec<String>,
+    /// The sites `match.site` names as literals, where written: checked
+    /// against the config's `sites` once one is known
+    /// (`Config::check_labels`).
+    pub site_literals: Vec<(String, crate::yaml::Pos)>,
 }
 
 impl Rule {
@@ -158,7 +162,7 @@ impl Rule {
                 },
                 MatchKey::MeetingUuid => op.matches(meeting.uuid.as_deref()),
                 MatchKey::Topic => op.matches(meeting.topic.as_deref()),
-                MatchKey::Site => op.matches(None),
+                MatchKey::Site => op.matches(participant.site.as_deref()),
             }
         })
     }
@@ -234,8 +238,22 @@ mod tests {
         ));
         assert!(applies("{ meeting: '/ajXp112==' }"));
         assert!(!applies("{ meeting: '!85746065432' }"));
-        assert!(!applies("{ site: hq }"), "no sites yet: always unknown");
+        assert!(!applies("{ site: hq }"), "no site: unknown");
         assert!(applies("{ site: '!hq' }"));
+        p.site = Some(Arc::from("hq"));
+        let applies = |m: &str| rule(m).matches(&meeting, &p);
+        assert!(applies("{ site: hq }"));
+        assert!(applies("{ site: [berlin, hq] }"));
+        assert!(!applies("{ site: '!hq' }"));
+        let written: Vec<(String, u32, u32)> = rule("{ site: [berlin, '~^b', hq] }")
+            .site_literals
+            .into_iter()
+            .map(|(s, p)| (s, p.line, p.col))
+            .collect();
+        assert_eq!(
+            written,
+            [("berlin".to_owned(), 4, 21), ("hq".to_owned(), 4, 36)]
+        );
     }
 
     #[test]

@@ -147,6 +147,13 @@ impl Pipeline {
     pub fn handle_batch(&mut self, mut batch: Batch, now: Timestamp) -> Vec<Transition> {
         self.dirty = true;
         self.reject_future_samples(&mut batch, now);
+        // Each participant's site, once as it enters, from the config in
+        // force: rules, routes and templates read it from there.
+        if !self.config.sites.is_empty() {
+            for p in &mut batch.participants {
+                p.info.site = self.config.sites.site_for(&p.info);
+            }
+        }
         let mut out = Vec::new();
         let meeting = &batch.meeting;
         if batch.ended {
@@ -187,7 +194,7 @@ impl Pipeline {
                 self.incidents.observe(MemberUpdate {
                     meeting,
                     participant: &p.info,
-                    site: None,
+                    site: p.info.site.as_deref(),
                     newest: n,
                     present: !left,
                 });
@@ -600,6 +607,78 @@ mod tests {
     }
 
     const RULE: &str = "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n";
+
+    #[test]
+    fn the_site_is_set_as_samples_enter_and_survives_a_restart() {
+        let rules = "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n    match: { site: berlin }\n";
+        let sites = "sites:\n  berlin: [10.20.0.0/16]\n  hq: [10.0.0.0/8]\n";
+        let mut s = pipeline(rules, sites);
+        let mut inside = person("a", &[(60, 300.0)]);
+        inside.info.internal_ip_addresses = Arc::from([Box::from("10.20.1.5")]);
+        let mut at_hq = person("b", &[(60, 300.0)]);
+        at_hq
+            .info
+            .set_attribute("ip_address", Some(Arc::from("10.1.1.1")));
+        let out = handle(&mut s, batch(vec![inside, at_hq], 100));
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert_eq!(&*out[0].participant.user_id, "a");
+        assert_eq!(out[0].participant.site.as_deref(), Some("berlin"));
+        // A restart restores the site with the alert.
+        let mut again = pipeline(rules, sites);
+        again.engine.restore(s.engine.snapshot());
+        let active = again.engine.active();
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].participant.site.as_deref(), Some("berlin"));
+    }
+
+    #[test]
+    fn a_config_reload_applies_new_sites_and_refuses_one_without_a_named_site() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = dir.path().join("r.yaml");
+        std::fs::write(&rules, "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n    match: { site: berlin }\n").unwrap();
+        let config_file = dir.path().join("q.yaml");
+        let config_text = |berlin: &str| {
+            format!(
+                "replay: x/\nrules: [r.yaml]\nsites:\n  {berlin}: [10.20.0.0/16]\n  berlin: [10.30.0.0/16]\n"
+            )
+        };
+        std::fs::write(&config_file, config_text("hq")).unwrap();
+        let config = Config::load(&config_file, EnvMode::Strict).unwrap();
+        let rule_set = crate::rules::load_paths(&config.rules).unwrap();
+        config.check_labels(&rule_set).unwrap();
+        let dispatcher = Dispatcher::new(&config, DeliveryMode::DryRun);
+        let mut s = Pipeline::new(config, rule_set, dispatcher, ServiceMetrics::default());
+        let at = |user: &str, t: i64| {
+            let mut p = person(user, &[(t, 300.0)]);
+            p.info.internal_ip_addresses = Arc::from([Box::from("10.20.1.5")]);
+            p
+        };
+        // 10.20/16 is hq's: the berlin rule does not apply.
+        assert!(handle(&mut s, batch(vec![at("a", 60)], 100)).is_empty());
+        // SIGHUP with 10.20/16 now berlin's (first in order): it does.
+        std::fs::write(
+            &config_file,
+            "replay: x/\nrules: [r.yaml]\nsites:\n  berlin: [10.20.0.0/16]\n",
+        )
+        .unwrap();
+        assert!(s.reload(Reload::ConfigAndRules, Timestamp(110)).is_empty());
+        let out = handle(&mut s, batch(vec![at("a", 120)], 130));
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert_eq!(out[0].participant.site.as_deref(), Some("berlin"));
+        // A config without `berlin` would leave the rule matching nothing:
+        // refused, the running sites stay.
+        std::fs::write(
+            &config_file,
+            config_text("hq").replace("  berlin: [10.30.0.0/16]\n", ""),
+        )
+        .unwrap();
+        let events = s.reload(Reload::ConfigAndRules, Timestamp(140));
+        assert!(
+            matches!(&events[..], [Event::System(a)] if a.state == State::Firing && a.message.contains("names unknown site `berlin`")),
+            "{events:#?}"
+        );
+        assert!(s.config().sites.names().eq(["berlin"]));
+    }
 
     #[test]
     fn first_sight_announces_only_the_current_state() {

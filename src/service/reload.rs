@@ -106,8 +106,10 @@ impl Pipeline {
                             "notifiers changed: routes and notifiers take effect after a restart"
                         );
                     }
-                    // Sources, state and endpoints are set up at start.
+                    // Sources, state and endpoints are set up at start;
+                    // sites apply from the next batch on.
                     self.config.rules = new.rules;
+                    self.config.sites = new.sites;
                 }
                 let emptied = emptied_files(self.engine.rules(), &rules);
                 if what == Reload::Rules && !emptied.is_empty() {

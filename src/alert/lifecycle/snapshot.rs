@@ -81,9 +81,12 @@ impl Engine {
                 };
                 phases.insert(self.rules[i].name.clone(), snap);
             }
+            // The site is kept among the attributes: a restored alert
+            // still routes and reads by it before its next sample.
             let attributes = crate::qos::ATTRIBUTE_NAMES
                 .iter()
                 .zip(&state.info.attributes)
+                .chain(std::iter::once((&"site", &state.info.site)))
                 .filter_map(|(n, v)| v.as_ref().map(|v| (n.to_string(), v.to_string())))
                 .collect();
             participants.push(ParticipantSnapshot {
@@ -121,7 +124,11 @@ impl Engine {
                 ..ParticipantInfo::default()
             };
             for (k, v) in &p.attributes {
-                info.set_attribute(k, Some(Arc::from(v.as_str())));
+                if k == "site" {
+                    info.site = Some(Arc::from(v.as_str()));
+                } else {
+                    info.set_attribute(k, Some(Arc::from(v.as_str())));
+                }
             }
             let phases = self
                 .rules

@@ -186,6 +186,9 @@ struct Fields<'a> {
     leave_time: Text<'a>,
     /// In [`ATTRIBUTE_NAMES`] order.
     attributes: [Text<'a>; ATTRIBUTE_NAMES.len()],
+    /// `internal_ip_addresses`: a list of strings (null items, and anything
+    /// else, passed over; one string alone is a list of one).
+    internal_ip_addresses: Vec<Text<'a>>,
 }
 
 impl<'a> Fields<'a> {
@@ -254,6 +257,12 @@ impl<'de> Reader<'de> for Participant<'_> {
                 "total_records" if self.top => {
                     map.next_value::<IgnoredAny>()?;
                     read.listed = true;
+                }
+                "internal_ip_addresses" => {
+                    read.fields.internal_ip_addresses = match map.next_value::<Addresses>()? {
+                        Addresses::List(items) => items,
+                        Addresses::One(text) => vec![text],
+                    }
                 }
                 // The cut-off is the user_id's: read now if it came first.
                 "user_qos" => match read.fields.user_id.non_empty() {
@@ -356,7 +365,25 @@ fn participant(
     for (slot, value) in info.attributes.iter_mut().zip(&fields.attributes) {
         *slot = value.non_empty().map(Arc::from);
     }
+    if !fields.internal_ip_addresses.is_empty() {
+        info.internal_ip_addresses = fields
+            .internal_ip_addresses
+            .iter()
+            .filter_map(Text::non_empty)
+            .map(Box::from)
+            .collect();
+    }
     Some(ParticipantSamples { info, samples })
+}
+
+/// `internal_ip_addresses` as sent: a list (of strings, or anything, which
+/// reads as no text), or a lone value; `null` is an empty list.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Addresses<'a> {
+    #[serde(borrow)]
+    List(Vec<Text<'a>>),
+    One(#[serde(borrow)] Text<'a>),
 }
 
 #[cfg(test)]
@@ -584,5 +611,37 @@ mod tests {
             r.participants[0].samples[0].get(metric("audio_input.latency")),
             Some(120.0)
         );
+    }
+
+    #[test]
+    fn internal_ip_addresses_as_zoom_sends_them() {
+        let body = br#"{"participants": [
+            {"user_id": "a", "ip_address": "203.0.113.5", "internal_ip_addresses": ["10.20.1.5", "", null, 7, "fd00::5"]},
+            {"user_id": "b", "internal_ip_addresses": null},
+            {"user_id": "c", "internal_ip_addresses": []},
+            {"user_id": "d"},
+            {"user_id": "e", "internal_ip_addresses": "192.168.1.5"},
+            {"user_id": "f", "internal_ip_addresses": {"x": 1}}
+        ]}"#;
+        let r = parse_qos_response(body).unwrap();
+        let internal = |i: usize| -> Vec<&str> {
+            r.participants[i]
+                .info
+                .internal_ip_addresses
+                .iter()
+                .map(|a| &**a)
+                .collect()
+        };
+        assert_eq!(internal(0), ["10.20.1.5", "7", "fd00::5"]);
+        assert_eq!(
+            r.participants[0].info.attribute("ip_address"),
+            Some("203.0.113.5")
+        );
+        for i in 1..4 {
+            assert!(internal(i).is_empty(), "{i}");
+        }
+        assert_eq!(internal(4), ["192.168.1.5"]);
+        assert!(internal(5).is_empty());
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     }
 }
