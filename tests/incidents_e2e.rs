@@ -1,0 +1,126 @@
+//! Incidents through the real binary: a meeting where three of four
+//! participants lose audio at once reaches chat as one incident message,
+//! naming the scope, affected of population, who and what they share;
+//! the members' own firings are held back while it fires; /metrics counts
+//! them as suppressed by an incident.
+
+mod kit;
+
+use kit::config::write_file;
+use kit::zoom::{Participant, QosPage, QosSample, Stream};
+use serde_json::Value;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// 2026-03-02T15:00:00Z.
+const T0: i64 = 1_772_463_600;
+
+const RULES: &str = "rules:
+  - name: loss-high
+    severity: warning
+    when: audio_input.avg_loss > 5%
+incidents:
+  - name: meeting-audio
+    description: Many participants of one meeting lose audio
+    scope: meeting
+    rules: [loss-*]
+    min_participants: 3
+    min_fraction: 50%
+    severity: critical
+";
+
+fn person(id: &str, name: &str, loss: &str) -> Participant {
+    Participant::new(id)
+        .name(name)
+        .set("data_center", "SJC")
+        .set("network_type", "Wifi")
+        .samples([QosSample::at_unix(T0).stream(
+            "audio_input",
+            Stream::new().latency("40 ms").avg_loss(loss).max_loss(loss),
+        )])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_of_four_losing_audio_is_one_incident_message() {
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/slack"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let page = QosPage::new()
+        .meeting("85746065432", "All hands")
+        .participant(person("u1", "Ann", "9%"))
+        .participant(person("u2", "Bob", "8%"))
+        .participant(person("u3", "Cem", "7%"))
+        .participant(person("u4", "Dee", "0.1%"));
+    write_file(dir.path(), "samples/0001.json", &page.to_json());
+    write_file(dir.path(), "rules/r.yaml", RULES);
+    let config = write_file(
+        dir.path(),
+        "qoswatch.yaml",
+        &format!(
+            "replay: samples/\nrules: [rules/]\nnotifiers:\n  chat: {{ type: slack, url: \"{}/slack\" }}\n  out: {{ type: console }}\nstate_dir: state\n",
+            slack.uri()
+        ),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        kit::process::qoswatch()
+            .args(["once", "-c", config.to_str().unwrap()])
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The console: one incident line, no member lines.
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert!(
+        lines[0].contains("FIRING")
+            && lines[0].contains(
+                "meeting-audio incident meeting All hands (85746065432): 3 of 4 affected"
+            ),
+        "{stdout}"
+    );
+    assert!(lines[0].contains("data_center SJC"), "{stdout}");
+
+    // Slack: one message, the incident, its figures and its people.
+    let got = slack.received_requests().await.unwrap();
+    assert_eq!(got.len(), 1);
+    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+    let all = body.to_string();
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("FIRING · critical · meeting-audio"),
+        "{body:#}"
+    );
+    for needle in [
+        "3 of 4 participants",
+        "meeting All hands (85746065432)",
+        "data_center SJC",
+        "network_type Wifi",
+        "Ann: audio_input.avg_loss 9%",
+        "Cem: audio_input.avg_loss 7%",
+    ] {
+        assert!(all.contains(needle), "{needle} missing: {body:#}");
+    }
+    assert!(
+        !all.contains("Dee"),
+        "the healthy one is not in it: {body:#}"
+    );
+    assert!(
+        !all.contains("loss-high ("),
+        "member alerts are held: {body:#}"
+    );
+}
