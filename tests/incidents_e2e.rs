@@ -48,6 +48,11 @@ async fn three_of_four_losing_audio_is_one_incident_message() {
         .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
         .mount(&slack)
         .await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&slack)
+        .await;
     let dir = tempfile::tempdir().unwrap();
     let page = QosPage::new()
         .meeting("85746065432", "All hands")
@@ -61,7 +66,7 @@ async fn three_of_four_losing_audio_is_one_incident_message() {
         dir.path(),
         "qoswatch.yaml",
         &format!(
-            "replay: samples/\nrules: [rules/]\nnotifiers:\n  chat: {{ type: slack, url: \"{}/slack\" }}\n  out: {{ type: console }}\nstate_dir: state\n",
+            "replay: samples/\nrules: [rules/]\nnotifiers:\n  chat: {{ type: slack, url: \"{0}/slack\" }}\n  tools: {{ type: webhook, url: \"{0}/hook\" }}\n  out: {{ type: console }}\nstate_dir: state\n",
             slack.uri()
         ),
     );
@@ -95,8 +100,24 @@ async fn three_of_four_losing_audio_is_one_incident_message() {
 
     // Slack: one message, the incident, its figures and its people.
     let got = slack.received_requests().await.unwrap();
-    assert_eq!(got.len(), 1);
-    let body: Value = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(got.len(), 2, "one message per notifier");
+    let sent = |p: &str| -> Value {
+        let r = got.iter().find(|r| r.url.path() == p).unwrap();
+        serde_json::from_slice(&r.body).unwrap()
+    };
+    // The webhook: an Alertmanager alert named for the incident, with its
+    // scope and the shared factors as labels.
+    let hook = sent("/hook");
+    assert_eq!(hook["alerts"].as_array().unwrap().len(), 1, "{hook:#}");
+    let labels = &hook["alerts"][0]["labels"];
+    assert_eq!(labels["alertname"], "meeting-audio");
+    assert_eq!(labels["kind"], "incident");
+    assert_eq!(labels["scope"], "meeting");
+    assert_eq!(labels["scope_value"], "85746065432");
+    assert_eq!(labels["data_center"], "SJC");
+    assert_eq!(hook["alerts"][0]["annotations"]["affected"], "3");
+    assert_eq!(hook["alerts"][0]["annotations"]["population"], "4");
+    let body = sent("/slack");
     let all = body.to_string();
     assert!(
         body["text"]

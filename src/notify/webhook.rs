@@ -31,6 +31,15 @@ fn labels(v: &AlertView) -> BTreeMap<String, String> {
             l.insert(k.into(), val.clone());
         }
     }
+    if let Some(i) = &v.incident {
+        // An incident: what it groups by, and what its people share.
+        l.insert("kind".into(), "incident".into());
+        l.insert("scope".into(), i.scope.clone());
+        l.insert("scope_value".into(), i.scope_value.clone());
+        for (k, val) in &i.shared {
+            l.insert(k.clone(), val.clone());
+        }
+    }
     l
 }
 
@@ -51,6 +60,12 @@ fn annotations(v: &AlertView) -> BTreeMap<String, String> {
     }
     for (name, url) in &v.links {
         a.insert(format!("link_{name}"), url.clone());
+    }
+    if let Some(i) = &v.incident {
+        a.insert("affected".into(), i.affected.to_string());
+        a.insert("population".into(), i.population.to_string());
+        a.insert("peak".into(), i.peak.to_string());
+        a.insert("participants".into(), i.members.join("\n"));
     }
     a
 }
