@@ -306,19 +306,40 @@ fn eval_merges_files_in_sample_time_order() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert!(lines.len() >= 4, "{out}");
-    let keys: Vec<(String, String, String)> = lines
+    // Participant lines by (at, meeting, participant, rule); an incident
+    // line after the participant lines of its time.
+    let keys: Vec<(String, bool, String, String, String)> = lines
         .iter()
         .map(|v| {
+            let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+            let incident = v["kind"] == "incident";
             (
-                v["at"].as_str().unwrap().to_owned(),
-                v["participant"].as_str().unwrap().to_owned(),
-                v["rule"].as_str().unwrap().to_owned(),
+                text("at"),
+                incident,
+                text("meeting"),
+                text("participant"),
+                text("rule"),
             )
         })
         .collect();
     let mut sorted = keys.clone();
     sorted.sort();
     assert_eq!(keys, sorted);
+    // The all-hands recording: one incident over its six participants,
+    // each member transition held by it.
+    let incidents: Vec<&serde_json::Value> =
+        lines.iter().filter(|v| v["kind"] == "incident").collect();
+    assert_eq!(incidents.len(), 2, "{out}");
+    assert_eq!(incidents[0]["state"], "firing");
+    assert_eq!(incidents[0]["affected"], 6);
+    assert_eq!(incidents[1]["state"], "resolved");
+    assert!(
+        lines
+            .iter()
+            .filter(|v| v["meeting"] == "91234567890" && v["kind"] != "incident")
+            .all(|v| v["inhibited_by"].is_string()),
+        "{out}"
+    );
     // Every firing resolves exactly once in the recording.
     let firing = lines.iter().filter(|v| v["state"] == "firing").count();
     let resolved = lines.iter().filter(|v| v["state"] == "resolved").count();

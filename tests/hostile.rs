@@ -15,7 +15,8 @@ use kit::zoom::MockZoom;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-/// A config replaying the demo's recording (12 transitions in 13 files)
+/// A config replaying the demo's recording (12 alert transitions and one
+/// incident in 22 files)
 /// through the default rules to one notifier.
 fn replay_config(dir: &Path, notifier: &str) -> PathBuf {
     let root = kit::root();

@@ -145,3 +145,114 @@ async fn three_of_four_losing_audio_is_one_incident_message() {
         "member alerts are held: {body:#}"
     );
 }
+
+/// A site incident across three meetings, in a running service: the three
+/// Berlin participants are polled meeting by meeting, so the first two
+/// members fire before the incident can form; the incident's `hold` keeps
+/// their firings back until it does, and Slack gets one message: the
+/// incident, naming the site, 3 of 3.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_site_incident_across_three_meetings_is_one_message_thanks_to_hold() {
+    use kit::config::ServiceConfig;
+    use kit::process::Service;
+    use kit::zoom::{self, Meeting, MeetingsPage, MockZoom};
+    use std::time::Duration;
+
+    let zoom = MockZoom::start().await;
+    let meetings = MeetingsPage::new()
+        .meeting(Meeting::new("a==", 81000000001).topic("Sales"))
+        .meeting(Meeting::new("b==", 81000000002).topic("Design"))
+        .meeting(Meeting::new("c==", 81000000003).topic("Support"))
+        .to_json();
+    zoom.mount(zoom::discovery().respond_with(zoom::json(meetings)))
+        .await;
+    // One sample a minute ago (Zoom stamps samples on the minute).
+    let at = (zoom::now_secs() / 60 - 1) * 60;
+    for (uuid, user, internal) in [
+        ("a%3D%3D", "Ana", "10.20.1.5"),
+        ("b%3D%3D", "Ben", "10.20.7.9"),
+        ("c%3D%3D", "Cy", "10.20.3.3"),
+    ] {
+        let p = Participant::new(&format!("{user}-id"))
+            .name(user)
+            .set("ip_address", "198.51.100.7")
+            .set("internal_ip_addresses", vec![internal])
+            .samples([QosSample::at_unix(at).stream(
+                "audio_input",
+                Stream::new()
+                    .latency("40 ms")
+                    .avg_loss("9%")
+                    .max_loss("12%"),
+            )]);
+        zoom.mount(
+            zoom::bulk_qos(uuid).respond_with(zoom::json(QosPage::new().participant(p).to_json())),
+        )
+        .await;
+    }
+    let slack = MockServer::start().await;
+    let recorder = Recorder::default();
+    Mock::given(method("POST"))
+        .and(path("/slack"))
+        .respond_with(recorder.clone())
+        .mount(&slack)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = "rules:
+  - name: loss-high
+    when: audio_input.avg_loss > 5%
+incidents:
+  - name: berlin-office
+    scope: site
+    rules: [loss-high]
+    min_participants: 3
+    hold: 4s
+";
+    let service_config = ServiceConfig::new(&zoom)
+        .discover_interval("1m")
+        .rule_file("rules/r.yaml", rules)
+        .notifier(
+            "chat",
+            &format!("{{ type: slack, url: \"{}/slack\" }}", slack.uri()),
+        );
+    service_config.write(dir.path());
+    let mut yaml = service_config.yaml();
+    yaml.push_str("sites:\n  berlin: [10.20.0.0/16]\n");
+    let config = write_file(dir.path(), "qoswatch.yaml", &yaml);
+    let mut service = Service::run(&config, "info", &[]);
+    // The incident, once all three are seen; then the hold runs out with
+    // nothing left to send.
+    assert!(
+        kit::eventually(Duration::from_secs(20), || !recorder.bodies().is_empty()),
+        "{:#?}",
+        service.lines()
+    );
+    std::thread::sleep(Duration::from_secs(6));
+    let got = recorder.bodies();
+    assert_eq!(got.len(), 1, "one message: {got:#?}");
+    let all = got[0].to_string();
+    assert!(all.contains("berlin-office"), "{all}");
+    assert!(all.contains("site berlin"), "{all}");
+    assert!(all.contains("3 of 3"), "{all}");
+    for who in ["Ana", "Ben", "Cy"] {
+        assert!(all.contains(who), "{who}: {all}");
+    }
+    service.terminate(Duration::from_secs(15));
+}
+
+/// Records every body posted; answers as Slack does.
+#[derive(Clone, Default)]
+struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<Value>>>);
+
+impl Recorder {
+    fn bodies(&self) -> Vec<Value> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl wiremock::Respond for Recorder {
+    fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
+        let body = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        self.0.lock().unwrap().push(body);
+        ResponseTemplate::new(200).set_body_string("ok")
+    }
+}

@@ -283,6 +283,28 @@ impl IncidentEngine {
         v
     }
 
+    /// The largest `hold` of the incidents naming `rule` whose scope value
+    /// holds this participant (known and present); `None` when there is
+    /// none, or it is zero.
+    pub fn hold_for(
+        &self,
+        rule: &str,
+        meeting: &MeetingInfo,
+        user_id: &str,
+    ) -> Option<std::time::Duration> {
+        let meeting_key = meeting.key().cloned().unwrap_or_else(|| Arc::from(""));
+        let member = self.members.get(&(meeting_key, Arc::from(user_id)))?;
+        if !member.present {
+            return None;
+        }
+        self.defs
+            .iter()
+            .filter(|d| d.has_member(rule) && scope_key(d, member).is_some())
+            .map(|d| d.hold)
+            .max()
+            .filter(|h| !h.is_zero())
+    }
+
     /// The open incidents as firing transitions (at their start), for
     /// status after a restart or reload.
     pub fn open_incidents(&self) -> Vec<IncidentTransition> {
@@ -324,6 +346,10 @@ impl IncidentEngine {
         let Some(member) = self.members.get(&(meeting_key, Arc::from(user_id))) else {
             return Vec::new();
         };
+        // Someone who left is in no scope value's population.
+        if !member.present {
+            return Vec::new();
+        }
         let mut names = Vec::new();
         for def in &self.defs {
             if !def.inhibit || !def.has_member(rule) {

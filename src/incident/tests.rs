@@ -348,3 +348,98 @@ fn a_meeting_without_id_or_uuid_is_still_one_meeting() {
     assert_eq!(ts[0].scope_value, "");
     assert_eq!(e.inhibitors("audio-loss-high", &m, "u1").len(), 1);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One generated participant: newest sample offset (seconds after the
+    /// base), whether a member alert fires, whether it is still present,
+    /// and its data centre (`None`: unknown).
+    fn member() -> impl Strategy<Value = (i64, bool, bool, Option<u8>)> {
+        (
+            prop::sample::select(vec![0_i64, 60, 120, 179, 181, 400]),
+            any::<bool>(),
+            prop::bool::weighted(0.85),
+            prop::option::weighted(0.9, 0_u8..2),
+        )
+    }
+
+    fn dc_scope() -> Scope {
+        Scope::Attribute(
+            crate::qos::ATTRIBUTE_NAMES
+                .iter()
+                .position(|n| *n == "data_center")
+                .unwrap(),
+        )
+    }
+
+    proptest! {
+        /// An incident fires for a scope value exactly when its thresholds
+        /// hold on the population SPEC 12 defines (present members with a
+        /// known value, whose newest sample is at most 3 minutes older than
+        /// the newest in that value), counted here from scratch; and only
+        /// member rules of a firing incident, for participants inside its
+        /// scope value, are ever held back.
+        #[test]
+        fn incidents_fire_exactly_when_thresholds_hold(
+            members in prop::collection::vec(member(), 1..14),
+            min in 1_u32..5,
+            tenths in 0_u32..11,
+        ) {
+            let mut d = def("dc", dc_scope(), min, f64::from(tenths) / 10.0);
+            d.rules = vec![Arc::from("loss")];
+            let mut e = IncidentEngine::new(vec![d.clone()], None);
+            let m = meeting("uuid==", "1");
+            let base = 1_000_i64;
+            let mut people = Vec::new();
+            for (i, (offset, firing, present, dc)) in members.iter().enumerate() {
+                let mut p = person(&format!("u{i:02}"), "X", "Wifi");
+                p.set_attribute(
+                    "data_center",
+                    dc.map(|v| Arc::from(if v == 0 { "SJC" } else { "IAD" })),
+                );
+                let at = base + offset;
+                e.observe(MemberUpdate {
+                    meeting: &m,
+                    participant: &p,
+                    site: None,
+                    newest: Timestamp(at),
+                    present: *present,
+                });
+                if *firing {
+                    e.on_alert(&alert(State::Firing, "loss", &m, &p, 9.0, at));
+                }
+                people.push(p);
+            }
+            e.evaluate(Timestamp(base + 400));
+            for value in ["SJC", "IAD"] {
+                let inside: Vec<usize> = members
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, _, present, dc))| {
+                        *present && dc.map(|v| if v == 0 { "SJC" } else { "IAD" }) == Some(value)
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                let newest = inside.iter().map(|i| members[*i].0).max();
+                let fresh: Vec<usize> = inside
+                    .iter()
+                    .copied()
+                    .filter(|i| newest.is_some_and(|n| members[*i].0 >= n - 180))
+                    .collect();
+                let population = fresh.len() as u32;
+                let affected = fresh.iter().filter(|i| members[**i].1).count() as u32;
+                let fires = e.firing().iter().any(|(_, v, _)| *v == value);
+                prop_assert_eq!(fires, d.holds(affected, population), "{} {}/{}", value, affected, population);
+            }
+            for (i, p) in people.iter().enumerate() {
+                let dc = members[i].3.map(|v| if v == 0 { "SJC" } else { "IAD" });
+                let covered = members[i].2
+                    && dc.is_some_and(|v| e.firing().iter().any(|(_, f, _)| *f == v));
+                prop_assert_eq!(!e.inhibitors("loss", &m, &p.user_id).is_empty(), covered);
+                prop_assert!(e.inhibitors("cpu", &m, &p.user_id).is_empty(), "not a member rule");
+            }
+        }
+    }
+}

@@ -126,6 +126,11 @@ impl Dispatcher {
         self.inhibitor.held()
     }
 
+    /// Whether a member firing waits out an incident's `hold`.
+    pub fn waiting(&self) -> bool {
+        self.inhibitor.waiting()
+    }
+
     /// Takes back the held firings of the saved state, those the restored
     /// lifecycle (`engaged`) still has firing.
     pub fn restore_held(&mut self, saved: Vec<HeldSnapshot>, engaged: &dyn Engaged) {
@@ -276,7 +281,7 @@ impl Dispatcher {
             match verdicts.next().flatten() {
                 None => out.push(e.clone()),
                 Some(by) => {
-                    if t.reason != Reason::Reminder {
+                    if t.reason != Reason::Reminder && !by.is_empty() {
                         // A rule's `inhibits` first (SPEC 13's order), then
                         // an incident's.
                         let by_rule = by.iter().any(|n| rules.iter().any(|r| r.name == *n));
@@ -290,7 +295,9 @@ impl Dispatcher {
                         if t.state == State::Firing || !by_rule {
                             self.metrics.suppressed.with_label_values(&[reason]).inc();
                         }
-                        tracing::info!(
+                        // Debug: an incident holds many at once; the
+                        // incident's own message says what happened.
+                        tracing::debug!(
                             rule = %t.rule,
                             participant = %t.participant.user_id,
                             inhibited_by = %by.join(", "),

@@ -46,13 +46,28 @@ pub trait Engaged {
     fn incident_members(&self) -> Vec<&str> {
         Vec::new()
     }
+
+    /// Until when (unix seconds, wall clock) a firing of this rule for this
+    /// participant waits for an incident to form: the largest `hold` of the
+    /// incidents naming the rule (SPEC 12). `None`: it does not wait (no
+    /// such incident, or `eval` and `test`, which have no wall clock).
+    fn hold_until(&self, _meeting: &MeetingInfo, _user_id: &str, _rule: &str) -> Option<i64> {
+        None
+    }
+
+    /// The wall clock (unix seconds) that `hold_until` is judged against.
+    fn now(&self) -> i64 {
+        0
+    }
 }
 
-/// The lifecycle and the incidents together: what the service and `eval`
-/// hand the inhibition stage.
+/// The lifecycle and the incidents together, at a wall-clock `now`: what
+/// the service hands the inhibition stage.
 pub struct WithIncidents<'a> {
     pub engine: &'a Engine,
     pub incidents: &'a IncidentEngine,
+    /// Unix seconds, for `hold`.
+    pub now: i64,
 }
 
 impl Engaged for WithIncidents<'_> {
@@ -79,9 +94,18 @@ impl Engaged for WithIncidents<'_> {
         self.incidents
             .defs()
             .iter()
-            .filter(|d| d.inhibit)
+            .filter(|d| d.inhibit || !d.hold.is_zero())
             .flat_map(|d| d.rules.iter().map(|r| &**r))
             .collect()
+    }
+
+    fn hold_until(&self, meeting: &MeetingInfo, user_id: &str, rule: &str) -> Option<i64> {
+        let hold = self.incidents.hold_for(rule, meeting, user_id)?;
+        Some(self.now.saturating_add(hold.as_secs() as i64))
+    }
+
+    fn now(&self) -> i64 {
+        self.now
     }
 }
 
@@ -117,11 +141,13 @@ pub fn inhibitors(rules: &[Rule], rule: &str, engaged: &[&str]) -> Vec<String> {
     by
 }
 
-/// A firing held back, and by which rules.
+/// A firing held back, and by which rules (or incidents); with `until`,
+/// one waiting for an incident to form (`hold`), sent then if none did.
 #[derive(Clone, Debug)]
 struct Held {
     transition: Transition,
     by: Vec<String>,
+    until: Option<i64>,
 }
 
 /// What became of a batch's transitions.
@@ -185,18 +211,36 @@ impl Inhibitor {
                     None if t.reason == Reason::Reminder || !inhibited.contains(&&*t.rule) => None,
                     None => {
                         let by = holders(rules, t, engaged);
-                        if by.is_empty() {
-                            None
-                        } else {
-                            self.held.insert(
-                                fp.clone(),
-                                Held {
-                                    transition: (*t).clone(),
-                                    by: by.clone(),
-                                },
-                            );
-                            judged.changes.push((fp, by.clone()));
-                            Some(by)
+                        let wait = engaged
+                            .hold_until(&t.meeting, &t.participant.user_id, &t.rule)
+                            .filter(|until| *until > engaged.now());
+                        match (by.is_empty(), wait) {
+                            (true, None) => None,
+                            (true, Some(until)) => {
+                                // Waits for an incident to form: not an
+                                // inhibition, not listed as one.
+                                self.held.insert(
+                                    fp,
+                                    Held {
+                                        transition: (*t).clone(),
+                                        by: Vec::new(),
+                                        until: Some(until),
+                                    },
+                                );
+                                Some(Vec::new())
+                            }
+                            (false, _) => {
+                                self.held.insert(
+                                    fp.clone(),
+                                    Held {
+                                        transition: (*t).clone(),
+                                        by: by.clone(),
+                                        until: None,
+                                    },
+                                );
+                                judged.changes.push((fp, by.clone()));
+                                Some(by)
+                            }
                         }
                     }
                 },
@@ -211,8 +255,14 @@ impl Inhibitor {
         for (fp, h) in &mut self.held {
             let by = holders(rules, &h.transition, engaged);
             if by.is_empty() {
+                // A `hold` not yet over keeps waiting.
+                if h.until.is_some_and(|until| engaged.now() < until) {
+                    continue;
+                }
                 gone.push(fp.clone());
             } else if by != h.by {
+                // An incident formed while it waited: held by it now.
+                h.until = None;
                 h.by = by.clone();
                 judged.changes.push((fp.clone(), by));
             }
@@ -234,12 +284,20 @@ impl Inhibitor {
         judged
     }
 
-    /// Every held firing by fingerprint, with the rules holding it.
+    /// Every held firing by fingerprint, with the rules holding it
+    /// (firings waiting out a `hold` are not listed).
     pub fn held(&self) -> Vec<(String, Vec<String>)> {
         self.held
             .iter()
+            .filter(|(_, h)| !h.by.is_empty())
             .map(|(fp, h)| (fp.clone(), h.by.clone()))
             .collect()
+    }
+
+    /// Whether a firing waits out a `hold` (the service then asks again
+    /// every second).
+    pub fn waiting(&self) -> bool {
+        self.held.values().any(|h| h.until.is_some())
     }
 
     /// The held firings, for the saved state.
@@ -281,6 +339,7 @@ impl Inhibitor {
                 Held {
                     transition,
                     by: h.by,
+                    until: None,
                 },
             );
         }
@@ -469,5 +528,129 @@ mod tests {
             ]
         );
         assert!(inhibitor.held.is_empty());
+    }
+
+    mod incident_properties {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::{BTreeMap, BTreeSet};
+
+        /// The lifecycle and an incident as a test sets them: which
+        /// participants' `loss` alerts fire, and whether an incident with
+        /// `inhibit` that names `loss` fires over all of them.
+        struct World {
+            firing: BTreeMap<String, Transition>,
+            incident: bool,
+        }
+
+        impl Engaged for World {
+            fn engaged(&self, _: &MeetingInfo, _: &str) -> Vec<&str> {
+                Vec::new()
+            }
+
+            fn firing_now(&self, _: &MeetingInfo, user_id: &str, _: &str) -> Option<Transition> {
+                self.firing.get(user_id).cloned()
+            }
+
+            fn incidents_holding(&self, _: &MeetingInfo, _: &str, rule: &str) -> Vec<String> {
+                if self.incident && rule == "loss" {
+                    vec!["meeting-audio".to_owned()]
+                } else {
+                    Vec::new()
+                }
+            }
+
+            fn incident_members(&self) -> Vec<&str> {
+                vec!["loss"]
+            }
+        }
+
+        fn transition(state: State, user: &str, at: i64) -> Transition {
+            Transition {
+                state,
+                reason: Reason::Condition,
+                rule: Arc::from("loss"),
+                severity: crate::rules::Severity::Warning,
+                meeting: MeetingInfo {
+                    id: Some(Arc::from("1")),
+                    ..MeetingInfo::default()
+                },
+                participant: ParticipantInfo {
+                    user_id: Arc::from(user),
+                    ..ParticipantInfo::default()
+                },
+                at: Timestamp(at),
+                since: Timestamp(at),
+                metric: Metric::from_path("audio_input.avg_loss").unwrap(),
+                value: 9.0,
+                threshold: 5.0,
+                unit: crate::qos::Unit::Percent,
+            }
+        }
+
+        proptest! {
+            /// Whatever the order of member alerts firing and resolving and
+            /// of the incident forming and resolving: no firing is sent
+            /// while the incident covers it, none is sent twice, a
+            /// resolution is sent only when its firing was, and once the
+            /// incident has resolved every member alert still firing has
+            /// been sent exactly once.
+            #[test]
+            fn held_members_are_sent_once_when_the_incident_resolves(
+                steps in prop::collection::vec(
+                    (prop::collection::vec(any::<bool>(), 4), any::<bool>()),
+                    1..12,
+                ),
+            ) {
+                let mut world = World { firing: BTreeMap::new(), incident: false };
+                let mut inhibitor = Inhibitor::default();
+                let mut sent: BTreeSet<String> = BTreeSet::new();
+                for (i, (toggles, incident)) in steps.iter().chain([(vec![false; 4], false)].iter()).enumerate() {
+                    let at = i as i64 * 60;
+                    let mut out = Vec::new();
+                    for (u, toggle) in toggles.iter().enumerate() {
+                        let user = format!("u{u}");
+                        if !toggle {
+                            continue;
+                        }
+                        match world.firing.remove(&user) {
+                            Some(_) => out.push(transition(State::Resolved, &user, at)),
+                            None => {
+                                let t = transition(State::Firing, &user, at);
+                                world.firing.insert(user, t.clone());
+                                out.push(t);
+                            }
+                        }
+                    }
+                    world.incident = *incident;
+                    let refs: Vec<&Transition> = out.iter().collect();
+                    let j = inhibitor.judge(&refs, &[], &world);
+                    for (t, verdict) in out.iter().zip(&j.verdicts) {
+                        let user = t.participant.user_id.to_string();
+                        match (t.state, verdict) {
+                            (State::Firing, None) => {
+                                prop_assert!(!world.incident, "sent while covered");
+                                prop_assert!(sent.insert(user), "sent twice");
+                            }
+                            (State::Resolved, None) => {
+                                prop_assert!(sent.remove(&user), "a resolution of a firing never sent");
+                            }
+                            (State::Resolved, Some(_)) => {
+                                prop_assert!(!sent.contains(&user), "a sent firing's resolution held");
+                            }
+                            (State::Firing, Some(_)) => {}
+                        }
+                    }
+                    for t in &j.released {
+                        prop_assert!(!world.incident, "released while covered");
+                        prop_assert!(sent.insert(t.participant.user_id.to_string()), "released twice");
+                    }
+                    if !world.incident {
+                        let firing: BTreeSet<String> = world.firing.keys().cloned().collect();
+                        prop_assert_eq!(&firing, &sent, "every still-firing member is sent once");
+                    }
+                }
+            }
+        }
     }
 }

@@ -153,7 +153,12 @@ fn start(config_path: &Path, options: &RunOptions, mode: Mode) -> Result<Started
         Mode::DryRun => false,
     };
     let restore = keep_state || mode == Mode::DryRun;
+    // `hold` waits on the wall clock for an incident to form: only a
+    // running service polling live meetings has one to wait on (a replay
+    // or `once` would end before the wait does).
+    let holds = mode == Mode::Run && !config.source.is_replay();
     let mut pipeline = Pipeline::new(config, rules, dispatcher, metrics.service.clone());
+    pipeline.holds = holds;
     if delivery.is_some() {
         pipeline.watch_notifiers(receivers, options.delivery.failing_after);
     }

@@ -40,6 +40,9 @@ pub struct Pipeline {
     pub(super) incidents: IncidentEngine,
     /// Incident transitions of the last batch, delivered with its alerts.
     incident_out: Vec<IncidentTransition>,
+    /// Whether member firings wait out an incident's `hold` (`run` on a
+    /// live source only).
+    pub(super) holds: bool,
     pub(super) dispatcher: Dispatcher,
     pub(super) metrics: ServiceMetrics,
     pub(super) reloads: ReloadState,
@@ -69,6 +72,7 @@ impl Pipeline {
             health: SourceHealth::new(config.poll.source_down_after),
             incidents: IncidentEngine::new(rules.incidents.clone(), None),
             incident_out: Vec::new(),
+            holds: false,
             config,
             engine: Engine::new(rules),
             dispatcher,
@@ -287,6 +291,8 @@ impl Pipeline {
         let engaged = WithIncidents {
             engine: &self.engine,
             incidents: &self.incidents,
+            // Without holds, a clock past every deadline.
+            now: if self.holds { now_ts().0 } else { i64::MAX },
         };
         self.dispatcher
             .dispatch(events, self.engine.rules(), &engaged, now_ts().0);
@@ -314,6 +320,20 @@ impl Pipeline {
             .into_iter()
             .collect();
         events.extend(self.check_writes(at).map(Event::System));
+        if self.dispatcher.waiting() {
+            // Member firings whose `hold` is over, with no incident formed.
+            let engaged = WithIncidents {
+                engine: &self.engine,
+                incidents: &self.incidents,
+                now: at.0,
+            };
+            self.dispatcher
+                .dispatch(&[], self.engine.rules(), &engaged, at.0);
+            status::inhibited(
+                &self.dispatcher.take_inhibition_changes(),
+                self.http.as_deref(),
+            );
+        }
         events.extend(self.check_notifiers(at).into_iter().map(Event::System));
         if self.recheck_due(now) {
             let changes = self.reload(super::Reload::Rules, at);
