@@ -136,9 +136,16 @@ impl IncidentEngine {
             firing: BTreeMap::new(),
             counted: vec![None; n],
         });
-        member.meeting = u.meeting.clone();
-        member.info = u.participant.clone();
-        member.site = u.site.map(Arc::from);
+        // Cloned only when changed: most polls repeat what is known.
+        if member.meeting != *u.meeting {
+            member.meeting = u.meeting.clone();
+        }
+        if member.info != *u.participant {
+            member.info = u.participant.clone();
+        }
+        if member.site.as_deref() != u.site {
+            member.site = u.site.map(Arc::from);
+        }
         member.newest = member.newest.max(u.newest.0);
         member.present = u.present;
         self.recount(&key);
