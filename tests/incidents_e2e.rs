@@ -256,3 +256,127 @@ impl wiremock::Respond for Recorder {
         ResponseTemplate::new(200).set_body_string("ok")
     }
 }
+
+/// The end-to-end case: a meeting where three of four lose audio
+/// gets exactly one incident message naming their shared data centre, then
+/// exactly one resolution; a second meeting at the same time, with one
+/// degraded participant, gets its ordinary alert and its resolution.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_incident_and_an_ordinary_alert_side_by_side() {
+    let slack = MockServer::start().await;
+    let recorder = Recorder::default();
+    Mock::given(method("POST"))
+        .and(path("/slack"))
+        .respond_with(recorder.clone())
+        .mount(&slack)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let sample = |at: i64, loss: &str| {
+        QosSample::at_unix(at).stream(
+            "audio_input",
+            Stream::new().latency("40 ms").avg_loss(loss).max_loss(loss),
+        )
+    };
+    let who = |id: &str, name: &str, losses: &[(i64, &str)]| {
+        Participant::new(id)
+            .name(name)
+            .set("data_center", "SJC")
+            .samples(losses.iter().map(|(at, l)| sample(*at, l)))
+    };
+    let t1 = T0 + 60;
+    // Meeting A: three of four lose audio at T0, recover at T0 + 60.
+    let a = |recovered: bool| {
+        let bad = |l: &'static str| {
+            if recovered {
+                vec![(T0, l), (t1, "0.1%")]
+            } else {
+                vec![(T0, l)]
+            }
+        };
+        QosPage::new()
+            .meeting("85746065432", "All hands")
+            .participant(who("a1", "Ann", &bad("9%")))
+            .participant(who("a2", "Bob", &bad("8%")))
+            .participant(who("a3", "Cem", &bad("7%")))
+            .participant(who(
+                "a4",
+                "Dee",
+                &if recovered {
+                    vec![(T0, "0.1%"), (t1, "0.1%")]
+                } else {
+                    vec![(T0, "0.1%")]
+                },
+            ))
+            .to_json()
+    };
+    // Meeting B: one of two.
+    let b = |recovered: bool| {
+        QosPage::new()
+            .meeting("81111111111", "Design review")
+            .participant(who(
+                "b1",
+                "Eve",
+                &if recovered {
+                    vec![(T0, "9%"), (t1, "0.1%")]
+                } else {
+                    vec![(T0, "9%")]
+                },
+            ))
+            .participant(who(
+                "b2",
+                "Fay",
+                &if recovered {
+                    vec![(T0, "0.1%"), (t1, "0.1%")]
+                } else {
+                    vec![(T0, "0.1%")]
+                },
+            ))
+            .to_json()
+    };
+    write_file(dir.path(), "samples/0001-a.json", &a(false));
+    write_file(dir.path(), "samples/0002-b.json", &b(false));
+    write_file(dir.path(), "samples/0003-a.json", &a(true));
+    write_file(dir.path(), "samples/0004-b.json", &b(true));
+    write_file(dir.path(), "rules/r.yaml", RULES);
+    let config = write_file(
+        dir.path(),
+        "qoswatch.yaml",
+        &format!(
+            "replay: samples/\nrules: [rules/]\nnotifiers:\n  chat: {{ type: slack, url: \"{}/slack\" }}\nstate_dir: state\n",
+            slack.uri()
+        ),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        kit::process::qoswatch()
+            .args(["once", "-c", config.to_str().unwrap()])
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let texts: Vec<String> = recorder
+        .bodies()
+        .iter()
+        .map(|b| b["text"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "FIRING · critical · meeting-audio · 3 of 4 participants affected in meeting All hands (85746065432); all on data_center SJC",
+            "FIRING · warning · Eve · audio_input.avg_loss 9%",
+            "RESOLVED · critical · meeting-audio · meeting All hands (85746065432): 0 of 4 affected now, below the incident's threshold (peak 3, for 1m)",
+            "RESOLVED · warning · Eve · audio_input.avg_loss 0.1%",
+        ],
+        "{:#?}",
+        recorder.bodies()
+    );
+    let firing = recorder.bodies()[0].to_string();
+    assert!(firing.contains("data_center SJC"), "{firing}");
+}
