@@ -7,6 +7,7 @@
 mod kit;
 
 use kit::config::write_file;
+use kit::respond::Recorder;
 use kit::zoom::{Participant, QosPage, QosSample, Stream};
 use serde_json::Value;
 use wiremock::matchers::{method, path};
@@ -237,24 +238,6 @@ incidents:
         assert!(all.contains(who), "{who}: {all}");
     }
     service.terminate(Duration::from_secs(15));
-}
-
-/// Records every body posted; answers as Slack does.
-#[derive(Clone, Default)]
-struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<Value>>>);
-
-impl Recorder {
-    fn bodies(&self) -> Vec<Value> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-impl wiremock::Respond for Recorder {
-    fn respond(&self, req: &wiremock::Request) -> ResponseTemplate {
-        let body = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-        self.0.lock().unwrap().push(body);
-        ResponseTemplate::new(200).set_body_string("ok")
-    }
 }
 
 /// The end-to-end case: a meeting where three of four lose audio

@@ -8,17 +8,17 @@
 
 mod kit;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kit::config::{ServiceConfig, write_file};
-use kit::eventually;
 use kit::process::Service;
+use kit::respond::Recorder;
 use kit::zoom::{self, Meeting, MeetingsPage, MockZoom, Participant, QosPage, QosSample, Stream};
 use serde_json::Value;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 /// 2026-03-02T15:00:00Z: 16:00 in Europe/Berlin (CET).
 const T0: i64 = 1_772_463_600;
@@ -41,34 +41,6 @@ fn carol(poll: usize) -> ResponseTemplate {
         .name("Carol Diaz")
         .samples(all.into_iter().take(poll.min(2) + 1));
     zoom::json(QosPage::new().participant(person).to_json())
-}
-
-/// Records every body posted; answers as Slack does.
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<Value>>>);
-
-impl Recorder {
-    fn bodies(&self) -> Vec<Value> {
-        self.0.lock().unwrap().clone()
-    }
-
-    /// The first body for which `f` holds, waiting up to 20 s.
-    fn wait(&self, what: &str, f: impl Fn(&Value) -> bool) -> Value {
-        let mut found = None;
-        eventually(Duration::from_secs(20), || {
-            found = self.bodies().into_iter().find(|b| f(b));
-            found.is_some()
-        });
-        found.unwrap_or_else(|| panic!("no {what} among {:#?}", self.bodies()))
-    }
-}
-
-impl Respond for Recorder {
-    fn respond(&self, req: &Request) -> ResponseTemplate {
-        let body = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-        self.0.lock().unwrap().push(body);
-        ResponseTemplate::new(200).set_body_string("ok")
-    }
 }
 
 const RULE: &str = r#"rules:

@@ -1,7 +1,9 @@
 //! wiremock responders not tied to Zoom.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
 
 use wiremock::{Request, Respond, ResponseTemplate};
 
@@ -34,5 +36,35 @@ impl Respond for Script {
         t.push(Instant::now());
         let i = (t.len() - 1).min(self.answers.len() - 1);
         self.answers[i].clone()
+    }
+}
+
+/// Records every JSON body posted and answers as Slack does (200 `ok`):
+/// a chat receiver whose messages a test reads back.
+#[derive(Clone, Default)]
+pub struct Recorder(Arc<Mutex<Vec<Value>>>);
+
+impl Recorder {
+    /// The bodies received so far, in order.
+    pub fn bodies(&self) -> Vec<Value> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// The first body for which `f` holds, waiting up to 20 s.
+    pub fn wait(&self, what: &str, f: impl Fn(&Value) -> bool) -> Value {
+        let mut found = None;
+        super::eventually(Duration::from_secs(20), || {
+            found = self.bodies().into_iter().find(|b| f(b));
+            found.is_some()
+        });
+        found.unwrap_or_else(|| panic!("no {what} among {:#?}", self.bodies()))
+    }
+}
+
+impl Respond for Recorder {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let body = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        self.0.lock().unwrap().push(body);
+        ResponseTemplate::new(200).set_body_string("ok")
     }
 }
