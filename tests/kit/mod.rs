@@ -22,7 +22,8 @@
 //!   [`process::Service::terminate`] (SIGTERM) and [`process::Service::kill`]
 //!   (SIGKILL). A dropped `Service` kills its process.
 //! - [`respond`]: [`respond::Script`], a responder answering from a script
-//!   (fail N times, then succeed) and recording when each request came.
+//!   (fail N times, then succeed) and recording when each request came;
+//!   [`respond::Recorder`], a chat receiver keeping every JSON body posted.
 //! - [`rng`]: [`rng::Rng`], the seeded SplitMix64 of the benches.
 //!   Self-contained.
 //! - Here: [`fixture`], [`strict`] (`QOSWATCH_STRICT=1`) and [`eventually`].
