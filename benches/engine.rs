@@ -20,6 +20,13 @@
 //! minute of the cycle every sample is moved one cycle later (untimed), so
 //! each participant always sees strictly newer samples and deduplication
 //! never skips one.
+//!
+//! A second benchmark does the same with the default pack's incidents
+//! (`rules/incidents.yaml`) as the service runs them: per meeting and
+//! minute (one batch), every participant's sample through the engine and
+//! into the incident engine, the batch's transitions to it, then one
+//! evaluation. The two are measured in one run, so their ratio is what
+//! incidents add.
 
 // The seeded RNG of the test kit, so that the fixture is the same on every run.
 #[path = "../tests/kit/rng.rs"]
@@ -31,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use qoswatch::alert::{Engine, State, Transition};
+use qoswatch::incident::{IncidentEngine, IncidentTransition, MemberUpdate};
 use qoswatch::qos::{
     CpuPressure, Field, MeetingInfo, Metric, ParticipantInfo, Sample, Stream, Timestamp,
 };
@@ -343,9 +351,57 @@ fn fleet() -> Fleet {
 }
 
 fn engine() -> Engine {
-    let rules = qoswatch::rules::load_paths(&[concat!(env!("CARGO_MANIFEST_DIR"), "/rules")])
-        .unwrap_or_else(|e| panic!("default rules do not load: {e}"));
-    Engine::new(rules)
+    Engine::new(default_pack())
+}
+
+fn default_pack() -> qoswatch::rules::RuleSet {
+    qoswatch::rules::load_paths(&[concat!(env!("CARGO_MANIFEST_DIR"), "/rules")])
+        .unwrap_or_else(|e| panic!("default rules do not load: {e}"))
+}
+
+/// The default pack's incidents.
+fn incident_engine() -> IncidentEngine {
+    let defs = default_pack().incidents;
+    assert!(!defs.is_empty(), "the default pack has incidents");
+    IncidentEngine::new(defs, None)
+}
+
+/// Feeds one minute of the fleet as the service does with incidents: one
+/// batch per meeting (samples through the engine and into the incident
+/// engine, the batch's transitions to it, one evaluation).
+fn feed_with_incidents(
+    engine: &mut Engine,
+    incidents: &mut IncidentEngine,
+    fleet: &Fleet,
+    round: &[Sample],
+    out: &mut Vec<Transition>,
+    incident_out: &mut Vec<IncidentTransition>,
+) {
+    let mut start = 0;
+    while start < fleet.people.len() {
+        let m = fleet.people[start].0;
+        let end = fleet.people[start..]
+            .iter()
+            .position(|(i, _)| *i != m)
+            .map_or(fleet.people.len(), |n| start + n);
+        let meeting = &fleet.meetings[m];
+        let first = out.len();
+        for ((_, participant), sample) in fleet.people[start..end].iter().zip(&round[start..end]) {
+            engine.observe(meeting, participant, sample, out);
+            incidents.observe(MemberUpdate {
+                meeting,
+                participant,
+                site: None,
+                newest: sample.at,
+                present: true,
+            });
+        }
+        for t in &out[first..] {
+            incidents.on_alert(t);
+        }
+        incident_out.extend(incidents.evaluate(round[start].at));
+        start = end;
+    }
 }
 
 /// Feeds one minute of the fleet.
@@ -438,6 +494,62 @@ fn bench_observe(c: &mut Criterion) {
             measured
         });
     });
+
+    // The same fleet and engine again, with the default pack's incidents.
+    let mut fleet = self::fleet();
+    let mut e = engine();
+    let mut incidents = incident_engine();
+    warm_up_and_describe(&mut e, &mut fleet);
+    let mut incident_out = Vec::new();
+    let mut fired = 0usize;
+    for _ in 0..2 {
+        for minute in 0..MINUTES {
+            feed_with_incidents(
+                &mut e,
+                &mut incidents,
+                &fleet,
+                &fleet.rounds[minute],
+                &mut out,
+                &mut incident_out,
+            );
+            out.clear();
+        }
+        next_cycle(&mut fleet);
+        fired += incident_out.len();
+        incident_out.clear();
+    }
+    eprintln!("incident fixture: {fired} incident transitions over two warm-up cycles");
+    let mut minute = 0;
+    group.bench_function(
+        "observe_default_rules_and_incidents/1000_participants",
+        |b| {
+            b.iter_custom(|iters| {
+                let mut measured = Duration::ZERO;
+                for _ in 0..iters {
+                    if minute == MINUTES {
+                        next_cycle(&mut fleet);
+                        minute = 0;
+                    }
+                    let start = Instant::now();
+                    feed_with_incidents(
+                        &mut e,
+                        &mut incidents,
+                        &fleet,
+                        black_box(&fleet.rounds[minute]),
+                        &mut out,
+                        &mut incident_out,
+                    );
+                    black_box(&out);
+                    black_box(&incident_out);
+                    out.clear();
+                    incident_out.clear();
+                    measured += start.elapsed();
+                    minute += 1;
+                }
+                measured
+            });
+        },
+    );
     group.finish();
 }
 

@@ -35,6 +35,7 @@ pub mod matcher;
 pub mod metrics;
 pub mod net;
 pub mod notify;
+pub mod page;
 pub mod persist;
 pub mod qos;
 pub mod rules;

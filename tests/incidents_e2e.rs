@@ -237,6 +237,19 @@ incidents:
     for who in ["Ana", "Ben", "Cy"] {
         assert!(all.contains(who), "{who}: {all}");
     }
+    // Each member firing is suppressed once: the two that waited out the
+    // hold when the incident took them over, the third at once.
+    let url = service.listen_url(Duration::from_secs(5));
+    let metrics = reqwest::get(format!("{url}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("qoswatch_notifications_suppressed_total{reason=\"incident\"} 3"),
+        "{metrics}"
+    );
     service.terminate(Duration::from_secs(15));
 }
 

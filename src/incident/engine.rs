@@ -312,14 +312,36 @@ impl IncidentEngine {
             .filter(|h| !h.is_zero())
     }
 
-    /// The open incidents as firing transitions (at their start), for
-    /// status after a restart or reload.
+    /// The open incidents as firing transitions with their figures now
+    /// (affected, population and who of the newest batch; `at` is the
+    /// scope value's newest sample), for status, reminders and restarts.
     pub fn open_incidents(&self) -> Vec<IncidentTransition> {
         let mut out: Vec<IncidentTransition> = self
             .open
             .iter()
             .filter_map(|((name, key), o)| {
-                let def = self.defs.iter().find(|d| d.name == *name)?;
+                let d = self.defs.iter().position(|d| d.name == *name)?;
+                let def = &self.defs[d];
+                let (population, affected, cutoff, newest) = match self.buckets[d].get(key) {
+                    Some(b) => {
+                        let cutoff = b.newest - self.window;
+                        (
+                            sum_from(&b.present, cutoff),
+                            sum_from(&b.affected, cutoff),
+                            cutoff,
+                            b.newest.max(o.since),
+                        )
+                    }
+                    None => (0, 0, i64::MAX, o.since),
+                };
+                let (participants, shared) = if affected > 0 {
+                    (
+                        self.affected_members(d, key, cutoff),
+                        self.shared(d, key, cutoff),
+                    )
+                } else {
+                    (o.peak_participants.clone(), o.peak_shared.clone())
+                };
                 Some(IncidentTransition {
                     state: State::Firing,
                     reason: Reason::Condition,
@@ -329,12 +351,12 @@ impl IncidentEngine {
                     scope_value: o.scope_value.clone(),
                     scope_key: key.clone(),
                     meeting: o.meeting.clone(),
-                    affected: o.peak,
-                    population: 0,
+                    affected,
+                    population,
                     peak: o.peak,
-                    participants: o.peak_participants.clone(),
-                    shared: o.peak_shared.clone(),
-                    at: Timestamp(o.since),
+                    participants,
+                    shared,
+                    at: Timestamp(newest),
                     since: Timestamp(o.since),
                     description: def.description.clone(),
                     labels: def.labels.clone(),

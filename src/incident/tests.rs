@@ -443,3 +443,72 @@ mod properties {
         }
     }
 }
+
+/// `repeat_every` on an incident: a reminder with the figures it has now,
+/// once the interval has passed since it was last sent, not before; none
+/// for an incident without it.
+#[test]
+fn an_incident_with_repeat_every_is_reminded_with_its_figures_now() {
+    use crate::alert::Event;
+    use crate::config::{Config, EnvMode};
+    use crate::notify::dispatch::{DeliveryMode, Dispatcher};
+
+    let mut reminded = def("m", Scope::Meeting, 2, 0.0);
+    reminded.repeat_every = Some(Duration::from_secs(600));
+    let defs = vec![reminded, def("quiet", Scope::Meeting, 2, 0.0)];
+    let mut e = IncidentEngine::new(defs.clone(), None);
+    let m = meeting("u==", "1");
+    let people: Vec<_> = ["a", "b", "c"].map(|id| person(id, "SJC", "Wifi")).into();
+    for p in &people {
+        seen(&mut e, &m, p, 60);
+    }
+    for p in &people[..2] {
+        e.on_alert(&alert(State::Firing, "audio-loss-high", &m, p, 5.0, 60));
+    }
+    assert_eq!(e.evaluate(Timestamp(60)).len(), 2, "both fire");
+    let config = Config::from_str(
+        std::path::Path::new("q.yaml"),
+        "replay: x/\n",
+        EnvMode::Strict,
+        &|_| None,
+    )
+    .unwrap();
+    let mut d = Dispatcher::new(&config, DeliveryMode::DryRun);
+    let now = 1_000_000;
+    // Sent at `now` (its firing, or first seen here after a restart).
+    assert!(
+        d.incident_reminders(&e.open_incidents(), &defs, now)
+            .is_empty()
+    );
+    assert!(
+        d.incident_reminders(&e.open_incidents(), &defs, now + 599)
+            .is_empty()
+    );
+    // A third participant is affected meanwhile.
+    seen(&mut e, &m, &people[2], 120);
+    e.on_alert(&alert(
+        State::Firing,
+        "audio-loss-high",
+        &m,
+        &people[2],
+        5.0,
+        120,
+    ));
+    assert!(
+        e.evaluate(Timestamp(120)).is_empty(),
+        "membership sends nothing"
+    );
+    let due = d.incident_reminders(&e.open_incidents(), &defs, now + 600);
+    assert_eq!(due.len(), 1, "only the incident with repeat_every: {due:?}");
+    let Event::Incident(t) = &due[0] else {
+        panic!("{due:?}")
+    };
+    assert_eq!((t.reason, &*t.name), (Reason::Reminder, "m"));
+    assert_eq!((t.affected, t.population), (3, 3), "its figures now");
+    assert_eq!(t.participants.len(), 3);
+    assert!(
+        d.incident_reminders(&e.open_incidents(), &defs, now + 601)
+            .is_empty(),
+        "the next one 10 minutes later"
+    );
+}

@@ -20,6 +20,7 @@ use crate::alert::lifecycle::{ActiveAlert, fingerprint};
 use crate::alert::system::NOTIFIER_FAILING;
 use crate::alert::{Event, Reason, State, Transition};
 use crate::config::{Config, NotifierConfig, NotifierKind, RouteConfig};
+use crate::incident::{IncidentDef, IncidentTransition};
 use crate::metrics::DeliveryMetrics;
 use crate::notify::channel::{self, Channel, Group, Message};
 use crate::notify::facts::title;
@@ -196,14 +197,17 @@ impl Dispatcher {
         }
         let events = &events[..];
         for e in events {
-            if let Event::Alert(t) = e {
-                match t.state {
-                    State::Firing => {
-                        self.notified.insert(t.fingerprint(), now);
-                    }
-                    State::Resolved => {
-                        self.notified.remove(&t.fingerprint());
-                    }
+            let (state, fp) = match e {
+                Event::Alert(t) => (t.state, t.fingerprint()),
+                Event::Incident(t) => (t.state, t.fingerprint()),
+                Event::System(_) => continue,
+            };
+            match state {
+                State::Firing => {
+                    self.notified.insert(fp, now);
+                }
+                State::Resolved => {
+                    self.notified.remove(&fp);
                 }
             }
         }
@@ -282,14 +286,7 @@ impl Dispatcher {
                 None => out.push(e.clone()),
                 Some(by) => {
                     if t.reason != Reason::Reminder && !by.is_empty() {
-                        // A rule's `inhibits` first (SPEC 13's order), then
-                        // an incident's.
-                        let by_rule = by.iter().any(|n| rules.iter().any(|r| r.name == *n));
-                        let (reason, what) = if by_rule {
-                            ("inhibited", "rule inhibition")
-                        } else {
-                            ("incident", "an incident")
-                        };
+                        let (by_rule, reason, what) = suppression(&by, rules);
                         // A held firing's resolution is counted too when an
                         // incident holds it: neither is sent.
                         if t.state == State::Firing || !by_rule {
@@ -307,6 +304,12 @@ impl Dispatcher {
                     }
                 }
             }
+        }
+        for by in &judged.taken_over {
+            // A firing that waited out a `hold` and that an incident (or an
+            // inhibiting rule) took over: suppressed from now on.
+            let (_, reason, _) = suppression(by, rules);
+            self.metrics.suppressed.with_label_values(&[reason]).inc();
         }
         out.extend(judged.released.into_iter().map(Event::Alert));
         self.inhibition_changes.extend(judged.changes);
@@ -441,6 +444,48 @@ impl Dispatcher {
             }
         }
         out
+    }
+}
+
+impl Dispatcher {
+    /// `repeat_every` reminders due at `now` (wall clock, unix seconds) for
+    /// the open incidents (`open`, with their figures now).
+    pub fn incident_reminders(
+        &mut self,
+        open: &[IncidentTransition],
+        defs: &[IncidentDef],
+        now: i64,
+    ) -> Vec<Event> {
+        let mut out = Vec::new();
+        for t in open {
+            let Some(every) = defs
+                .iter()
+                .find(|d| d.name == t.name)
+                .and_then(|d| d.repeat_every)
+            else {
+                continue;
+            };
+            let last = self.notified.entry(t.fingerprint()).or_insert(now);
+            if now - *last >= every.as_secs() as i64 {
+                *last = now;
+                let mut t = t.clone();
+                t.reason = Reason::Reminder;
+                t.at = Timestamp(now);
+                out.push(Event::Incident(t));
+            }
+        }
+        out
+    }
+}
+
+/// Whether `by` (what holds a transition) names a rule, and the
+/// suppression reason and words for it: a rule's `inhibits` first (SPEC
+/// 13's order), then an incident's.
+fn suppression(by: &[String], rules: &[Rule]) -> (bool, &'static str, &'static str) {
+    if by.iter().any(|n| rules.iter().any(|r| r.name == *n)) {
+        (true, "inhibited", "rule inhibition")
+    } else {
+        (false, "incident", "an incident")
     }
 }
 

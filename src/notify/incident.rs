@@ -105,7 +105,7 @@ pub fn incident_view(t: &IncidentTransition, p: &Presentation) -> AlertView {
         description: t.description.clone(),
         severity: t.severity,
         state: t.state,
-        reminder: false,
+        reminder: t.reason == Reason::Reminder,
         first_sight: false,
         reason: format::reason_text(t.reason).map(str::to_owned),
         summary,

@@ -163,6 +163,9 @@ pub struct Judged {
     /// Alerts held or let go by this batch, by fingerprint, with the rules
     /// holding them (empty: no longer held), for `/api/alerts`.
     pub changes: Vec<(String, Vec<String>)>,
+    /// Firings that waited out a `hold` and are now held by what formed
+    /// meanwhile (its names): suppressed now, counted once.
+    pub taken_over: Vec<Vec<String>>,
 }
 
 /// A held firing as saved with the alert state, so a restart neither sends
@@ -262,6 +265,9 @@ impl Inhibitor {
                 gone.push(fp.clone());
             } else if by != h.by {
                 // An incident formed while it waited: held by it now.
+                if h.by.is_empty() {
+                    judged.taken_over.push(by.clone());
+                }
                 h.until = None;
                 h.by = by.clone();
                 judged.changes.push((fp.clone(), by));

@@ -345,6 +345,19 @@ impl Pipeline {
                 self.dispatcher
                     .reminders(&active, self.engine.rules(), at.0),
             );
+            if self
+                .incidents
+                .defs()
+                .iter()
+                .any(|d| d.repeat_every.is_some())
+            {
+                let open = self.incidents.open_incidents();
+                events.extend(self.dispatcher.incident_reminders(
+                    &open,
+                    self.incidents.defs(),
+                    at.0,
+                ));
+            }
         }
         // Each reminder is a message of its own.
         for e in events {

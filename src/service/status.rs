@@ -169,19 +169,16 @@ fn api_incident(t: &IncidentTransition) -> ApiIncident {
     }
 }
 
-/// The open incidents after a restart or reload, from the engine (their
-/// counts come back with their next change).
+/// The open incidents after a restart or reload, from the engine, with
+/// the figures it has now (after a restart, the population fills in again
+/// as the next polls arrive).
 pub fn publish_incidents(incidents: &IncidentEngine, http: Option<&HttpState>) {
     let Some(http) = http else { return };
     let list: std::collections::BTreeMap<String, ApiIncident> = incidents
         .open_incidents()
-        .into_iter()
-        .map(|o| {
-            let mut t = o;
-            t.affected = 0;
-            let mut api = api_incident(&t);
-            api.affected = None;
-            api.population = None;
+        .iter()
+        .map(|t| {
+            let api = api_incident(t);
             (api.fingerprint.clone(), api)
         })
         .collect();
