@@ -1,7 +1,9 @@
 //! The incident engine: population and affected counts per scope value,
 //! kept incrementally so a batch costs what it touches, not the whole fleet.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -60,11 +62,15 @@ pub(super) struct Count {
 /// The members of one scope value of one incident definition.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Bucket {
-    members: HashSet<MemberKey>,
-    /// Present members by newest sample time.
+    members: FxHashSet<MemberKey>,
+    /// Present members by newest sample time (a handful of distinct times:
+    /// small maps, one node).
     present: BTreeMap<i64, u32>,
     /// Affected members by newest sample time.
     affected: BTreeMap<i64, u32>,
+    /// Members with a member alert firing, whatever their sample time: an
+    /// upper bound of `affected`, so most scope values need no evaluation.
+    affected_any: u32,
     /// The newest sample seen in this scope value.
     newest: i64,
 }
@@ -97,6 +103,9 @@ pub struct IncidentEngine {
     pub(super) buckets: Vec<HashMap<String, Bucket>>,
     /// Per definition: scope keys changed since the last evaluation.
     pub(super) touched: Vec<BTreeSet<String>>,
+    /// Per definition: whether any scope value has a member alert firing or
+    /// an open incident; if not, a new sample touches nothing.
+    pub(super) hot: Vec<bool>,
     /// (incident name, scope key) -> open incident.
     pub(super) open: HashMap<(Arc<str>, String), Open>,
 }
@@ -110,10 +119,11 @@ impl IncidentEngine {
         IncidentEngine {
             defs,
             window,
-            members: HashMap::new(),
-            buckets: vec![HashMap::new(); n],
+            members: HashMap::default(),
+            buckets: vec![HashMap::default(); n],
             touched: vec![BTreeSet::new(); n],
-            open: HashMap::new(),
+            hot: vec![false; n],
+            open: HashMap::default(),
         }
     }
 
@@ -237,6 +247,7 @@ impl IncidentEngine {
                 ));
             }
         }
+        self.refresh_hot();
         out
     }
 
@@ -252,7 +263,36 @@ impl IncidentEngine {
                 }
             }
         }
+        self.refresh_hot();
         out
+    }
+
+    /// Recomputes [`IncidentEngine::hot`].
+    pub(super) fn refresh_hot(&mut self) {
+        let n = self.defs.len();
+        self.hot = vec![false; n];
+        for (d, buckets) in self.buckets.iter().enumerate() {
+            self.hot[d] = buckets.values().any(|b| b.affected_any > 0);
+        }
+        for (name, _) in self.open.keys() {
+            if let Some(d) = self.defs.iter().position(|def| def.name == *name) {
+                self.hot[d] = true;
+            }
+        }
+    }
+
+    /// Population, affected and the cut-off of the time window of a scope
+    /// value now.
+    fn counts(&self, d: usize, key: &str) -> (u32, u32, i64) {
+        let Some(b) = self.buckets[d].get(key) else {
+            return (0, 0, i64::MAX);
+        };
+        let cutoff = b.newest.saturating_sub(self.window);
+        (
+            sum_from(&b.present, cutoff),
+            sum_from(&b.affected, cutoff),
+            cutoff,
+        )
     }
 
     /// Replaces the definitions (a reload). Open incidents whose definition
@@ -322,17 +362,11 @@ impl IncidentEngine {
             .filter_map(|((name, key), o)| {
                 let d = self.defs.iter().position(|d| d.name == *name)?;
                 let def = &self.defs[d];
-                let (population, affected, cutoff, newest) = match self.buckets[d].get(key) {
-                    Some(b) => {
-                        let cutoff = b.newest - self.window;
-                        (
-                            sum_from(&b.present, cutoff),
-                            sum_from(&b.affected, cutoff),
-                            cutoff,
-                            b.newest.max(o.since),
-                        )
-                    }
-                    None => (0, 0, i64::MAX, o.since),
+                let (population, affected, cutoff) = self.counts(d, key);
+                let newest = if cutoff == i64::MAX {
+                    o.since
+                } else {
+                    cutoff.saturating_add(self.window).max(o.since)
                 };
                 let (participants, shared) = if affected > 0 {
                     (
@@ -387,7 +421,7 @@ impl IncidentEngine {
             let Some(key) = scope_key(def, member) else {
                 continue;
             };
-            if self.open.contains_key(&(def.name.clone(), key)) {
+            if self.open.contains_key(&(def.name.clone(), key.to_owned())) {
                 names.push(def.name.clone());
             }
         }
@@ -397,8 +431,9 @@ impl IncidentEngine {
     /// Recomputes every bucket from the members.
     pub(super) fn rebuild(&mut self) {
         let n = self.defs.len();
-        self.buckets = vec![HashMap::new(); n];
+        self.buckets = vec![HashMap::default(); n];
         self.touched = vec![BTreeSet::new(); n];
+        self.hot = vec![false; n];
         let keys: Vec<MemberKey> = self.members.keys().cloned().collect();
         for key in keys {
             if let Some(m) = self.members.get_mut(&key) {
@@ -421,48 +456,96 @@ impl IncidentEngine {
                     });
             }
         }
+        self.refresh_hot();
     }
 
-    /// Moves a member's counts to where it belongs now.
+    /// Moves a member's counts to where it belongs now. A newer sample in
+    /// the same scope value only moves its counts by time (no allocation,
+    /// the member set untouched), and marks the scope value for evaluation
+    /// only when some alert or incident of that definition could change.
     fn recount(&mut self, key: &MemberKey) {
-        let Some(member) = self.members.get_mut(key) else {
+        let IncidentEngine {
+            defs,
+            members,
+            buckets,
+            touched,
+            hot,
+            ..
+        } = self;
+        let Some(Member {
+            meeting,
+            info,
+            site,
+            newest,
+            present,
+            firing,
+            counted,
+        }) = members.get_mut(key)
+        else {
             return;
         };
-        member.counted.resize(self.defs.len(), None);
-        for (d, def) in self.defs.iter().enumerate() {
-            let new = scope_key(def, member)
-                .filter(|_| member.present)
-                .map(|k| Count {
-                    key: k,
-                    at: member.newest,
-                    affected: member.firing.keys().any(|r| def.has_member(r)),
-                });
-            let old = member.counted[d].take();
-            if old == new {
-                member.counted[d] = new;
+        counted.resize(defs.len(), None);
+        for (d, def) in defs.iter().enumerate() {
+            let new_key = scope_key_of(def, meeting, site.as_deref(), info).filter(|_| *present);
+            let at = *newest;
+            let affected = new_key.is_some() && firing.keys().any(|r| def.has_member(r));
+            if let (Some(old), Some(k)) = (counted[d].as_mut(), new_key)
+                && old.key == k
+            {
+                if old.at == at && old.affected == affected {
+                    continue;
+                }
+                if let Some(b) = buckets[d].get_mut(k) {
+                    dec(&mut b.present, old.at);
+                    *b.present.entry(at).or_default() += 1;
+                    if old.affected {
+                        dec(&mut b.affected, old.at);
+                        b.affected_any -= 1;
+                    }
+                    if affected {
+                        *b.affected.entry(at).or_default() += 1;
+                        b.affected_any += 1;
+                        hot[d] = true;
+                    }
+                    b.newest = b.newest.max(at);
+                }
+                let changed = old.affected != affected;
+                old.at = at;
+                old.affected = affected;
+                if (changed || hot[d]) && !touched[d].contains(k) {
+                    touched[d].insert(k.to_owned());
+                }
                 continue;
             }
-            if let Some(old) = &old {
-                if let Some(b) = self.buckets[d].get_mut(&old.key) {
+            let new = new_key.map(|k| Count {
+                key: k.to_owned(),
+                at,
+                affected,
+            });
+            if let Some(old) = counted[d].take() {
+                if let Some(b) = buckets[d].get_mut(&old.key) {
                     b.members.remove(key);
                     dec(&mut b.present, old.at);
                     if old.affected {
                         dec(&mut b.affected, old.at);
+                        b.affected_any -= 1;
                     }
                 }
-                self.touched[d].insert(old.key.clone());
+                touched[d].insert(old.key);
             }
             if let Some(new) = &new {
-                let b = self.buckets[d].entry(new.key.clone()).or_default();
+                let b = buckets[d].entry(new.key.clone()).or_default();
                 b.members.insert(key.clone());
                 *b.present.entry(new.at).or_default() += 1;
                 if new.affected {
                     *b.affected.entry(new.at).or_default() += 1;
+                    b.affected_any += 1;
+                    hot[d] = true;
                 }
                 b.newest = b.newest.max(new.at);
-                self.touched[d].insert(new.key.clone());
+                touched[d].insert(new.key.clone());
             }
-            member.counted[d] = new;
+            counted[d] = new;
         }
     }
 
@@ -476,19 +559,14 @@ impl IncidentEngine {
 
     fn evaluate_one(&mut self, d: usize, key: &str, at: Timestamp) -> Option<IncidentTransition> {
         let def = &self.defs[d];
-        let (population, affected, cutoff) = match self.buckets[d].get(key) {
-            Some(b) => {
-                let cutoff = b.newest - self.window;
-                (
-                    sum_from(&b.present, cutoff),
-                    sum_from(&b.affected, cutoff),
-                    cutoff,
-                )
-            }
-            None => (0, 0, i64::MAX),
-        };
-        let holds = def.holds(affected, population);
         let id = (def.name.clone(), key.to_owned());
+        let bound = self.buckets[d].get(key).map_or(0, |b| b.affected_any);
+        if !self.open.contains_key(&id) && !def.holds(bound, bound) {
+            // Too few affected to fire, whoever counts in the population.
+            return None;
+        }
+        let (population, affected, cutoff) = self.counts(d, key);
+        let holds = def.holds(affected, population);
         match (self.open.get_mut(&id), holds) {
             (None, false) => None,
             (None, true) => {
@@ -678,14 +756,24 @@ fn resolution(
 }
 
 /// Where a member is counted for `def`; `None` when its value is unknown.
-fn scope_key(def: &IncidentDef, m: &Member) -> Option<String> {
+fn scope_key<'m>(def: &IncidentDef, m: &'m Member) -> Option<&'m str> {
+    scope_key_of(def, &m.meeting, m.site.as_deref(), &m.info)
+}
+
+/// [`scope_key`] from a member's parts.
+fn scope_key_of<'m>(
+    def: &IncidentDef,
+    meeting: &'m MeetingInfo,
+    site: Option<&'m str>,
+    info: &'m ParticipantInfo,
+) -> Option<&'m str> {
     let v = match &def.scope {
         // A meeting known by neither number nor UUID (`eval` input without
         // a meeting id) is still one meeting: the unnamed one.
-        Scope::Meeting => return Some(m.meeting.key().map_or_else(String::new, |k| k.to_string())),
-        Scope::All => Some("all".to_owned()),
-        Scope::Site => m.site.as_deref().map(str::to_owned),
-        Scope::Attribute(i) => m.info.attributes[*i].as_deref().map(str::to_owned),
+        Scope::Meeting => return Some(meeting.key().map_or("", |k| &**k)),
+        Scope::All => Some("all"),
+        Scope::Site => site,
+        Scope::Attribute(i) => info.attributes[*i].as_deref(),
     };
     v.filter(|v| !v.is_empty())
 }
@@ -713,6 +801,11 @@ fn factor(m: &Member, name: &str) -> Option<String> {
     v.filter(|v| !v.is_empty())
 }
 
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;
+
 fn dec(map: &mut BTreeMap<i64, u32>, at: i64) {
     if let Some(n) = map.get_mut(&at) {
         *n -= 1;
@@ -722,10 +815,7 @@ fn dec(map: &mut BTreeMap<i64, u32>, at: i64) {
     }
 }
 
+/// The count of entries at `from` or later.
 fn sum_from(map: &BTreeMap<i64, u32>, from: i64) -> u32 {
     map.range(from..).map(|(_, n)| n).sum()
 }
-
-#[cfg(test)]
-#[path = "tests.rs"]
-mod tests;
