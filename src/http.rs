@@ -72,6 +72,16 @@ pub struct Status {
     pub alerts: std::collections::BTreeMap<String, ApiAlert>,
     /// Firing incidents by fingerprint.
     pub incidents: std::collections::BTreeMap<String, ApiIncident>,
+    /// The meetings being watched, by meeting key (number, else UUID).
+    pub watched: std::collections::BTreeMap<String, Watched>,
+}
+
+/// A meeting being watched and who is in it, for the status page.
+#[derive(Debug, Default, Clone)]
+pub struct Watched {
+    pub topic: Option<String>,
+    /// Present participants: user id -> name (the id when it has none).
+    pub participants: std::collections::BTreeMap<String, String>,
 }
 
 /// Shared with the service.

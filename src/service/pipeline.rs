@@ -161,6 +161,7 @@ impl Pipeline {
         let mut out = Vec::new();
         let meeting = &batch.meeting;
         if batch.ended {
+            status::watched(meeting, std::iter::empty(), &[], true, self.http.as_deref());
             self.engine.meeting_ended(meeting, batch.at, &mut out);
             if !self.incidents.defs().is_empty() {
                 for t in &out {
@@ -185,6 +186,7 @@ impl Pipeline {
             .observe_poll(meeting, &batch.participants, &mut out);
         let incidents = !self.incidents.defs().is_empty();
         let mut batch_at: Option<Timestamp> = None;
+        let mut gone: Vec<Arc<str>> = Vec::new();
         // The poller skips samples it delivered before, so the newest
         // sample is the engine's, not this batch's.
         for (p, newest) in batch.participants.iter().zip(newest) {
@@ -192,6 +194,7 @@ impl Pipeline {
             if left && let (Some(leave), Some(_)) = (p.info.leave_time, newest) {
                 self.engine
                     .participant_left(meeting, &p.info.user_id, leave, &mut out);
+                gone.push(p.info.user_id.clone());
             }
             if incidents && let Some(n) = newest {
                 batch_at = Some(batch_at.map_or(n, |b| b.max(n)));
@@ -219,7 +222,16 @@ impl Pipeline {
                 if incidents {
                     self.incidents.leave(meeting, &user);
                 }
+                gone.push(user);
             }
+        }
+        if self.http.is_some() {
+            let present = batch
+                .participants
+                .iter()
+                .map(|p| &p.info)
+                .filter(|p| !gone.contains(&p.user_id));
+            status::watched(meeting, present, &gone, false, self.http.as_deref());
         }
         sort_transitions(&mut out);
         if incidents {

@@ -187,6 +187,39 @@ pub fn publish_incidents(incidents: &IncidentEngine, http: Option<&HttpState>) {
     }
 }
 
+/// Updates the watched meetings from one batch: `present` joined or are
+/// still there, `gone` left; an ended meeting is no longer watched.
+pub fn watched<'a>(
+    meeting: &MeetingInfo,
+    present: impl Iterator<Item = &'a ParticipantInfo>,
+    gone: &[Arc<str>],
+    ended: bool,
+    http: Option<&HttpState>,
+) {
+    let Some(http) = http else { return };
+    let Some(key) = meeting.key() else { return };
+    let Ok(mut st) = http.status.lock() else {
+        return;
+    };
+    if ended {
+        st.watched.remove(&**key);
+        return;
+    }
+    let w = st.watched.entry(key.to_string()).or_default();
+    if let Some(topic) = &meeting.topic {
+        w.topic = Some(topic.to_string());
+    }
+    for p in present {
+        let name = p.attribute("user_name").unwrap_or(&p.user_id);
+        if w.participants.get(&*p.user_id).map(String::as_str) != Some(name) {
+            w.participants.insert(p.user_id.to_string(), name.to_owned());
+        }
+    }
+    for user in gone {
+        w.participants.remove(&**user);
+    }
+}
+
 /// Marks the listed alerts as held back by rule inhibition (`inhibited_by`
 /// the rules given), or no longer (an empty list).
 pub fn inhibited(changes: &[(String, Vec<String>)], http: Option<&HttpState>) {
@@ -226,8 +259,7 @@ pub async fn serve(
             source_is_replay: config.source.is_replay(),
             last_source_ok: None,
             ready_window: config.poll.source_down_after.max(Duration::from_secs(180)),
-            alerts: Default::default(),
-            incidents: Default::default(),
+            ..Status::default()
         }),
         metrics: metrics.clone(),
     });
