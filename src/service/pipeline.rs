@@ -301,12 +301,14 @@ impl Pipeline {
             &self.dispatcher.take_inhibition_changes(),
             self.http.as_deref(),
         );
+        status::muted(&self.dispatcher.take_mute_changes(), self.http.as_deref());
     }
 
     pub(super) fn publish(&self) {
         status::publish(&self.engine, &self.metrics, self.http.as_deref());
         status::publish_incidents(&self.incidents, self.http.as_deref());
         status::inhibited(&self.dispatcher.inhibited(), self.http.as_deref());
+        status::muted(&self.dispatcher.muted(), self.http.as_deref());
     }
 
     /// Once a second in `run`: the source-down check; reminders when
@@ -333,6 +335,7 @@ impl Pipeline {
                 &self.dispatcher.take_inhibition_changes(),
                 self.http.as_deref(),
             );
+            status::muted(&self.dispatcher.take_mute_changes(), self.http.as_deref());
         }
         events.extend(self.check_notifiers(at).into_iter().map(Event::System));
         if self.recheck_due(now) {
