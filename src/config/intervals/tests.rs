@@ -301,6 +301,13 @@ fn cron_windows_start_on_the_locations_clock() {
         active_minutes(&i, "2026-01-02T00:00:00Z", "2026-01-05T00:00:00Z").0,
         3 * 24 * 60
     );
+    // As in crontab: with both the day of the month and the weekday
+    // restricted, either is enough. 13 March 2026 is a Friday.
+    let i = window("{cron: '0 12 13 * fri', duration: 1m}");
+    assert!(i.contains(at("2026-03-13T12:00:00Z")));
+    assert!(i.contains(at("2026-03-20T12:00:00Z")), "a Friday");
+    assert!(i.contains(at("2026-04-13T12:00:00Z")), "a 13th, a Monday");
+    assert!(!i.contains(at("2026-03-19T12:00:00Z")));
     // Other keys must hold too.
     let i = window("{cron: '0 * * * *', duration: 10m, weekdays: [monday]}");
     assert!(i.contains(at("2026-03-30T05:05:00Z")));
