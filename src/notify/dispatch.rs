@@ -62,8 +62,9 @@ pub struct Dispatcher {
     /// Rule inhibition: the firings held back.
     inhibitor: Inhibitor,
     /// The notifiers each firing alert was sent to, by fingerprint: where
-    /// its resolution goes. An alert not listed (firing before a restart)
-    /// resolves along its routes.
+    /// its resolution goes (an empty list: nowhere, its firing was
+    /// dropped); saved with the alert state. An alert not listed (firing
+    /// before a state file that lacked this) resolves along its routes.
     sent_to: BTreeMap<String, Vec<String>>,
     /// Alerts held or let go since last asked, for `/api/alerts`.
     inhibition_changes: Vec<(String, Vec<String>)>,
@@ -164,6 +165,20 @@ impl Dispatcher {
     /// Every firing alert whose firing time intervals dropped everywhere.
     pub fn muted(&self) -> Vec<(String, bool)> {
         self.muted.iter().map(|fp| (fp.clone(), true)).collect()
+    }
+
+    /// Where each firing alert went, and those muted everywhere, for the
+    /// saved state.
+    pub fn sent_to(&self) -> (BTreeMap<String, Vec<String>>, Vec<String>) {
+        (self.sent_to.clone(), self.muted.iter().cloned().collect())
+    }
+
+    /// Takes back where firing alerts went from the saved state, so a
+    /// firing dropped before a restart stays dropped and a resolution
+    /// still goes where its firing went.
+    pub fn restore_sent_to(&mut self, sent_to: BTreeMap<String, Vec<String>>, muted: Vec<String>) {
+        self.sent_to = sent_to;
+        self.muted = muted.into_iter().collect();
     }
 
     /// The notifiers that post over HTTP (each needs a delivery worker).

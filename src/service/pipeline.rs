@@ -417,6 +417,7 @@ impl Pipeline {
         self.incidents.restore(saved.incidents);
         self.dispatcher.restore_notified(saved.notified);
         self.dispatcher.restore_held(saved.held, &self.engine);
+        self.dispatcher.restore_sent_to(saved.sent_to, saved.muted);
         tracing::info!(
             participants = n,
             firing = self.engine.active().len(),
@@ -427,12 +428,15 @@ impl Pipeline {
 
     /// Persists the alert state.
     pub fn save_state(&mut self) {
+        let (sent_to, muted) = self.dispatcher.sent_to();
         let saved = state::SavedState {
             version: 1,
             engine: self.engine.snapshot(),
             notified: self.dispatcher.notified().clone(),
             held: self.dispatcher.held(),
             incidents: self.incidents.snapshot(),
+            sent_to,
+            muted,
         };
         match state::save(&self.config.state_dir, &saved) {
             Ok(()) => {
@@ -839,6 +843,63 @@ mod tests {
         let events = s.source_ok();
         assert!(matches!(&events[..], [Event::System(a)] if a.state == State::Resolved));
         assert_eq!(s.metrics.source_up.get(), 1);
+    }
+
+    #[test]
+    fn a_muted_firing_stays_dropped_and_listed_muted_after_a_restart() {
+        let rules = "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n";
+        let dir = tempfile::tempdir().unwrap();
+        // `quiet` covers every instant, then (after the restart) none.
+        let config = |quiet: &str| {
+            format!(
+                "state_dir: {}\ntime_intervals:\n  - name: quiet\n    time_intervals: {quiet}\nnotifiers:\n  a: {{ type: console }}\nroutes:\n  - notify: [a]\n    mute_time_intervals: [quiet]\n",
+                dir.path().display()
+            )
+        };
+        let http = || {
+            Arc::new(HttpState {
+                status: std::sync::Mutex::new(crate::http::Status::default()),
+                metrics: crate::metrics::Metrics::new(),
+            })
+        };
+        let muted = |h: &HttpState| -> Vec<(String, bool)> {
+            let st = h.status.lock().unwrap();
+            st.alerts
+                .values()
+                .map(|a| (a.rule.clone(), a.muted))
+                .collect()
+        };
+        let mut s = pipeline(rules, &config("[{}]"));
+        let h = http();
+        s.serve_status(h.clone());
+        s.on_source_event(SourceEvent::Batch(batch(
+            vec![person("a", &[(0, 500.0)])],
+            10,
+        )));
+        assert_eq!(muted(&h), [("lat".to_owned(), true)]);
+        assert_eq!(s.dispatcher.messages(), 0);
+        s.save_state();
+
+        let mut s = pipeline(rules, &config("[]"));
+        s.load_state();
+        let h = http();
+        s.serve_status(h.clone());
+        assert_eq!(muted(&h), [("lat".to_owned(), true)], "after a restart");
+        // Unmuted now, it resolves: the resolution follows the firing,
+        // nowhere.
+        s.on_source_event(SourceEvent::Batch(batch(
+            vec![person("a", &[(60, 50.0)])],
+            70,
+        )));
+        assert!(muted(&h).is_empty());
+        assert_eq!(s.dispatcher.messages(), 0, "nothing sent");
+        // A new firing is sent.
+        s.on_source_event(SourceEvent::Batch(batch(
+            vec![person("a", &[(120, 500.0)])],
+            130,
+        )));
+        assert_eq!(muted(&h), [("lat".to_owned(), false)]);
+        assert_eq!(s.dispatcher.messages(), 1);
     }
 
     #[test]
