@@ -659,6 +659,42 @@ mod tests {
     }
 
     #[test]
+    fn a_config_reload_applies_new_time_intervals() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("r.yaml"),
+            "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n",
+        )
+        .unwrap();
+        let config_file = dir.path().join("q.yaml");
+        let config_text = |quiet: &str| {
+            format!(
+                "replay: x/\nrules: [r.yaml]\nstate_dir: {}\ntime_intervals:\n  - name: quiet\n    time_intervals: {quiet}\nnotifiers:\n  a: {{ type: console }}\nroutes:\n  - notify: [a]\n    mute_time_intervals: [quiet]\n",
+                dir.path().join("state").display()
+            )
+        };
+        std::fs::write(&config_file, config_text("[{}]")).unwrap();
+        let config = Config::load(&config_file, EnvMode::Strict).unwrap();
+        let rule_set = crate::rules::load_paths(&config.rules).unwrap();
+        let dispatcher = Dispatcher::new(&config, DeliveryMode::DryRun);
+        let mut s = Pipeline::new(config, rule_set, dispatcher, ServiceMetrics::default());
+        s.on_source_event(SourceEvent::Batch(batch(
+            vec![person("a", &[(60, 300.0)])],
+            100,
+        )));
+        assert_eq!(s.dispatcher.messages(), 0, "muted");
+        // SIGHUP with the interval covering no instant: the next firing
+        // is sent.
+        std::fs::write(&config_file, config_text("[]")).unwrap();
+        assert!(s.reload(Reload::ConfigAndRules, Timestamp(110)).is_empty());
+        s.on_source_event(SourceEvent::Batch(batch(
+            vec![person("b", &[(120, 300.0)])],
+            130,
+        )));
+        assert_eq!(s.dispatcher.messages(), 1);
+    }
+
+    #[test]
     fn a_config_reload_applies_new_sites_and_refuses_one_without_a_named_site() {
         let dir = tempfile::tempdir().unwrap();
         let rules = dir.path().join("r.yaml");
