@@ -464,6 +464,15 @@ fn parse_one(node: &Node, errs: &mut Errs<'_>) -> Option<TimeInterval> {
             let cron = errs.string(c, "cron").and_then(|text| {
                 let parser = CronParser::builder().year(Year::Disallowed).build();
                 match parser.parse(&text) {
+                    // One that never starts (`0 0 31 2 *`) would cost a
+                    // long search at every notification.
+                    Ok(cron) if cron.find_next_occurrence(&never_before(), true).is_err() => {
+                        errs.at(
+                            c.pos,
+                            format!("cron schedule `{text}` never starts: check its day and month"),
+                        );
+                        None
+                    }
                     Ok(cron) => Some(cron),
                     Err(e) => {
                         errs.at(
@@ -490,6 +499,14 @@ fn parse_one(node: &Node, errs: &mut Errs<'_>) -> Option<TimeInterval> {
     }
     errs.unknown_keys(&m, "a time interval window", &INTERVAL_KEYS);
     (errs.diags.len() == before).then_some(out)
+}
+
+/// 2001-01-01 in UTC: a cron schedule with no start from here on never
+/// starts (the check needs no clock).
+fn never_before() -> jiff::Zoned {
+    Timestamp::from_second(978_307_200)
+        .expect("a valid instant")
+        .to_zoned(TimeZone::UTC)
 }
 
 /// `{start_time: 'HH:MM', end_time: 'HH:MM'}` as minutes of the day.

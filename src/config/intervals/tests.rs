@@ -418,6 +418,7 @@ time_intervals:
         cron: '61 * * * *'
         duration: 0s
       - duration: 1h
+      - {cron: '0 0 31 2 *', duration: 1h}
   - name: a
     time_intervals: []
     extra: 1
@@ -443,10 +444,11 @@ time_intervals:
         "q.yaml:13:15: error: bad cron schedule `61 * * * *`",
         "q.yaml:14:19: error: `duration` must be longer than zero",
         "q.yaml:15:19: error: `duration` needs a `cron`",
-        "q.yaml:16:11: error: time interval `a` is defined twice (first on line 2): give each a name of its own",
-        "q.yaml:18:5: error: unknown key `extra` in a time interval",
-        "q.yaml:19:5: error: time interval without `name`",
-        "q.yaml:19:21: error: `time_intervals` must be a list of windows",
+        "q.yaml:16:16: error: cron schedule `0 0 31 2 *` never starts",
+        "q.yaml:17:11: error: time interval `a` is defined twice (first on line 2): give each a name of its own",
+        "q.yaml:19:5: error: unknown key `extra` in a time interval",
+        "q.yaml:20:5: error: time interval without `name`",
+        "q.yaml:20:21: error: `time_intervals` must be a list of windows",
     ];
     for (e, want) in errs.iter().zip(expected) {
         assert!(e.starts_with(want), "got  {e}\nwant {want}\nall: {errs:#?}");
