@@ -34,6 +34,10 @@ pub struct ApiAlert {
     /// The rules whose `inhibits` holds back its notification, while they do.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub inhibited_by: Vec<String>,
+    /// Its firing was dropped by the routes' time intervals on every
+    /// notifier it was routed to (shown only when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub muted: bool,
 }
 
 /// A firing incident as `/api/alerts` shows it (under `incidents`).

@@ -37,7 +37,9 @@ pub struct DeliveryMetrics {
     /// `qoswatch_outbox_messages{notifier}`.
     pub outbox: IntGaugeVec,
     /// `qoswatch_notifications_suppressed_total{reason}`: transitions the
-    /// notification policy held back (`inhibited`: a rule's `inhibits`).
+    /// notification policy held back (`inhibited`: a rule's `inhibits`;
+    /// `incident`; `muted` / `inactive`: a route's time intervals, per
+    /// notifier).
     pub suppressed: IntCounterVec,
 }
 
@@ -135,7 +137,7 @@ impl Metrics {
             suppressed: reg!(IntCounterVec::new(
                 o(
                     "qoswatch_notifications_suppressed_total",
-                    "Alert firings not notified because of notification policy, by reason (inhibited: held by a rule's inhibits)."
+                    "Alert notifications not sent because of notification policy, by reason (inhibited: held by a rule's inhibits; incident: held by an incident; muted/inactive: dropped by a route's time intervals, per notifier)."
                 ),
                 &["reason"]
             )),

@@ -4,10 +4,12 @@
 //! logs.
 
 mod env;
+mod intervals;
 mod parse;
 mod sites;
 
 pub use env::interpolate;
+pub use intervals::{NamedInterval, Quiet, TimeInterval};
 use parse::parse_config;
 pub use sites::Sites;
 
@@ -59,6 +61,9 @@ pub struct Config {
     /// `sites:`: named CIDR lists, in the order written (the first that
     /// holds a participant's address is its `site`).
     pub sites: Sites,
+    /// `time_intervals:`, in the order written; routes hold the ones they
+    /// name.
+    pub time_intervals: Vec<std::sync::Arc<NamedInterval>>,
 }
 
 /// `display:`.
@@ -262,6 +267,20 @@ pub struct RouteConfig {
     /// Slack only: strings (`<!here>`) leading the text of a message that
     /// holds a firing alert.
     pub mention: Vec<String>,
+    /// `mute_time_intervals`: while any is active, the route sends nothing
+    /// (dropped, not held).
+    pub mute_time_intervals: Vec<std::sync::Arc<NamedInterval>>,
+    /// `active_time_intervals`: when given, the route sends only while one
+    /// is active. Empty = always.
+    pub active_time_intervals: Vec<std::sync::Arc<NamedInterval>>,
+}
+
+impl RouteConfig {
+    /// Whether the route sends at the instant `t` (`None`), or why not:
+    /// judged when a notification is routed, never on retry.
+    pub fn quiet_at(&self, t: jiff::Timestamp) -> Option<Quiet> {
+        intervals::quiet_at(&self.mute_time_intervals, &self.active_time_intervals, t)
+    }
 }
 
 /// `http:`.
@@ -672,5 +691,72 @@ http:
         );
         assert!(interpolate(p, "a: ${A\n", EnvMode::Strict, &env).is_err());
         assert!(interpolate(p, "a: ${1A}\n", EnvMode::Strict, &env).is_err());
+    }
+
+    #[test]
+    fn routes_name_time_intervals_and_an_unknown_name_is_an_error() {
+        let c = load(
+            "replay: x\ntime_intervals:\n  - name: night\n    time_intervals:\n      - times: [{start_time: '00:00', end_time: '07:00'}]\n        location: Europe/Berlin\n  - name: all-hands\n    time_intervals:\n      - {cron: '0 16 * * thu', duration: 90m, location: America/New_York}\nnotifiers:\n  a: { type: console }\nroutes:\n  - notify: [a]\n    mute_time_intervals: [night, all-hands]\n    active_time_intervals: []\n    continue: true\n  - notify: [a]\n    active_time_intervals: night\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.time_intervals.len(), 2);
+        let names = |l: &[std::sync::Arc<NamedInterval>]| -> Vec<String> {
+            l.iter().map(|i| i.name.clone()).collect()
+        };
+        assert_eq!(
+            names(&c.routes[0].mute_time_intervals),
+            ["night", "all-hands"]
+        );
+        assert!(
+            c.routes[0].active_time_intervals.is_empty(),
+            "empty = absent"
+        );
+        assert_eq!(names(&c.routes[1].active_time_intervals), ["night"]);
+        // Noon in Berlin: the night is over; the empty active list does
+        // not make the first route inactive.
+        let noon: jiff::Timestamp = "2026-03-30T10:00:00Z".parse().unwrap();
+        assert_eq!(c.routes[0].quiet_at(noon), None);
+        assert_eq!(c.routes[1].quiet_at(noon), Some(Quiet::Inactive));
+        let night: jiff::Timestamp = "2026-03-30T01:00:00Z".parse().unwrap();
+        assert_eq!(c.routes[0].quiet_at(night), Some(Quiet::Muted));
+        assert_eq!(c.routes[1].quiet_at(night), None);
+
+        let errs = load(
+            "replay: x\ntime_intervals:\n  - name: night\n    time_intervals: []\n  - name: night\n    time_intervals: []\nnotifiers:\n  a: { type: console }\nroutes:\n  - notify: [a]\n    mute_time_intervals: [nigth, 7]\n    active_time_interval: [night]\n",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(
+            errs,
+            [
+                "/etc/q/qoswatch.yaml:5:11: error: time interval `night` is defined twice (first on line 3): give each a name of its own",
+                "/etc/q/qoswatch.yaml:11:27: error: route names unknown time interval `nigth` (did you mean `night`?); defined: night",
+                "/etc/q/qoswatch.yaml:11:34: error: `mute_time_intervals` lists names of `time_intervals`",
+                "/etc/q/qoswatch.yaml:12:5: error: unknown key `active_time_interval` in a route (did you mean `active_time_intervals`?)",
+            ]
+        );
+        let errs = load(
+            "replay: x\nnotifiers:\n  a: { type: console }\nroutes:\n  - notify: [a]\n    active_time_intervals: [office]\n",
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(
+            errs,
+            [
+                "/etc/q/qoswatch.yaml:6:29: error: route names unknown time interval `office`: no `time_intervals` are defined"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_time_interval_location_may_wait_for_its_variable_in_check() {
+        let text = "replay: x\ntime_intervals:\n  - name: n\n    time_intervals:\n      - location: ${TZ_NAME}\n";
+        assert!(Config::from_str(Path::new("q.yaml"), text, EnvMode::Lenient, &|_| None).is_ok());
+        let errs = load(text, &[("TZ_NAME", "Europe/Berlinn")]).unwrap_err();
+        assert!(
+            errs[0].contains(":5:19: error: unknown time zone `Europe/Berlinn`"),
+            "{errs:#?}"
+        );
     }
 }

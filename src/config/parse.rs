@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
@@ -11,7 +12,7 @@ use crate::matcher;
 use crate::rules::load::Errs;
 use crate::yaml::{MapReader, Node, Value};
 
-const TOP_KEYS: [&str; 11] = [
+const TOP_KEYS: [&str; 12] = [
     "zoom",
     "poll",
     "replay",
@@ -23,6 +24,7 @@ const TOP_KEYS: [&str; 11] = [
     "display",
     "links",
     "sites",
+    "time_intervals",
 ];
 const ZOOM_KEYS: [&str; 7] = [
     "account_id",
@@ -114,9 +116,13 @@ pub(super) fn parse_config(path: &Path, root: &Node, errs: &mut Errs<'_>) -> Con
         .get("sites")
         .map(|n| super::sites::parse_sites(n, errs))
         .unwrap_or_default();
+    let time_intervals = top
+        .get("time_intervals")
+        .map(|n| super::intervals::parse_time_intervals(n, errs))
+        .unwrap_or_default();
     let routes = top
         .get("routes")
-        .map(|n| parse_routes(n, &notifiers, &broken, &sites, errs))
+        .map(|n| parse_routes(n, &notifiers, &broken, &sites, &time_intervals, errs))
         .unwrap_or_default();
     let state_dir = top
         .get("state_dir")
@@ -175,6 +181,7 @@ pub(super) fn parse_config(path: &Path, root: &Node, errs: &mut Errs<'_>) -> Con
         display,
         links,
         sites,
+        time_intervals,
     }
 }
 
@@ -570,6 +577,7 @@ fn parse_routes(
     notifiers: &BTreeMap<String, NotifierConfig>,
     broken: &[String],
     sites: &Sites,
+    time_intervals: &[Arc<NamedInterval>],
     errs: &mut Errs<'_>,
 ) -> Vec<RouteConfig> {
     let Value::Seq(items) = &node.value else {
@@ -691,11 +699,15 @@ fn parse_routes(
                 _ => errs.string(n, "mention").into_iter().collect(),
             },
         };
-        errs.unknown_keys(
-            &m,
-            "a route",
-            &["match", "notify", "continue", "group_limit", "mention"],
-        );
+        let mute_time_intervals = m
+            .get("mute_time_intervals")
+            .map(|n| interval_names(n, "mute_time_intervals", time_intervals, errs))
+            .unwrap_or_default();
+        let active_time_intervals = m
+            .get("active_time_intervals")
+            .map(|n| interval_names(n, "active_time_intervals", time_intervals, errs))
+            .unwrap_or_default();
+        errs.unknown_keys(&m, "a route", &ROUTE_KEYS);
         out.push(RouteConfig {
             matchers,
             label_keys,
@@ -703,7 +715,65 @@ fn parse_routes(
             continue_matching,
             group_limit,
             mention,
+            mute_time_intervals,
+            active_time_intervals,
         });
+    }
+    out
+}
+
+const ROUTE_KEYS: [&str; 7] = [
+    "match",
+    "notify",
+    "continue",
+    "group_limit",
+    "mention",
+    "mute_time_intervals",
+    "active_time_intervals",
+];
+
+/// A route's `mute_time_intervals` / `active_time_intervals`: names of
+/// `time_intervals` entries (one name alone is a list of one).
+fn interval_names(
+    node: &Node,
+    key: &str,
+    defined: &[Arc<NamedInterval>],
+    errs: &mut Errs<'_>,
+) -> Vec<Arc<NamedInterval>> {
+    let items: Vec<&Node> = match &node.value {
+        Value::Seq(items) => items.iter().collect(),
+        Value::Null => Vec::new(),
+        _ => vec![node],
+    };
+    let mut out = Vec::new();
+    for n in items {
+        let Some(name) = n
+            .as_scalar_text()
+            .filter(|_| matches!(n.value, Value::Str(_)))
+        else {
+            errs.at(n.pos, format!("`{key}` lists names of `time_intervals`"));
+            continue;
+        };
+        match defined.iter().find(|i| i.name == name) {
+            Some(i) => out.push(i.clone()),
+            None if defined.is_empty() => errs.at(
+                n.pos,
+                format!(
+                    "route names unknown time interval `{name}`: no `time_intervals` are defined"
+                ),
+            ),
+            None => {
+                let known: Vec<&str> = defined.iter().map(|i| i.name.as_str()).collect();
+                errs.at(
+                    n.pos,
+                    format!(
+                        "route names unknown time interval `{name}`{}; defined: {}",
+                        matcher::did_you_mean(&name, &known),
+                        known.join(", ")
+                    ),
+                )
+            }
+        }
     }
     out
 }

@@ -2,7 +2,8 @@
 //! delivery. It holds back what rule inhibition covers ([`Inhibitor`]),
 //! routes each transition to notifiers (a resolution to exactly the
 //! notifiers that got its firing; an alert about a notifier never to that
-//! notifier), groups what one batch (one poll of one meeting) brought into
+//! notifier; a route's time intervals judged at the moment of routing, a
+//! muted firing dropped for good), groups what one batch (one poll of one meeting) brought into
 //! one message per notifier, keeps
 //! an alert a notifier already has from being announced again at first
 //! sight, sends `repeat_every` reminders, and hands each message to its
@@ -19,7 +20,7 @@ use std::time::Duration;
 use crate::alert::lifecycle::{ActiveAlert, fingerprint};
 use crate::alert::system::NOTIFIER_FAILING;
 use crate::alert::{Event, Reason, State, Transition};
-use crate::config::{Config, NotifierConfig, NotifierKind, RouteConfig};
+use crate::config::{Config, NotifierConfig, NotifierKind, Quiet, RouteConfig};
 use crate::incident::{IncidentDef, IncidentTransition};
 use crate::metrics::DeliveryMetrics;
 use crate::notify::channel::{self, Channel, Group, Message};
@@ -62,11 +63,17 @@ pub struct Dispatcher {
     /// Rule inhibition: the firings held back.
     inhibitor: Inhibitor,
     /// The notifiers each firing alert was sent to, by fingerprint: where
-    /// its resolution goes. An alert not listed (firing before a restart)
-    /// resolves along its routes.
+    /// its resolution goes (an empty list: nowhere, its firing was
+    /// dropped); saved with the alert state. An alert not listed (firing
+    /// before a state file that lacked this) resolves along its routes.
     sent_to: BTreeMap<String, Vec<String>>,
     /// Alerts held or let go since last asked, for `/api/alerts`.
     inhibition_changes: Vec<(String, Vec<String>)>,
+    /// Firing alerts whose firing every notifier it was routed to dropped
+    /// for a time interval (`muted` on `/api/alerts`), and the changes to
+    /// that since last asked.
+    muted: std::collections::BTreeSet<String>,
+    mute_changes: Vec<(String, bool)>,
     /// `qoswatch_notifications_suppressed_total{reason}`.
     metrics: DeliveryMetrics,
 }
@@ -105,6 +112,8 @@ impl Dispatcher {
             inhibitor: Inhibitor::default(),
             sent_to: BTreeMap::new(),
             inhibition_changes: Vec::new(),
+            muted: Default::default(),
+            mute_changes: Vec::new(),
             metrics: DeliveryMetrics::default(),
         }
     }
@@ -114,6 +123,9 @@ impl Dispatcher {
         self.metrics = metrics.clone();
         // Listed from the start, so a dashboard sees 0 rather than nothing.
         self.metrics.suppressed.with_label_values(&["inhibited"]);
+        for quiet in [Quiet::Muted, Quiet::Inactive] {
+            self.metrics.suppressed.with_label_values(&[quiet.as_str()]);
+        }
         self
     }
 
@@ -143,6 +155,31 @@ impl Dispatcher {
     /// by fingerprint, with the rules holding them (empty: no longer held).
     pub fn take_inhibition_changes(&mut self) -> Vec<(String, Vec<String>)> {
         std::mem::take(&mut self.inhibition_changes)
+    }
+
+    /// Firing alerts dropped by time intervals on every notifier they were
+    /// routed to (`true`) or sent again (`false`) since the last call.
+    pub fn take_mute_changes(&mut self) -> Vec<(String, bool)> {
+        std::mem::take(&mut self.mute_changes)
+    }
+
+    /// Every firing alert whose firing time intervals dropped everywhere.
+    pub fn muted(&self) -> Vec<(String, bool)> {
+        self.muted.iter().map(|fp| (fp.clone(), true)).collect()
+    }
+
+    /// Where each firing alert went, and those muted everywhere, for the
+    /// saved state.
+    pub fn sent_to(&self) -> (BTreeMap<String, Vec<String>>, Vec<String>) {
+        (self.sent_to.clone(), self.muted.iter().cloned().collect())
+    }
+
+    /// Takes back where firing alerts went from the saved state, so a
+    /// firing dropped before a restart stays dropped and a resolution
+    /// still goes where its firing went.
+    pub fn restore_sent_to(&mut self, sent_to: BTreeMap<String, Vec<String>>, muted: Vec<String>) {
+        self.sent_to = sent_to;
+        self.muted = muted.into_iter().collect();
     }
 
     /// The notifiers that post over HTTP (each needs a delivery worker).
@@ -215,11 +252,14 @@ impl Dispatcher {
             .iter()
             .map(|e| view_with(e, rules, &self.presentation))
             .collect();
+        // Each route's time intervals, judged once, at `now`.
+        let at = jiff::Timestamp::from_second(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let quiet: Vec<Option<Quiet>> = self.routes.iter().map(|r| r.quiet_at(at)).collect();
         let mut groups: BTreeMap<String, (usize, Vec<usize>)> = BTreeMap::new();
         // A notifier reached through several routes gets all their mentions.
         let mut mentions: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (i, v) in views.iter().enumerate() {
-            for (name, limit, mention) in self.targets(v) {
+            for (name, limit, mention) in self.targets(v, &quiet) {
                 let m = mentions.entry(name.clone()).or_default();
                 for s in mention {
                     if !m.contains(&s) {
@@ -318,43 +358,87 @@ impl Dispatcher {
 
     /// The notifiers an alert goes to, with the `group_limit` of each: a
     /// resolution to exactly the notifiers that got its firing, when known;
-    /// anything else along its routes, never to a notifier the alert is
-    /// about. Records where each firing went.
-    fn targets(&mut self, v: &AlertView) -> Vec<(String, usize, Vec<String>)> {
-        let routed: Vec<(String, usize, Vec<String>)> = targets(&self.routes, &self.names, v)
-            .into_iter()
-            .map(|t| {
-                let mention = t.mention.iter().map(|m| (*m).to_owned()).collect();
-                (t.notifier.to_owned(), t.limit, mention)
-            })
-            .collect();
+    /// anything else along its routes whose time intervals (`quiet`, by
+    /// route) let it go now, never to a notifier the alert is about.
+    /// Records where each firing went: nowhere, for a firing every
+    /// notifier dropped, so its resolution is not sent either.
+    fn targets(
+        &mut self,
+        v: &AlertView,
+        quiet: &[Option<Quiet>],
+    ) -> Vec<(String, usize, Vec<String>)> {
+        let mut routed: Vec<(String, usize, Vec<String>)> = Vec::new();
+        let mut dropped: Vec<(String, Quiet)> = Vec::new();
+        for t in targets(&self.routes, &self.names, v, quiet) {
+            match t.quiet {
+                None => {
+                    let mention = t.mention.iter().map(|m| (*m).to_owned()).collect();
+                    routed.push((t.notifier.to_owned(), t.limit, mention));
+                }
+                Some(why) => dropped.push((t.notifier.to_owned(), why)),
+            }
+        }
+        let about = (v.rule == NOTIFIER_FAILING)
+            .then(|| v.labels.get("notifier").cloned())
+            .flatten();
+        dropped.retain(|(n, _)| Some(n) != about.as_ref());
         let mut targets = match (v.state, self.sent_to.remove(&v.fingerprint)) {
-            (State::Resolved, Some(sent)) => sent
-                .into_iter()
-                .map(|n| {
-                    let limit = routed
-                        .iter()
-                        .find(|(r, _, _)| *r == n)
-                        .map_or(10, |(_, l, _)| *l);
-                    (n, limit, Vec::new())
-                })
-                .collect(),
+            (State::Resolved, Some(sent)) => {
+                // Where the firing went, whatever intervals hold now.
+                dropped.clear();
+                sent.into_iter()
+                    .map(|n| {
+                        let limit = routed
+                            .iter()
+                            .find(|(r, _, _)| *r == n)
+                            .map_or(10, |(_, l, _)| *l);
+                        (n, limit, Vec::new())
+                    })
+                    .collect()
+            }
             (State::Firing, Some(sent)) if v.reminder => {
+                // A reminder repeats the firing where it went: never to a
+                // notifier that dropped it.
+                routed.retain(|(n, _, _)| sent.contains(n));
+                dropped.retain(|(n, _)| sent.contains(n));
                 self.sent_to.insert(v.fingerprint.clone(), sent);
                 routed
             }
             _ => routed,
         };
-        if v.rule == NOTIFIER_FAILING
-            && let Some(failing) = v.labels.get("notifier")
-        {
+        if let Some(failing) = &about {
             targets.retain(|(n, _, _)| n != failing);
+        }
+        for (notifier, why) in &dropped {
+            self.metrics
+                .suppressed
+                .with_label_values(&[why.as_str()])
+                .inc();
+            tracing::debug!(
+                notifier = %notifier,
+                rule = %v.rule,
+                fingerprint = %v.fingerprint,
+                "{} dropped: {} by the routes' time intervals",
+                v.state.as_str(),
+                why.as_str()
+            );
         }
         if v.state == State::Firing && !v.reminder {
             self.sent_to.insert(
                 v.fingerprint.clone(),
                 targets.iter().map(|(n, _, _)| n.clone()).collect(),
             );
+            let muted = targets.is_empty() && !dropped.is_empty();
+            let changed = if muted {
+                self.muted.insert(v.fingerprint.clone())
+            } else {
+                self.muted.remove(&v.fingerprint)
+            };
+            if changed {
+                self.mute_changes.push((v.fingerprint.clone(), muted));
+            }
+        } else if v.state == State::Resolved {
+            self.muted.remove(&v.fingerprint);
         }
         targets
     }
@@ -649,5 +733,104 @@ mod tests {
         d.dispatch(&[Event::Alert(t)], &[], &Nothing, 20);
         assert_eq!(outbox.depth()["a"], 2, "{:?}", outbox.depth());
         assert_eq!(outbox.depth().get("b"), None);
+    }
+
+    /// Routes of a config with `always` (every instant) and `never` (no
+    /// instant) time intervals and notifiers `a` and `b`.
+    fn routes_with(routes: &str) -> Vec<RouteConfig> {
+        Config::from_str(
+            Path::new("q.yaml"),
+            &format!("replay: x/\ntime_intervals:\n  - name: always\n    time_intervals: [{{}}]\n  - name: never\n    time_intervals: []\nnotifiers:\n  a: {{ type: console }}\n  b: {{ type: console }}\nroutes:\n{routes}"),
+            EnvMode::Strict,
+            &|_| None,
+        )
+        .unwrap()
+        .routes
+    }
+
+    fn with_state(e: &Event, state: State, reason: Reason) -> Event {
+        let Event::Alert(t) = e else { unreachable!() };
+        let mut t = t.clone();
+        t.state = state;
+        t.reason = reason;
+        t.at = Timestamp(t.at.0 + 60);
+        Event::Alert(t)
+    }
+
+    #[test]
+    fn a_muted_firing_is_dropped_for_good_and_its_resolution_is_not_sent() {
+        let (d, outbox, _dir) = two_hooks();
+        let metrics = DeliveryMetrics::default();
+        let mut d = d.with_metrics(&metrics);
+        let count = |reason: &str| metrics.suppressed.with_label_values(&[reason]).get();
+        assert_eq!((count("muted"), count("inactive")), (0, 0));
+        // `a` muted, `b` outside its active intervals: sent nowhere.
+        d.set_routes(routes_with(
+            "  - notify: [a]\n    mute_time_intervals: [always]\n    continue: true\n  - notify: [b]\n    active_time_intervals: [never]\n",
+        ));
+        let u = firing("u");
+        d.dispatch(std::slice::from_ref(&u), &[], &Nothing, 100);
+        assert_eq!(outbox.pending(), 0);
+        assert_eq!((count("muted"), count("inactive")), (1, 1));
+        let Event::Alert(t) = &u else { unreachable!() };
+        assert_eq!(d.take_mute_changes(), [(t.fingerprint(), true)]);
+        assert_eq!(d.muted(), [(t.fingerprint(), true)]);
+        // The intervals end (a reload without them): nothing is sent
+        // late, no reminder goes out, and the resolution follows the
+        // firing: nowhere.
+        d.set_routes(routes_with("  - notify: [a, b]\n"));
+        d.dispatch(
+            &[with_state(&u, State::Firing, Reason::Reminder)],
+            &[],
+            &Nothing,
+            200,
+        );
+        assert_eq!(outbox.pending(), 0);
+        d.dispatch(
+            &[with_state(&u, State::Resolved, Reason::Condition)],
+            &[],
+            &Nothing,
+            300,
+        );
+        assert_eq!(outbox.pending(), 0, "{:?}", outbox.depth());
+        assert!(d.muted().is_empty());
+        assert_eq!(
+            (count("muted"), count("inactive")),
+            (1, 1),
+            "the resolution is no new suppression"
+        );
+        // A new firing now goes out to both.
+        d.dispatch(&[firing("v")], &[], &Nothing, 400);
+        assert_eq!(outbox.depth()["a"], 1);
+        assert_eq!(outbox.depth()["b"], 1);
+        assert!(d.take_mute_changes().is_empty());
+    }
+
+    #[test]
+    fn a_firing_muted_on_one_notifier_resolves_only_where_it_went() {
+        let (d, outbox, _dir) = two_hooks();
+        let metrics = DeliveryMetrics::default();
+        let mut d = d.with_metrics(&metrics);
+        d.set_routes(routes_with(
+            "  - notify: [a]\n    mute_time_intervals: [never, always]\n    continue: true\n  - notify: [b]\n    active_time_intervals: [never, always]\n",
+        ));
+        let w = firing("w");
+        d.dispatch(std::slice::from_ref(&w), &[], &Nothing, 100);
+        assert_eq!(outbox.depth().get("a"), None);
+        assert_eq!(outbox.depth()["b"], 1);
+        assert!(
+            d.take_mute_changes().is_empty(),
+            "sent somewhere: not muted"
+        );
+        assert_eq!(metrics.suppressed.with_label_values(&["muted"]).get(), 1);
+        d.set_routes(routes_with("  - notify: [a, b]\n"));
+        d.dispatch(
+            &[with_state(&w, State::Resolved, Reason::Condition)],
+            &[],
+            &Nothing,
+            200,
+        );
+        assert_eq!(outbox.depth().get("a"), None);
+        assert_eq!(outbox.depth()["b"], 2);
     }
 }

@@ -313,12 +313,14 @@ impl Pipeline {
             &self.dispatcher.take_inhibition_changes(),
             self.http.as_deref(),
         );
+        status::muted(&self.dispatcher.take_mute_changes(), self.http.as_deref());
     }
 
     pub(super) fn publish(&self) {
         status::publish(&self.engine, &self.metrics, self.http.as_deref());
         status::publish_incidents(&self.incidents, self.http.as_deref());
         status::inhibited(&self.dispatcher.inhibited(), self.http.as_deref());
+        status::muted(&self.dispatcher.muted(), self.http.as_deref());
     }
 
     /// Once a second in `run`: the source-down check; reminders when
@@ -345,6 +347,7 @@ impl Pipeline {
                 &self.dispatcher.take_inhibition_changes(),
                 self.http.as_deref(),
             );
+            status::muted(&self.dispatcher.take_mute_changes(), self.http.as_deref());
         }
         events.extend(self.check_notifiers(at).into_iter().map(Event::System));
         if self.recheck_due(now) {
@@ -439,6 +442,7 @@ impl Pipeline {
         self.incidents.restore(saved.incidents);
         self.dispatcher.restore_notified(saved.notified);
         self.dispatcher.restore_held(saved.held, &self.engine);
+        self.dispatcher.restore_sent_to(saved.sent_to, saved.muted);
         tracing::info!(
             participants = n,
             firing = self.engine.active().len(),
@@ -449,12 +453,15 @@ impl Pipeline {
 
     /// Persists the alert state.
     pub fn save_state(&mut self) {
+        let (sent_to, muted) = self.dispatcher.sent_to();
         let saved = state::SavedState {
             version: 1,
             engine: self.engine.snapshot(),
             notified: self.dispatcher.notified().clone(),
             held: self.dispatcher.held(),
             incidents: self.incidents.snapshot(),
+            sent_to,
+            muted,
         };
         match state::save(&self.config.state_dir, &saved) {
             Ok(()) => {
@@ -677,6 +684,42 @@ mod tests {
     }
 
     #[test]
+    fn a_config_reload_applies_new_time_intervals() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("r.yaml"),
+            "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n",
+        )
+        .unwrap();
+        let config_file = dir.path().join("q.yaml");
+        let config_text = |quiet: &str| {
+            format!(
+                "replay: x/\nrules: [r.yaml]\nstate_dir: {}\ntime_intervals:\n  - name: quiet\n    time_intervals: {quiet}\nnotifiers:\n  a: {{ type: console }}\nroutes:\n  - notify: [a]\n    mute_time_intervals: [quiet]\n",
+                dir.path().join("state").display()
+            )
+        };
+        std::fs::write(&config_file, config_text("[{}]")).unwrap();
+        let config = Config::load(&config_file, EnvMode::Strict).unwrap();
+        let rule_set = crate::rules::load_paths(&config.rules).unwrap();
+        let dispatcher = Dispatcher::new(&config, DeliveryMode::DryRun);
+        let mut s = Pipeline::new(config, rule_set, dispatcher, ServiceMetrics::default());
+        s.on_source_event(SourceEvent::Batch(batch(
+            vec![person("a", &[(60, 300.0)])],
+            100,
+        )));
+        assert_eq!(s.dispatcher.messages(), 0, "muted");
+        // SIGHUP with the interval covering no instant: the next firing
+        // is sent.
+        std::fs::write(&config_file, config_text("[]")).unwrap();
+        assert!(s.reload(Reload::ConfigAndRules, Timestamp(110)).is_empty());
+        s.on_source_event(SourceEvent::Batch(batch(
+            vec![person("b", &[(120, 300.0)])],
+            130,
+        )));
+        assert_eq!(s.dispatcher.messages(), 1);
+    }
+
+    #[test]
     fn a_config_reload_applies_new_sites_and_refuses_one_without_a_named_site() {
         let dir = tempfile::tempdir().unwrap();
         let rules = dir.path().join("r.yaml");
@@ -861,6 +904,63 @@ mod tests {
         let events = s.source_ok();
         assert!(matches!(&events[..], [Event::System(a)] if a.state == State::Resolved));
         assert_eq!(s.metrics.source_up.get(), 1);
+    }
+
+    #[test]
+    fn a_muted_firing_stays_dropped_and_listed_muted_after_a_restart() {
+        let rules = "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n";
+        let dir = tempfile::tempdir().unwrap();
+        // `quiet` covers every instant, then (after the restart) none.
+        let config = |quiet: &str| {
+            format!(
+                "state_dir: {}\ntime_intervals:\n  - name: quiet\n    time_intervals: {quiet}\nnotifiers:\n  a: {{ type: console }}\nroutes:\n  - notify: [a]\n    mute_time_intervals: [quiet]\n",
+                dir.path().display()
+            )
+        };
+        let http = || {
+            Arc::new(HttpState {
+                status: std::sync::Mutex::new(crate::http::Status::default()),
+                metrics: crate::metrics::Metrics::new(),
+            })
+        };
+        let muted = |h: &HttpState| -> Vec<(String, bool)> {
+            let st = h.status.lock().unwrap();
+            st.alerts
+                .values()
+                .map(|a| (a.rule.clone(), a.muted))
+                .collect()
+        };
+        let mut s = pipeline(rules, &config("[{}]"));
+        let h = http();
+        s.serve_status(h.clone());
+        s.on_source_event(SourceEvent::Batch(batch(
+            vec![person("a", &[(0, 500.0)])],
+            10,
+        )));
+        assert_eq!(muted(&h), [("lat".to_owned(), true)]);
+        assert_eq!(s.dispatcher.messages(), 0);
+        s.save_state();
+
+        let mut s = pipeline(rules, &config("[]"));
+        s.load_state();
+        let h = http();
+        s.serve_status(h.clone());
+        assert_eq!(muted(&h), [("lat".to_owned(), true)], "after a restart");
+        // Unmuted now, it resolves: the resolution follows the firing,
+        // nowhere.
+        s.on_source_event(SourceEvent::Batch(batch(
+            vec![person("a", &[(60, 50.0)])],
+            70,
+        )));
+        assert!(muted(&h).is_empty());
+        assert_eq!(s.dispatcher.messages(), 0, "nothing sent");
+        // A new firing is sent.
+        s.on_source_event(SourceEvent::Batch(batch(
+            vec![person("a", &[(120, 500.0)])],
+            130,
+        )));
+        assert_eq!(muted(&h), [("lat".to_owned(), false)]);
+        assert_eq!(s.dispatcher.messages(), 1);
     }
 
     #[test]

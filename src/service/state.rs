@@ -24,6 +24,15 @@ pub struct SavedState {
     /// Open incidents and their members (absent in older files).
     #[serde(default)]
     pub incidents: IncidentSnapshot,
+    /// The notifiers each firing alert's firing went to, by fingerprint
+    /// (empty: dropped by time intervals everywhere), so its resolution
+    /// goes there after a restart too (absent in older files).
+    #[serde(default)]
+    pub sent_to: BTreeMap<String, Vec<String>>,
+    /// The firing alerts whose firing time intervals dropped on every
+    /// notifier (`muted` on `/api/alerts`; absent in older files).
+    #[serde(default)]
+    pub muted: Vec<String>,
 }
 
 /// Where the state lives.
@@ -72,6 +81,8 @@ mod tests {
                 notified,
                 held: Vec::new(),
                 incidents: Default::default(),
+                sent_to: BTreeMap::new(),
+                muted: Vec::new(),
             },
         )
         .unwrap();

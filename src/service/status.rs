@@ -85,6 +85,7 @@ fn api_alert(
         since: since.to_rfc3339(),
         fingerprint: fingerprint(rule, meeting.key().map(|k| &**k), &participant.user_id),
         inhibited_by: Vec::new(),
+        muted: false,
     }
 }
 
@@ -125,8 +126,16 @@ pub fn apply(events: &[Event], metrics: &ServiceMetrics, http: Option<&HttpState
                     (t.value, t.threshold),
                     t.since,
                 );
-                if st.alerts.insert(fp, alert).is_none() {
-                    gauge.inc();
+                match st.alerts.insert(fp.clone(), alert) {
+                    None => gauge.inc(),
+                    // A reminder or a repeated firing keeps what the
+                    // dispatcher said of its first one.
+                    Some(old) if old.muted => {
+                        if let Some(a) = st.alerts.get_mut(&fp) {
+                            a.muted = true;
+                        }
+                    }
+                    Some(_) => {}
                 }
             }
             State::Resolved => {
@@ -233,6 +242,23 @@ pub fn inhibited(changes: &[(String, Vec<String>)], http: Option<&HttpState>) {
     for (fp, by) in changes {
         if let Some(alert) = st.alerts.get_mut(fp) {
             alert.inhibited_by = by.clone();
+        }
+    }
+}
+
+/// Marks the listed alerts as muted (their firing dropped by time
+/// intervals on every notifier they were routed to), or no longer.
+pub fn muted(changes: &[(String, bool)], http: Option<&HttpState>) {
+    let Some(http) = http else { return };
+    if changes.is_empty() {
+        return;
+    }
+    let Ok(mut st) = http.status.lock() else {
+        return;
+    };
+    for (fp, muted) in changes {
+        if let Some(alert) = st.alerts.get_mut(fp) {
+            alert.muted = *muted;
         }
     }
 }

@@ -32,6 +32,8 @@ pub fn write_file(dir: &Path, rel: &str, text: &str) -> PathBuf {
 ///   - match: { topic: "~(?i)exec" }   # route_matching
 ///     notify: [netops]
 ///   - notify: [out]                   # route_to
+///     mute_time_intervals: [quiet]    # route (any route entry)
+/// time_intervals: [...]               # section (any top-level YAML)
 /// state_dir: state
 /// http:
 ///   listen: 127.0.0.1:0
@@ -45,6 +47,7 @@ pub struct ServiceConfig {
     rule_files: Vec<(String, String)>,
     notifiers: Vec<(String, String)>,
     routes: Vec<String>,
+    sections: Vec<String>,
     state_dir: String,
 }
 
@@ -70,6 +73,7 @@ impl ServiceConfig {
             rule_files: Vec::new(),
             notifiers: Vec::new(),
             routes: Vec::new(),
+            sections: Vec::new(),
             state_dir: "state".into(),
         }
     }
@@ -118,6 +122,20 @@ impl ServiceConfig {
             "  - match: {matchers}\n    notify: [{}]\n",
             notify.join(", ")
         ));
+        self
+    }
+
+    /// A route entry as written under `routes:`, its first line starting
+    /// `  - ` (`"  - notify: [a]\n    mute_time_intervals: [quiet]\n"`).
+    pub fn route(mut self, yaml: &str) -> Self {
+        self.routes.push(yaml.into());
+        self
+    }
+
+    /// Top-level YAML written as it is (`"time_intervals:\n  - ..."`), for
+    /// sections the builder has no method for.
+    pub fn section(mut self, yaml: &str) -> Self {
+        self.sections.push(yaml.into());
         self
     }
 
@@ -171,6 +189,9 @@ impl ServiceConfig {
             for route in &self.routes {
                 y.push_str(route);
             }
+        }
+        for section in &self.sections {
+            y.push_str(section);
         }
         y.push_str(&format!(
             "state_dir: {}\nhttp:\n  listen: 127.0.0.1:0\n",
