@@ -21,6 +21,8 @@
 //! - [`metrics`]: the Prometheus metrics, handed to each stage at construction.
 //! - [`commands`]: `check`, `eval` and `test`.
 //! - [`http`]: /healthz, /readyz, /metrics and /api/alerts.
+//! - [`silence`]: silences, their store and their JSON (pure; the
+//!   shared handle saves them under `state_dir`).
 //! - [`service`]: the composition root of `run` and `once`.
 //! - [`config`]: the service config.
 //! - [`cli`]: command-line definitions.
@@ -40,6 +42,7 @@ pub mod persist;
 pub mod qos;
 pub mod rules;
 pub mod service;
+pub mod silence;
 pub mod source;
 pub mod yaml;
 pub mod zoom;
