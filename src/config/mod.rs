@@ -269,6 +269,19 @@ pub struct RouteConfig {
 pub struct HttpConfig {
     /// Default 127.0.0.1:9464.
     pub listen: SocketAddr,
+    /// `http.admin_token`: when set, `/` and `/api/*` need it (Bearer, or
+    /// HTTP Basic with it as the password) and the write API is enabled;
+    /// at least 16 characters.
+    pub admin_token: Option<Secret>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: parse::default_listen(),
+            admin_token: None,
+        }
+    }
 }
 
 impl Config {

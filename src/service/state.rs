@@ -24,6 +24,9 @@ pub struct SavedState {
     /// Open incidents and their members (absent in older files).
     #[serde(default)]
     pub incidents: IncidentSnapshot,
+    /// Firings held back by silences, never sent (absent in older files).
+    #[serde(default)]
+    pub silenced: Vec<HeldSnapshot>,
 }
 
 /// Where the state lives.
@@ -72,6 +75,7 @@ mod tests {
                 notified,
                 held: Vec::new(),
                 incidents: Default::default(),
+                silenced: Vec::new(),
             },
         )
         .unwrap();

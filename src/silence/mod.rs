@@ -135,6 +135,25 @@ impl Silence {
     }
 }
 
+/// The labels of the loaded rules and incidents: the matcher keys a
+/// silence may name besides the alert attributes.
+pub fn rule_labels(rules: &crate::rules::RuleSet) -> Vec<String> {
+    let mut labels: Vec<String> = rules
+        .rules
+        .iter()
+        .flat_map(|r| r.labels.keys().cloned())
+        .chain(
+            rules
+                .incidents
+                .iter()
+                .flat_map(|i| i.labels.keys().cloned()),
+        )
+        .collect();
+    labels.sort_unstable();
+    labels.dedup();
+    labels
+}
+
 /// The instance a meeting is known by: its UUID, else its number.
 fn instance_of(meeting: &MeetingInfo) -> Option<String> {
     meeting
