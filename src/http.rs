@@ -376,3 +376,6 @@ mod tests {
         cancel.cancel();
     }
 }
+
+#[cfg(test)]
+mod api_tests;
