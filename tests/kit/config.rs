@@ -35,6 +35,7 @@ pub fn write_file(dir: &Path, rel: &str, text: &str) -> PathBuf {
 /// state_dir: state
 /// http:
 ///   listen: 127.0.0.1:0
+///   admin_token: ${QOSWATCH_ADMIN_TOKEN}   # admin_token
 /// ```
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
@@ -46,6 +47,7 @@ pub struct ServiceConfig {
     notifiers: Vec<(String, String)>,
     routes: Vec<String>,
     state_dir: String,
+    admin_token: Option<String>,
 }
 
 impl ServiceConfig {
@@ -71,6 +73,7 @@ impl ServiceConfig {
             notifiers: Vec::new(),
             routes: Vec::new(),
             state_dir: "state".into(),
+            admin_token: None,
         }
     }
 
@@ -118,6 +121,12 @@ impl ServiceConfig {
             "  - match: {matchers}\n    notify: [{}]\n",
             notify.join(", ")
         ));
+        self
+    }
+
+    /// `http.admin_token`, as written (`${QOSWATCH_ADMIN_TOKEN}` or a literal).
+    pub fn admin_token(mut self, token: &str) -> Self {
+        self.admin_token = Some(token.into());
         self
     }
 
@@ -176,6 +185,9 @@ impl ServiceConfig {
             "state_dir: {}\nhttp:\n  listen: 127.0.0.1:0\n",
             self.state_dir
         ));
+        if let Some(token) = &self.admin_token {
+            y.push_str(&format!("  admin_token: {token}\n"));
+        }
         y
     }
 
