@@ -161,6 +161,10 @@ impl SilenceStage {
         view: impl Fn(&Event) -> AlertView,
         now: i64,
     ) -> Vec<(String, Vec<String>)> {
+        // No silence, no mark (one that expired cleared its marks then).
+        if self.silences.is_empty() {
+            return Vec::new();
+        }
         active
             .iter()
             .map(|a| {

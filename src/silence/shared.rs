@@ -160,6 +160,11 @@ impl SharedSilences {
         list
     }
 
+    /// Whether there is no silence at all (nothing to judge).
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
     /// One silence as stored.
     pub fn get(&self, id: &str) -> Option<Silence> {
         self.lock().get(id).cloned()
