@@ -226,8 +226,15 @@ fn marks(v: &Value) -> String {
     if let Some(names) = list("inhibited_by") {
         out.push_str(&format!("  [inhibited by {names}]"));
     }
-    if v["muted"].as_bool() == Some(true) {
-        out.push_str("  [muted]");
+    // `muted` (time intervals): true, or the intervals' names.
+    match &v["muted"] {
+        Value::Bool(true) => out.push_str("  [muted]"),
+        Value::String(name) => out.push_str(&format!("  [muted by {name}]")),
+        _ => {
+            if let Some(names) = list("muted") {
+                out.push_str(&format!("  [muted by {names}]"));
+            }
+        }
     }
     out
 }
