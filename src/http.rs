@@ -1,6 +1,11 @@
 //! HTTP endpoints: `/healthz` (alive), `/readyz` (rules loaded and the
-//! source succeeded recently), `/metrics` (Prometheus text format 0.0.4) and
-//! `/api/alerts` (the firing alerts as JSON).
+//! source succeeded recently), `/metrics` (Prometheus text format 0.0.4),
+//! always open; and behind [`auth::guard`] (SPEC 15) the status page `/`,
+//! `/api/alerts` (the firing alerts as JSON) and the silences API
+//! ([`silences`]).
+
+pub mod auth;
+pub mod silences;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -9,7 +14,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{delete, get};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -38,6 +43,9 @@ pub struct ApiAlert {
     /// notifier it was routed to (shown only when true).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub muted: bool,
+    /// The silences (ids) matching it, while they are active.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub silenced_by: Vec<String>,
 }
 
 /// A firing incident as `/api/alerts` shows it (under `incidents`).
@@ -61,6 +69,9 @@ pub struct ApiIncident {
     pub participants: Vec<String>,
     pub since: String,
     pub fingerprint: String,
+    /// The silences (ids) holding its notification.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub silenced_by: Vec<String>,
 }
 
 /// What readiness and `/api/alerts` need, updated by the service.
@@ -92,6 +103,36 @@ pub struct Watched {
 pub struct HttpState {
     pub status: Mutex<Status>,
     pub metrics: Metrics,
+    /// The silences, when the service keeps them (the silences API).
+    pub silences: Option<Arc<crate::silence::SharedSilences>>,
+    /// Who may use `/` and `/api/*` (`http.admin_token`).
+    pub admin: auth::AdminAuth,
+}
+
+impl HttpState {
+    pub fn new(status: Status, metrics: Metrics) -> HttpState {
+        HttpState {
+            status: Mutex::new(status),
+            metrics,
+            silences: None,
+            admin: auth::AdminAuth::default(),
+        }
+    }
+
+    /// An empty status with fresh metrics, no silences and no token.
+    pub fn for_tests() -> HttpState {
+        HttpState::new(Status::default(), Metrics::new())
+    }
+
+    pub fn with_silences(mut self, silences: Arc<crate::silence::SharedSilences>) -> HttpState {
+        self.silences = Some(silences);
+        self
+    }
+
+    pub fn with_admin(mut self, admin: auth::AdminAuth) -> HttpState {
+        self.admin = admin;
+        self
+    }
 }
 
 async fn healthz() -> &'static str {
@@ -138,13 +179,32 @@ async fn alerts(State(s): State<Arc<HttpState>>) -> Response {
     axum::Json(serde_json::json!({ "alerts": alerts, "incidents": incidents })).into_response()
 }
 
-/// The router.
+/// `/` until the status page comes: where to look meanwhile.
+async fn index() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "qoswatch\n\nfiring alerts: /api/alerts\nsilences: /api/silences\nmetrics: /metrics\n",
+    )
+        .into_response()
+}
+
+/// The router: health, readiness and metrics open; the page and `/api/*`
+/// behind [`auth::guard`].
 pub fn router(state: Arc<HttpState>) -> Router {
+    let guarded = Router::new()
+        .route("/", get(index))
+        .route("/api/alerts", get(alerts))
+        .route("/api/silences", get(silences::list).post(silences::create))
+        .route("/api/silences/{id}", delete(silences::expire))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/api/alerts", get(alerts))
+        .merge(guarded)
         .with_state(state)
 }
 
@@ -223,7 +283,12 @@ pub async fn serve_with(
             drop(stream);
             continue;
         };
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        // The client's address, for the loopback rule of `auth::guard`.
+        let service = hyper_util::service::TowerToHyperService::new(
+            router
+                .clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+        );
         let timeout = limits.header_read_timeout;
         let cancel = cancel.clone();
         connections.spawn(async move {
@@ -263,10 +328,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn state() -> Arc<HttpState> {
-        Arc::new(HttpState {
-            status: Mutex::new(Status::default()),
-            metrics: Metrics::new(),
-        })
+        Arc::new(HttpState::for_tests())
     }
 
     /// Whether the server closed `s` (EOF or reset) within `within`.
@@ -328,3 +390,6 @@ mod tests {
         cancel.cancel();
     }
 }
+
+#[cfg(test)]
+mod api_tests;

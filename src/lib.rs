@@ -11,16 +11,20 @@
 //! - [`net`]: the one retry policy (backoff, `Retry-After`, status classes).
 //! - [`persist`]: atomic file writes for state and outbox.
 //! - [`yaml`]: positioned YAML trees and `PATH:LINE:COL` diagnostics.
-//! - [`matcher`]: the one matcher syntax of rule and route `match` (and
-//!   later silences and the CLI).
+//! - [`matcher`]: the one matcher syntax of rule and route `match`,
+//!   silences and the CLI.
 //! - [`rules`]: the rule model, its loader and the condition language.
 //! - [`alert`]: the alert lifecycle, a pure state machine.
 //! - [`incident`]: incidents over many participants' alerts, pure too.
 //! - [`source`]: where samples come from: the Zoom poller and replay.
 //! - [`notify`]: the notification path: dispatcher, channels, outbox, delivery.
 //! - [`metrics`]: the Prometheus metrics, handed to each stage at construction.
-//! - [`commands`]: `check`, `eval` and `test`.
-//! - [`http`]: /healthz, /readyz, /metrics and /api/alerts.
+//! - [`commands`]: `check`, `eval`, `test`, and the API clients `alerts` and
+//!   `silence`.
+//! - [`http`]: /healthz, /readyz, /metrics, and behind the admin guard the
+//!   status page, /api/alerts and /api/silences.
+//! - [`silence`]: silences, their store and their JSON (pure; the
+//!   shared handle saves them under `state_dir`).
 //! - [`service`]: the composition root of `run` and `once`.
 //! - [`config`]: the service config.
 //! - [`cli`]: command-line definitions.
@@ -40,6 +44,7 @@ pub mod persist;
 pub mod qos;
 pub mod rules;
 pub mod service;
+pub mod silence;
 pub mod source;
 pub mod yaml;
 pub mod zoom;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use qoswatch::cli::{Cli, Command, LogFormat};
-use qoswatch::commands::{check, eval, notify_test, test};
+use qoswatch::commands::{admin, check, eval, notify_test, test};
 use qoswatch::service;
 use tracing_subscriber::EnvFilter;
 
@@ -87,6 +87,21 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 Err(e) => return Err(e.into()),
             }
         }
+        Command::Alerts { remote } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            admin_exit(runtime.block_on(admin::alerts(&remote, &mut out)), &mut out)?
+        }
+        Command::Silence { command } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            admin_exit(
+                runtime.block_on(admin::silence(&command, &mut out)),
+                &mut out,
+            )?
+        }
         Command::Test { config, files } => test::run(&files, config.as_deref(), &mut out)?,
         Command::Eval {
             rules,
@@ -112,6 +127,19 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     };
     out.flush()?;
     Ok(code)
+}
+
+/// An admin command's exit code; its error on stderr (a usage error
+/// exits 2, the rest 1).
+fn admin_exit(result: Result<i32, admin::AdminError>, out: &mut dyn Write) -> anyhow::Result<i32> {
+    match result {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            out.flush()?;
+            eprintln!("error: {e}");
+            Ok(e.exit_code())
+        }
+    }
 }
 
 /// The service's knobs: the product's defaults, except what an end-to-end

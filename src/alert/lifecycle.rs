@@ -186,6 +186,26 @@ pub struct ActiveAlert {
     pub threshold: f64,
 }
 
+impl ActiveAlert {
+    /// The alert as a firing transition at `at` (what policy stages judge).
+    pub fn firing(&self, at: Timestamp) -> Transition {
+        Transition {
+            state: State::Firing,
+            reason: Reason::Condition,
+            rule: self.rule.clone(),
+            severity: self.severity,
+            meeting: self.meeting.clone(),
+            participant: self.participant.clone(),
+            at,
+            since: self.since,
+            metric: self.metric,
+            value: self.value,
+            threshold: self.threshold,
+            unit: self.metric.unit(),
+        }
+    }
+}
+
 /// The lifecycle of every alert of a rule set.
 pub struct Engine {
     rules: Vec<Rule>,

@@ -1,7 +1,9 @@
-//! The one-shot commands (`check`, `eval`, `test`, `notify-test`) as library functions that
+//! The one-shot commands (`check`, `eval`, `test`, `notify-test`, and
+//! `alerts` / `silence` against a running service) as library functions that
 //! write to the given output and return the exit code, so tests can run them
 //! without a process.
 
+pub mod admin;
 pub mod batch;
 pub mod check;
 pub mod eval;

@@ -288,6 +288,19 @@ impl RouteConfig {
 pub struct HttpConfig {
     /// Default 127.0.0.1:9464.
     pub listen: SocketAddr,
+    /// `http.admin_token`: when set, `/` and `/api/*` need it (Bearer, or
+    /// HTTP Basic with it as the password) and the write API is enabled;
+    /// at least 16 characters.
+    pub admin_token: Option<Secret>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: parse::default_listen(),
+            admin_token: None,
+        }
+    }
 }
 
 impl Config {
@@ -757,6 +770,54 @@ http:
         assert!(
             errs[0].contains(":5:19: error: unknown time zone `Europe/Berlinn`"),
             "{errs:#?}"
+        );
+    }
+
+    #[test]
+    fn the_admin_token_is_a_secret_of_16_characters_at_least() {
+        let p = Path::new("q.yaml");
+        let env = |n: &str| match n {
+            "LONG" => Some("0123456789abcdefXYZ".to_owned()),
+            "SHORT" => Some("tiny-token".to_owned()),
+            _ => None,
+        };
+        let load = |text: &str, mode| Config::from_str(p, text, mode, &env);
+        let c = load(
+            "replay: x/\nhttp:\n  admin_token: ${LONG}\n",
+            EnvMode::Strict,
+        )
+        .unwrap();
+        let token = c.http.admin_token.as_ref().unwrap();
+        assert_eq!(token.expose(), "0123456789abcdefXYZ");
+        assert!(!format!("{c:?}").contains("0123456789abcdef"), "redacted");
+        let e = load(
+            "replay: x/\nhttp:\n  admin_token: ${SHORT}\n",
+            EnvMode::Strict,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("q.yaml:3:16: error: `http.admin_token` is 10 characters long; it must have at least 16"),
+            "{e}"
+        );
+        assert!(!e.contains("tiny-token"), "the token is not echoed: {e}");
+        // `check` without the variable set judges nothing.
+        let c = load(
+            "replay: x/\nhttp:\n  admin_token: ${UNSET}\n",
+            EnvMode::Lenient,
+        )
+        .unwrap();
+        assert!(c.http.admin_token.is_some());
+        let e = load("replay: x/\nhttp:\n  admin_tokn: x\n", EnvMode::Strict)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("did you mean `admin_token`"), "{e}");
+        assert!(
+            load("replay: x/\n", EnvMode::Strict)
+                .unwrap()
+                .http
+                .admin_token
+                .is_none()
         );
     }
 }

@@ -128,31 +128,9 @@ pub(super) fn parse_config(path: &Path, root: &Node, errs: &mut Errs<'_>) -> Con
         .get("state_dir")
         .and_then(|n| errs.string(n, "state_dir"))
         .map_or_else(|| base.join("qoswatch-state"), |s| resolve(&base, &s));
-    let http = HttpConfig {
-        listen: match top.get("http") {
-            None => default_listen(),
-            Some(n) => match MapReader::new(n, "`http`") {
-                Err(msg) => {
-                    errs.at(n.pos, msg);
-                    default_listen()
-                }
-                Ok(mut h) => {
-                    let listen = match h.get("listen") {
-                        None => default_listen(),
-                        Some(l) => match l.as_scalar_text().map(|s| s.parse::<SocketAddr>()) {
-                            Some(Ok(a)) => a,
-                            _ => {
-                                errs.at(l.pos, "`http.listen` must be an address like 127.0.0.1:9464 or 0.0.0.0:9464");
-                                default_listen()
-                            }
-                        },
-                    };
-                    errs.unknown_keys(&h, "`http`", &["listen"]);
-                    listen
-                }
-            },
-        },
-    };
+    let http = top
+        .get("http")
+        .map_or_else(HttpConfig::default, |n| parse_http(n, errs));
     let display = top
         .get("display")
         .map(|n| parse_display(n, errs))
@@ -265,7 +243,7 @@ fn parse_links(node: &Node, errs: &mut Errs<'_>) -> Vec<(String, String)> {
     out
 }
 
-fn default_listen() -> SocketAddr {
+pub(super) fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9464))
 }
 
@@ -795,4 +773,55 @@ pub(super) fn unknown_route_key(key: &str, labels: &[&str]) -> String {
         matcher::ALERT_KEYS.join(", "),
         crate::qos::ATTRIBUTE_NAMES.join(", ")
     )
+}
+
+/// Tokens shorter than this are refused: the admin token guards writes.
+pub const MIN_ADMIN_TOKEN: usize = 16;
+
+/// `http:`: `listen` and `admin_token`.
+fn parse_http(n: &Node, errs: &mut Errs<'_>) -> HttpConfig {
+    let mut h = match MapReader::new(n, "`http`") {
+        Ok(h) => h,
+        Err(msg) => {
+            errs.at(n.pos, msg);
+            return HttpConfig::default();
+        }
+    };
+    let listen = match h.get("listen") {
+        None => default_listen(),
+        Some(l) => match l.as_scalar_text().map(|s| s.parse::<SocketAddr>()) {
+            Some(Ok(a)) => a,
+            _ => {
+                errs.at(
+                    l.pos,
+                    "`http.listen` must be an address like 127.0.0.1:9464 or 0.0.0.0:9464",
+                );
+                default_listen()
+            }
+        },
+    };
+    let admin_token = h.get("admin_token").and_then(|t| match t.as_scalar_text() {
+        None => {
+            errs.at(t.pos, format!("`http.admin_token` must be a string, not {}", t.kind()));
+            None
+        }
+        // `check` without the variable set: nothing to judge.
+        Some(text) if super::is_unset(&text) => Some(Secret::new(text)),
+        Some(text) if text.chars().count() < MIN_ADMIN_TOKEN => {
+            errs.at(
+                t.pos,
+                format!(
+                    "`http.admin_token` is {} characters long; it must have at least {MIN_ADMIN_TOKEN} (it guards the status page and the write API): generate one, e.g. with `openssl rand -hex 24`",
+                    text.chars().count()
+                ),
+            );
+            None
+        }
+        Some(text) => Some(Secret::new(text)),
+    });
+    errs.unknown_keys(&h, "`http`", &["listen", "admin_token"]);
+    HttpConfig {
+        listen,
+        admin_token,
+    }
 }

@@ -28,6 +28,7 @@ use crate::notify::facts::title;
 use crate::notify::inhibit::{Engaged, HeldSnapshot, Inhibitor};
 use crate::notify::outbox::Outbox;
 use crate::notify::router::targets;
+use crate::notify::silence::SilenceStage;
 use crate::notify::view::{AlertView, Presentation, view_with};
 use crate::qos::Timestamp;
 use crate::rules::Rule;
@@ -76,6 +77,8 @@ pub struct Dispatcher {
     mute_changes: Vec<(String, bool)>,
     /// `qoswatch_notifications_suppressed_total{reason}`.
     metrics: DeliveryMetrics,
+    /// Silences (SPEC 13), when the service keeps them.
+    silences: Option<SilenceStage>,
 }
 
 impl Dispatcher {
@@ -115,7 +118,51 @@ impl Dispatcher {
             muted: Default::default(),
             mute_changes: Vec::new(),
             metrics: DeliveryMetrics::default(),
+            silences: None,
         }
+    }
+
+    /// Holds back what these silences cover (SPEC 13), after inhibition and
+    /// before routing.
+    pub fn with_silences(mut self, silences: Arc<crate::silence::SharedSilences>) -> Dispatcher {
+        self.silences = Some(SilenceStage::new(silences));
+        self.metrics.suppressed.with_label_values(&["silenced"]);
+        self
+    }
+
+    /// The silence stage, when there is one.
+    pub fn silences(&self) -> Option<&SilenceStage> {
+        self.silences.as_ref()
+    }
+
+    /// The silence stage, when there is one (restore, changes).
+    pub fn silences_mut(&mut self) -> Option<&mut SilenceStage> {
+        self.silences.as_mut()
+    }
+
+    /// Which silences hold each alert of `active` at `now` (see
+    /// [`SilenceStage::marks`]); nothing without silences.
+    pub fn silence_marks(
+        &self,
+        active: &[ActiveAlert],
+        rules: &[Rule],
+        now: i64,
+    ) -> Vec<(String, Vec<String>)> {
+        match &self.silences {
+            Some(stage) => stage.marks(active, |e| view_with(e, rules, &self.presentation), now),
+            None => Vec::new(),
+        }
+    }
+
+    /// Sends the firings held by silences that no silence holds at `now`
+    /// any more and that still fire (`engaged`: the lifecycle now).
+    pub fn release_silenced(&mut self, rules: &[Rule], engaged: &dyn Engaged, now: i64) {
+        let presentation = &self.presentation;
+        let Some(stage) = &mut self.silences else {
+            return;
+        };
+        let released = stage.release(|e| view_with(e, rules, presentation), engaged, now);
+        self.send(released, rules, now);
     }
 
     /// Counts suppressions in these (registered) metrics.
@@ -125,6 +172,9 @@ impl Dispatcher {
         self.metrics.suppressed.with_label_values(&["inhibited"]);
         for quiet in [Quiet::Muted, Quiet::Inactive] {
             self.metrics.suppressed.with_label_values(&[quiet.as_str()]);
+        }
+        if self.silences.is_some() {
+            self.metrics.suppressed.with_label_values(&["silenced"]);
         }
         self
     }
@@ -229,6 +279,22 @@ impl Dispatcher {
     /// seconds), for reminders.
     pub fn dispatch(&mut self, events: &[Event], rules: &[Rule], engaged: &dyn Engaged, now: i64) {
         let events = self.inhibit(events, rules, engaged);
+        self.send(events, rules, now);
+    }
+
+    /// Past inhibition: silences, then routes, groups and hands over.
+    fn send(&mut self, events: Vec<Event>, rules: &[Rule], now: i64) {
+        if events.is_empty() {
+            return;
+        }
+        let views: Vec<AlertView> = events
+            .iter()
+            .map(|e| view_with(e, rules, &self.presentation))
+            .collect();
+        let (events, views) = match &mut self.silences {
+            Some(stage) => stage.judge(events, views, now, &self.metrics),
+            None => (events, views),
+        };
         if events.is_empty() {
             return;
         }
@@ -248,10 +314,6 @@ impl Dispatcher {
                 }
             }
         }
-        let views: Vec<AlertView> = events
-            .iter()
-            .map(|e| view_with(e, rules, &self.presentation))
-            .collect();
         // Each route's time intervals, judged once, at `now`.
         let at = jiff::Timestamp::from_second(now).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
         let quiet: Vec<Option<Quiet>> = self.routes.iter().map(|r| r.quiet_at(at)).collect();

@@ -1,5 +1,6 @@
 //! The notification path, as stages: [`inhibit`] holds the firings a
-//! rule's `inhibits` covers, [`dispatch`] routes, groups and
+//! rule's `inhibits` covers, [`silence`] the firings a silence covers,
+//! [`dispatch`] routes, groups and
 //! de-duplicates transitions and asks each notifier's [`channel`] to render
 //! them; [`outbox`] persists what is to be posted and [`delivery`] posts it,
 //! paced and retried. One file per channel (console, Slack, Teams,
@@ -17,6 +18,7 @@ pub mod inhibit;
 pub mod messagecard;
 pub mod outbox;
 pub mod router;
+pub mod silence;
 pub mod slack;
 pub mod teams;
 pub mod view;

@@ -35,6 +35,7 @@ use crate::notify::delivery::{DeliveryTuning, ReceiverHealth, Sender, run_worker
 use crate::notify::dispatch::{DeliveryMode, Dispatcher};
 use crate::notify::outbox::{Outbox, OutboxError};
 use crate::rules::load_paths;
+use crate::silence::SharedSilences;
 use crate::source::SourceEvent;
 use crate::source::poller::PollerTuning;
 use crate::zoom::client::RetryPolicy;
@@ -125,7 +126,15 @@ fn start(config_path: &Path, options: &RunOptions, mode: Mode) -> Result<Started
             (DeliveryMode::Outbox(outbox.clone()), Some(outbox))
         }
     };
-    let dispatcher = Dispatcher::new(&config, delivery_mode).with_metrics(&metrics.delivery);
+    // Silences (SPEC 13) come back from state_dir; a dry run writes none.
+    let silences = Arc::new(SharedSilences::load(
+        &config.state_dir,
+        mode != Mode::DryRun,
+    ));
+    silences.set_labels(crate::silence::rule_labels(&rules));
+    let dispatcher = Dispatcher::new(&config, delivery_mode)
+        .with_silences(silences.clone())
+        .with_metrics(&metrics.delivery);
     let receivers = Arc::new(ReceiverHealth::default());
     let delivery = delivery.map(|outbox| {
         let cancel = CancellationToken::new();
@@ -267,6 +276,11 @@ pub async fn run(
         &started.metrics,
         &source.cadence(),
         started.pipeline.engine().rules().len(),
+        started
+            .pipeline
+            .dispatcher
+            .silences()
+            .map(|s| s.silences().clone()),
         http_cancel.clone(),
     )
     .await?;

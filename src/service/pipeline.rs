@@ -59,6 +59,9 @@ pub struct Pipeline {
     dirty: bool,
     /// An alert changed state since the last save: save soon.
     urgent: bool,
+    /// Each silence's state at the last tick: when one changes, what is
+    /// silenced is judged again.
+    silence_states: std::collections::BTreeMap<String, crate::silence::SilenceState>,
 }
 
 impl Pipeline {
@@ -84,6 +87,7 @@ impl Pipeline {
             http: None,
             dirty: false,
             urgent: false,
+            silence_states: Default::default(),
         }
     }
 
@@ -151,6 +155,10 @@ impl Pipeline {
     pub fn handle_batch(&mut self, mut batch: Batch, now: Timestamp) -> Vec<Transition> {
         self.dirty = true;
         self.reject_future_samples(&mut batch, now);
+        // `until: meeting_end` silences learn their instance, or end.
+        if let Some(stage) = self.dispatcher.silences() {
+            stage.silences().meeting(&batch.meeting, batch.ended, now.0);
+        }
         // Each participant's site, once as it enters, from the config in
         // force: rules, routes and templates read it from there.
         if !self.config.sites.is_empty() {
@@ -314,6 +322,14 @@ impl Pipeline {
             self.http.as_deref(),
         );
         status::muted(&self.dispatcher.take_mute_changes(), self.http.as_deref());
+        self.publish_silence_changes();
+    }
+
+    /// Alerts silenced or let go since the last call, to `/api/alerts`.
+    fn publish_silence_changes(&mut self) {
+        if let Some(stage) = self.dispatcher.silences_mut() {
+            status::silenced(&stage.take_changes(), self.http.as_deref());
+        }
     }
 
     pub(super) fn publish(&self) {
@@ -321,6 +337,47 @@ impl Pipeline {
         status::publish_incidents(&self.incidents, self.http.as_deref());
         status::inhibited(&self.dispatcher.inhibited(), self.http.as_deref());
         status::muted(&self.dispatcher.muted(), self.http.as_deref());
+        self.publish_silence_marks(now_ts());
+    }
+
+    /// Marks every firing alert with the silences matching it now, and each
+    /// held incident with those holding it.
+    fn publish_silence_marks(&self, at: Timestamp) {
+        let Some(stage) = self.dispatcher.silences() else {
+            return;
+        };
+        let marks = self
+            .dispatcher
+            .silence_marks(&self.engine.active(), self.engine.rules(), at.0);
+        status::silenced(&marks, self.http.as_deref());
+        status::silenced(&stage.held(), self.http.as_deref());
+    }
+
+    /// Once a second: drops silences expired a day ago; when a silence
+    /// started or ended, sends the firings no silence holds any more and
+    /// marks the alerts anew.
+    fn check_silences(&mut self, at: Timestamp) {
+        let Some(stage) = self.dispatcher.silences() else {
+            return;
+        };
+        let shared = stage.silences().clone();
+        shared.drop_old(at.0);
+        let states = shared.states(at.0);
+        if states == self.silence_states {
+            return;
+        }
+        self.silence_states = states;
+        let engaged = WithIncidents {
+            engine: &self.engine,
+            incidents: &self.incidents,
+            now: at.0,
+        };
+        self.dispatcher
+            .release_silenced(self.engine.rules(), &engaged, at.0);
+        self.publish_silence_changes();
+        self.publish_silence_marks(at);
+        self.dirty = true;
+        self.urgent = true;
     }
 
     /// Once a second in `run`: the source-down check; reminders when
@@ -348,7 +405,9 @@ impl Pipeline {
                 self.http.as_deref(),
             );
             status::muted(&self.dispatcher.take_mute_changes(), self.http.as_deref());
+            self.publish_silence_changes();
         }
+        self.check_silences(at);
         events.extend(self.check_notifiers(at).into_iter().map(Event::System));
         if self.recheck_due(now) {
             let changes = self.reload(super::Reload::Rules, at);
@@ -443,6 +502,9 @@ impl Pipeline {
         self.dispatcher.restore_notified(saved.notified);
         self.dispatcher.restore_held(saved.held, &self.engine);
         self.dispatcher.restore_sent_to(saved.sent_to, saved.muted);
+        if let Some(stage) = self.dispatcher.silences_mut() {
+            stage.restore(saved.silenced, &self.engine);
+        }
         tracing::info!(
             participants = n,
             firing = self.engine.active().len(),
@@ -462,6 +524,11 @@ impl Pipeline {
             incidents: self.incidents.snapshot(),
             sent_to,
             muted,
+            silenced: self
+                .dispatcher
+                .silences()
+                .map(|s| s.snapshot())
+                .unwrap_or_default(),
         };
         match state::save(&self.config.state_dir, &saved) {
             Ok(()) => {
@@ -864,10 +931,7 @@ mod tests {
         // Before: `/api/alerts` was refreshed on a 5 s timer, so an alert
         // could reach chat while the list was still empty.
         let mut s = pipeline(RULE, "");
-        let http = Arc::new(HttpState {
-            status: std::sync::Mutex::new(crate::http::Status::default()),
-            metrics: crate::metrics::Metrics::new(),
-        });
+        let http = Arc::new(HttpState::for_tests());
         s.serve_status(http.clone());
         let fired = s.on_source_event(SourceEvent::Batch(batch(
             vec![person("a", &[(0, 200.0)])],
@@ -918,10 +982,7 @@ mod tests {
             )
         };
         let http = || {
-            Arc::new(HttpState {
-                status: std::sync::Mutex::new(crate::http::Status::default()),
-                metrics: crate::metrics::Metrics::new(),
-            })
+            Arc::new(HttpState::for_tests())
         };
         let muted = |h: &HttpState| -> Vec<(String, bool)> {
             let st = h.status.lock().unwrap();
@@ -968,12 +1029,7 @@ mod tests {
         let rules = "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n  - name: lat-critical\n    when: audio_input.latency > 400ms\n    inhibits: [lat]\n";
         let dir = tempfile::tempdir().unwrap();
         let extra = format!("state_dir: {}\n", dir.path().display());
-        let http = || {
-            Arc::new(HttpState {
-                status: std::sync::Mutex::new(crate::http::Status::default()),
-                metrics: crate::metrics::Metrics::new(),
-            })
-        };
+        let http = || Arc::new(HttpState::for_tests());
         let listed = |h: &HttpState| {
             let st = h.status.lock().unwrap();
             let mut v: Vec<(String, Vec<String>)> = st
@@ -1009,5 +1065,163 @@ mod tests {
             70,
         )));
         assert_eq!(listed(&h), [("lat".to_owned(), vec![])]);
+    }
+}
+
+#[cfg(test)]
+mod silence_tests {
+    use super::*;
+    use crate::config::EnvMode;
+    use crate::notify::dispatch::DeliveryMode;
+    use crate::qos::{MeetingInfo, Metric, ParticipantInfo, ParticipantSamples, Sample};
+    use crate::silence::wire::{MatcherValue, SilenceRequest};
+    use crate::silence::{SharedSilences, SilenceState};
+    use std::path::Path;
+
+    const RULE: &str = "rules:\n  - name: lat\n    when: audio_input.latency > 150ms\n";
+
+    fn pipeline(silences: &Arc<SharedSilences>, state_dir: &Path) -> (Pipeline, Arc<HttpState>) {
+        let config = Config::from_str(
+            Path::new("q.yaml"),
+            &format!("replay: x/\nstate_dir: {}\n", state_dir.display()),
+            EnvMode::Strict,
+            &|_| None,
+        )
+        .unwrap();
+        let rules = crate::rules::load_str(Path::new("r.yaml"), RULE).unwrap();
+        let dispatcher =
+            Dispatcher::new(&config, DeliveryMode::DryRun).with_silences(silences.clone());
+        let mut p = Pipeline::new(config, rules, dispatcher, ServiceMetrics::default());
+        let http = Arc::new(HttpState::for_tests());
+        p.serve_status(http.clone());
+        (p, http)
+    }
+
+    fn meeting() -> MeetingInfo {
+        MeetingInfo {
+            id: Some(Arc::from("9")),
+            uuid: Some(Arc::from("u==")),
+            topic: Some(Arc::from("Sync")),
+        }
+    }
+
+    fn batch(users: &[(&str, f64)], t: i64) -> SourceEvent {
+        let metric = Metric::from_path("audio_input.latency").unwrap();
+        SourceEvent::Batch(Batch {
+            meeting: meeting(),
+            participants: users
+                .iter()
+                .map(|(u, v)| {
+                    let mut s = Sample::empty(Timestamp(t));
+                    s.set(metric, Some(*v));
+                    ParticipantSamples {
+                        info: ParticipantInfo {
+                            user_id: Arc::from(*u),
+                            ..ParticipantInfo::default()
+                        },
+                        samples: vec![s],
+                    }
+                })
+                .collect(),
+            complete: true,
+            ended: false,
+            at: Timestamp(t),
+        })
+    }
+
+    fn silence(shared: &SharedSilences, id: &str, matchers: &[(&str, &str)], until: bool) {
+        let now = now_ts().0;
+        let req = SilenceRequest {
+            matchers: matchers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), MatcherValue::One((*v).to_owned())))
+                .collect(),
+            duration: (!until).then(|| "1h".to_owned()),
+            until: until.then(|| "meeting_end".to_owned()),
+            comment: "test".into(),
+            ..SilenceRequest::default()
+        };
+        shared
+            .add(req.check(&[], now).unwrap(), id.into(), now)
+            .unwrap();
+    }
+
+    fn silenced_by(http: &HttpState) -> Vec<(String, Vec<String>)> {
+        let st = http.status.lock().unwrap();
+        st.alerts
+            .values()
+            .map(|a| (a.participant.clone(), a.silenced_by.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_silenced_firing_is_listed_not_sent_and_sent_when_the_silence_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Arc::new(SharedSilences::in_memory(Default::default()));
+        silence(&shared, "s1", &[("participant", "a")], false);
+        let (mut p, http) = pipeline(&shared, dir.path());
+        p.on_source_event(batch(&[("a", 300.0), ("b", 300.0)], 60));
+        assert_eq!(p.messages(), 1, "b only");
+        assert_eq!(
+            silenced_by(&http),
+            [("a".into(), vec!["s1".to_owned()]), ("b".into(), vec![])]
+        );
+        // Still firing; the silence is expired: sent once, at the next tick.
+        p.tick(Instant::now(), false);
+        assert_eq!(p.messages(), 1, "nothing changed");
+        shared.expire("s1", now_ts().0).unwrap();
+        p.tick(Instant::now(), false);
+        assert_eq!(p.messages(), 2, "the held firing is sent");
+        assert_eq!(silenced_by(&http)[0], ("a".into(), vec![]));
+        p.tick(Instant::now(), false);
+        assert_eq!(p.messages(), 2, "once");
+    }
+
+    #[test]
+    fn a_held_firing_resolves_nowhere_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Arc::new(SharedSilences::in_memory(Default::default()));
+        silence(&shared, "s1", &[("rule", "lat")], false);
+        let (mut p, _) = pipeline(&shared, dir.path());
+        p.on_source_event(batch(&[("a", 300.0), ("b", 300.0)], 60));
+        assert_eq!(p.messages(), 0);
+        // a recovers: its resolution goes nowhere either.
+        p.on_source_event(batch(&[("a", 10.0), ("b", 300.0)], 120));
+        assert_eq!(p.messages(), 0);
+        p.save_state();
+        // A new process: b is still held, and sent when the silence ends.
+        let (mut again, http) = pipeline(&shared, dir.path());
+        again.load_state();
+        assert_eq!(silenced_by(&http), [("b".into(), vec!["s1".to_owned()])]);
+        again.tick(Instant::now(), false);
+        assert_eq!(again.messages(), 0);
+        shared.expire("s1", now_ts().0).unwrap();
+        again.tick(Instant::now(), false);
+        assert_eq!(again.messages(), 1);
+    }
+
+    #[test]
+    fn an_until_meeting_end_silence_ends_with_its_meeting() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Arc::new(SharedSilences::in_memory(Default::default()));
+        silence(&shared, "m", &[("meeting", "9")], true);
+        let (mut p, _) = pipeline(&shared, dir.path());
+        p.on_source_event(batch(&[("a", 300.0)], 60));
+        assert_eq!(p.messages(), 0);
+        let SourceEvent::Batch(mut ended) = batch(&[], 120) else {
+            unreachable!()
+        };
+        ended.ended = true;
+        p.on_source_event(SourceEvent::Batch(ended));
+        assert_eq!(
+            shared.get("m").unwrap().state(now_ts().0),
+            SilenceState::Expired
+        );
+        p.tick(Instant::now(), false);
+        assert_eq!(
+            p.messages(),
+            0,
+            "the meeting's end resolved it: nothing to send"
+        );
     }
 }

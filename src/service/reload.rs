@@ -119,6 +119,11 @@ impl Pipeline {
                 let n = rules.rules.len();
                 let mut out = Vec::new();
                 let incidents = rules.incidents.clone();
+                if let Some(stage) = self.dispatcher.silences() {
+                    stage
+                        .silences()
+                        .set_labels(crate::silence::rule_labels(&rules));
+                }
                 self.engine.replace_rules(rules, now, &mut out);
                 for t in &out {
                     self.incidents.on_alert(t);

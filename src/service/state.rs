@@ -33,6 +33,9 @@ pub struct SavedState {
     /// notifier (`muted` on `/api/alerts`; absent in older files).
     #[serde(default)]
     pub muted: Vec<String>,
+    /// Firings held back by silences, never sent (absent in older files).
+    #[serde(default)]
+    pub silenced: Vec<HeldSnapshot>,
 }
 
 /// Where the state lives.
@@ -83,6 +86,7 @@ mod tests {
                 incidents: Default::default(),
                 sent_to: BTreeMap::new(),
                 muted: Vec::new(),
+                silenced: Vec::new(),
             },
         )
         .unwrap();

@@ -3,7 +3,7 @@
 //! on a timer: an alert that reached chat is listed at once), and the HTTP
 //! endpoints started.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -12,11 +12,13 @@ use super::ServiceError;
 use crate::alert::lifecycle::fingerprint;
 use crate::alert::{Engine, Event, State};
 use crate::config::Config;
+use crate::http::auth::AdminAuth;
 use crate::http::{ApiAlert, ApiIncident, HttpState, Status};
 use crate::incident::{IncidentEngine, IncidentTransition};
 use crate::metrics::{Metrics, ServiceMetrics};
 use crate::qos::{MeetingInfo, Metric, ParticipantInfo, Timestamp};
 use crate::rules::Severity;
+use crate::silence::SharedSilences;
 
 /// Publishes the firing alerts: the gauge always, the list when serving.
 pub fn publish(engine: &Engine, metrics: &ServiceMetrics, http: Option<&HttpState>) {
@@ -86,6 +88,7 @@ fn api_alert(
         fingerprint: fingerprint(rule, meeting.key().map(|k| &**k), &participant.user_id),
         inhibited_by: Vec::new(),
         muted: false,
+        silenced_by: Vec::new(),
     }
 }
 
@@ -102,7 +105,11 @@ pub fn apply(events: &[Event], metrics: &ServiceMetrics, http: Option<&HttpState
             let fp = t.fingerprint();
             match t.state {
                 State::Firing => {
-                    st.incidents.insert(fp, api_incident(t));
+                    let mut incident = api_incident(t);
+                    if let Some(old) = st.incidents.get(&fp) {
+                        incident.silenced_by = old.silenced_by.clone();
+                    }
+                    st.incidents.insert(fp, incident);
                 }
                 State::Resolved => {
                     st.incidents.remove(&fp);
@@ -126,16 +133,15 @@ pub fn apply(events: &[Event], metrics: &ServiceMetrics, http: Option<&HttpState
                     (t.value, t.threshold),
                     t.since,
                 );
-                match st.alerts.insert(fp.clone(), alert) {
-                    None => gauge.inc(),
-                    // A reminder or a repeated firing keeps what the
-                    // dispatcher said of its first one.
-                    Some(old) if old.muted => {
-                        if let Some(a) = st.alerts.get_mut(&fp) {
-                            a.muted = true;
-                        }
-                    }
-                    Some(_) => {}
+                // A reminder or an update keeps the marks policy gave it.
+                let mut alert = alert;
+                if let Some(old) = st.alerts.get(&fp) {
+                    alert.inhibited_by = old.inhibited_by.clone();
+                    alert.silenced_by = old.silenced_by.clone();
+                    alert.muted = old.muted;
+                }
+                if st.alerts.insert(fp, alert).is_none() {
+                    gauge.inc();
                 }
             }
             State::Resolved => {
@@ -175,6 +181,7 @@ fn api_incident(t: &IncidentTransition) -> ApiIncident {
             .collect(),
         since: t.since.to_rfc3339(),
         fingerprint: t.fingerprint(),
+        silenced_by: Vec::new(),
     }
 }
 
@@ -263,12 +270,32 @@ pub fn muted(changes: &[(String, bool)], http: Option<&HttpState>) {
     }
 }
 
+/// Marks the listed alerts and incidents as silenced (`silenced_by` the
+/// silence ids given), or no longer (an empty list).
+pub fn silenced(changes: &[(String, Vec<String>)], http: Option<&HttpState>) {
+    let Some(http) = http else { return };
+    if changes.is_empty() {
+        return;
+    }
+    let Ok(mut st) = http.status.lock() else {
+        return;
+    };
+    for (fp, by) in changes {
+        if let Some(alert) = st.alerts.get_mut(fp) {
+            alert.silenced_by = by.clone();
+        } else if let Some(incident) = st.incidents.get_mut(fp) {
+            incident.silenced_by = by.clone();
+        }
+    }
+}
+
 /// Starts the HTTP endpoints on `http.listen`; they stop with `cancel`.
 pub async fn serve(
     config: &Config,
     metrics: &Metrics,
     cadence: &str,
     rules: usize,
+    silences: Option<Arc<SharedSilences>>,
     cancel: CancellationToken,
 ) -> Result<Arc<HttpState>, ServiceError> {
     let addr = config.http.listen;
@@ -277,18 +304,23 @@ pub async fn serve(
         .map_err(|source| ServiceError::BindHttp { addr, source })?;
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(
-        "HTTP endpoints listening on http://{local} (/healthz /readyz /metrics /api/alerts)"
+        "HTTP endpoints listening on http://{local} (/healthz /readyz /metrics /api/alerts /api/silences)"
     );
-    let state = Arc::new(HttpState {
-        status: Mutex::new(Status {
+    let mut state = HttpState::new(
+        Status {
             rules_loaded: true,
             source_is_replay: config.source.is_replay(),
             last_source_ok: None,
             ready_window: config.poll.source_down_after.max(Duration::from_secs(180)),
             ..Status::default()
-        }),
-        metrics: metrics.clone(),
-    });
+        },
+        metrics.clone(),
+    )
+    .with_admin(AdminAuth::new(config.http.admin_token.as_ref()));
+    if let Some(silences) = silences {
+        state = state.with_silences(silences);
+    }
+    let state = Arc::new(state);
     let m = &metrics.service;
     m.info
         .with_label_values(&[env!("CARGO_PKG_VERSION"), cadence])

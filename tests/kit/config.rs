@@ -37,6 +37,7 @@ pub fn write_file(dir: &Path, rel: &str, text: &str) -> PathBuf {
 /// state_dir: state
 /// http:
 ///   listen: 127.0.0.1:0
+///   admin_token: ${QOSWATCH_ADMIN_TOKEN}   # admin_token
 /// ```
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
@@ -49,6 +50,7 @@ pub struct ServiceConfig {
     routes: Vec<String>,
     sections: Vec<String>,
     state_dir: String,
+    admin_token: Option<String>,
 }
 
 impl ServiceConfig {
@@ -75,6 +77,7 @@ impl ServiceConfig {
             routes: Vec::new(),
             sections: Vec::new(),
             state_dir: "state".into(),
+            admin_token: None,
         }
     }
 
@@ -139,6 +142,12 @@ impl ServiceConfig {
         self
     }
 
+    /// `http.admin_token`, as written (`${QOSWATCH_ADMIN_TOKEN}` or a literal).
+    pub fn admin_token(mut self, token: &str) -> Self {
+        self.admin_token = Some(token.into());
+        self
+    }
+
     pub fn state_dir(mut self, dir: &str) -> Self {
         self.state_dir = dir.into();
         self
@@ -197,6 +206,9 @@ impl ServiceConfig {
             "state_dir: {}\nhttp:\n  listen: 127.0.0.1:0\n",
             self.state_dir
         ));
+        if let Some(token) = &self.admin_token {
+            y.push_str(&format!("  admin_token: {token}\n"));
+        }
         y
     }
 

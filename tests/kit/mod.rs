@@ -13,7 +13,8 @@
 //!   [`zoom::Meeting`]) with [`zoom::json`] to answer with one, and
 //!   [`zoom::stamp`] / [`zoom::now_secs`] for `date_time`. Self-contained.
 //! - [`config`]: [`config::write_file`] and [`config::ServiceConfig`], a
-//!   qoswatch.yaml plus rule files for a mock Zoom, written into a temp dir.
+//!   qoswatch.yaml plus rule files for a mock Zoom, written into a temp dir
+//!   (with `http.admin_token` when [`config::ServiceConfig::admin_token`]).
 //! - [`process`]: the real binary: [`process::qoswatch`] for one-shot
 //!   commands, [`process::Service`] for a running service with stdout and
 //!   stderr read line by line (`OUT `/`ERR ` prefixes),
