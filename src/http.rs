@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod silences;
+pub mod status_page;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -67,6 +68,9 @@ pub struct ApiIncident {
     pub population: Option<u32>,
     /// The affected participants' user ids.
     pub participants: Vec<String>,
+    /// What every affected participant shares (`data_center: SJC`).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub shared: std::collections::BTreeMap<String, String>,
     pub since: String,
     pub fingerprint: String,
     /// The silences (ids) holding its notification.
@@ -89,6 +93,21 @@ pub struct Status {
     pub incidents: std::collections::BTreeMap<String, ApiIncident>,
     /// The meetings being watched, by meeting key (number, else UUID).
     pub watched: std::collections::BTreeMap<String, Watched>,
+    /// Each notifier as the delivery workers last found it.
+    pub notifiers: Vec<NotifierStatus>,
+    /// `display.time_zone`: times on the status page.
+    pub time_zone: Option<jiff::tz::TimeZone>,
+    /// The poll cadence in use, as people read it.
+    pub cadence: String,
+}
+
+/// A notifier on the status page.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct NotifierStatus {
+    pub name: String,
+    pub kind: String,
+    /// Why its last attempt failed, if it has not succeeded since.
+    pub last_error: Option<String>,
 }
 
 /// A meeting being watched and who is in it, for the status page.
@@ -179,20 +198,13 @@ async fn alerts(State(s): State<Arc<HttpState>>) -> Response {
     axum::Json(serde_json::json!({ "alerts": alerts, "incidents": incidents })).into_response()
 }
 
-/// `/` until the status page comes: where to look meanwhile.
-async fn index() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "qoswatch\n\nfiring alerts: /api/alerts\nsilences: /api/silences\nmetrics: /metrics\n",
-    )
-        .into_response()
-}
-
 /// The router: health, readiness and metrics open; the page and `/api/*`
 /// behind [`auth::guard`].
 pub fn router(state: Arc<HttpState>) -> Router {
     let guarded = Router::new()
-        .route("/", get(index))
+        .route("/", get(status_page::page))
+        .route("/silences", post(status_page::create))
+        .route("/silences/{id}/expire", post(status_page::expire))
         .route("/api/alerts", get(alerts))
         .route("/api/silences", get(silences::list).post(silences::create))
         .route("/api/silences/{id}", delete(silences::expire))
@@ -204,6 +216,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/status.css", get(status_page::stylesheet))
         .merge(guarded)
         .with_state(state)
 }

@@ -41,6 +41,9 @@ pub const REALM: &str = "qoswatch";
 #[derive(Clone, Default)]
 pub struct AdminAuth {
     digest: Option<Vec<u8>>,
+    /// The token the status page's forms carry (random per process; empty
+    /// without an admin token, when nothing can be changed).
+    csrf: String,
 }
 
 impl std::fmt::Debug for AdminAuth {
@@ -73,9 +76,28 @@ pub enum Verdict {
 impl AdminAuth {
     /// `http.admin_token`, if set.
     pub fn new(token: Option<&Secret>) -> AdminAuth {
-        AdminAuth {
-            digest: token.map(|t| mac(t.expose().as_bytes()).finalize().into_bytes().to_vec()),
-        }
+        let digest = token.map(|t| mac(t.expose().as_bytes()).finalize().into_bytes().to_vec());
+        let csrf = if digest.is_some() {
+            format!("{:032x}", rand::random::<u128>())
+        } else {
+            String::new()
+        };
+        AdminAuth { digest, csrf }
+    }
+
+    /// The CSRF token for the page's forms (empty when nothing can be
+    /// changed).
+    pub fn csrf_token(&self) -> &str {
+        &self.csrf
+    }
+
+    /// Whether a form carried this process's CSRF token, compared in
+    /// constant time.
+    pub fn csrf_matches(&self, presented: &str) -> bool {
+        !self.csrf.is_empty()
+            && mac(presented.as_bytes())
+                .verify_slice(&mac(self.csrf.as_bytes()).finalize().into_bytes())
+                .is_ok()
     }
 
     /// Whether a token is configured (writes are enabled).

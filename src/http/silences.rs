@@ -12,10 +12,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::HttpState;
-use crate::silence::shared::SilenceError;
-use crate::silence::wire::SilenceRequest;
+use crate::silence::shared::{SharedSilences, SilenceError};
+use crate::silence::wire::{SilenceJson, SilenceRequest};
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
@@ -64,21 +64,32 @@ pub async fn create(State(s): State<Arc<HttpState>>, body: Bytes) -> Response {
             );
         }
     };
+    match add(silences, request) {
+        Ok(made) => (StatusCode::CREATED, axum::Json(made)).into_response(),
+        Err((status, reason)) => error(status, reason),
+    }
+}
+
+/// Checks a silence request and adds it: the API's and the status page's
+/// one way in.
+pub fn add(
+    silences: &SharedSilences,
+    request: SilenceRequest,
+) -> Result<SilenceJson, (StatusCode, String)> {
     let now = now();
     let labels = silences.labels();
     let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
-    let new = match request.check(&labels, now) {
-        Ok(n) => n,
-        Err(reason) => return error(StatusCode::BAD_REQUEST, reason),
-    };
+    let new = request
+        .check(&labels, now)
+        .map_err(|reason| (StatusCode::BAD_REQUEST, reason))?;
     match silences.add(new, new_id(), now) {
         Ok(made) => {
             tracing::info!(id = %made.id, created_by = %made.created_by, comment = %made.comment, "silence created");
-            (StatusCode::CREATED, axum::Json(made)).into_response()
+            Ok(made)
         }
         Err(e) => {
             tracing::error!("{e}");
-            error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+            Err((StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
         }
     }
 }

@@ -801,7 +801,6 @@ fn factor(m: &Member, name: &str) -> Option<String> {
     v.filter(|v| !v.is_empty())
 }
 
-
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;

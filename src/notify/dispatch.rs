@@ -232,6 +232,11 @@ impl Dispatcher {
         self.muted = muted.into_iter().collect();
     }
 
+    /// Every notifier, by name.
+    pub fn notifiers(&self) -> impl Iterator<Item = &Notifier> {
+        self.notifiers.values()
+    }
+
     /// The notifiers that post over HTTP (each needs a delivery worker).
     pub fn remote(&self) -> impl Iterator<Item = &Notifier> {
         self.notifiers

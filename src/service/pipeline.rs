@@ -442,6 +442,21 @@ impl Pipeline {
     /// Raises or resolves `qoswatch-notifier-failing` for each notifier
     /// that posts.
     fn check_notifiers(&mut self, at: Timestamp) -> Vec<SystemAlert> {
+        if self.http.is_some() {
+            let list = self
+                .dispatcher
+                .notifiers()
+                .map(|n| crate::http::NotifierStatus {
+                    name: n.config.name.clone(),
+                    kind: n.channel.kind().to_owned(),
+                    last_error: self
+                        .notifiers
+                        .as_ref()
+                        .and_then(|(r, _)| r.get(&n.config.name).last_error),
+                })
+                .collect();
+            status::notifiers(list, self.http.as_deref());
+        }
         let (Some((receivers, health)), Some(outbox)) =
             (&mut self.notifiers, self.dispatcher.outbox())
         else {
@@ -981,9 +996,7 @@ mod tests {
                 dir.path().display()
             )
         };
-        let http = || {
-            Arc::new(HttpState::for_tests())
-        };
+        let http = || Arc::new(HttpState::for_tests());
         let muted = |h: &HttpState| -> Vec<(String, bool)> {
             let st = h.status.lock().unwrap();
             st.alerts

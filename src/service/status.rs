@@ -179,6 +179,7 @@ fn api_incident(t: &IncidentTransition) -> ApiIncident {
             .iter()
             .map(|a| a.participant.clone())
             .collect(),
+        shared: t.shared.clone(),
         since: t.since.to_rfc3339(),
         fingerprint: t.fingerprint(),
         silenced_by: Vec::new(),
@@ -228,11 +229,22 @@ pub fn watched<'a>(
     for p in present {
         let name = p.attribute("user_name").unwrap_or(&p.user_id);
         if w.participants.get(&*p.user_id).map(String::as_str) != Some(name) {
-            w.participants.insert(p.user_id.to_string(), name.to_owned());
+            w.participants
+                .insert(p.user_id.to_string(), name.to_owned());
         }
     }
     for user in gone {
         w.participants.remove(&**user);
+    }
+}
+
+/// The notifiers as the status page lists them, when they changed.
+pub fn notifiers(list: Vec<crate::http::NotifierStatus>, http: Option<&HttpState>) {
+    let Some(http) = http else { return };
+    if let Ok(mut st) = http.status.lock()
+        && st.notifiers != list
+    {
+        st.notifiers = list;
     }
 }
 
@@ -312,6 +324,8 @@ pub async fn serve(
             source_is_replay: config.source.is_replay(),
             last_source_ok: None,
             ready_window: config.poll.source_down_after.max(Duration::from_secs(180)),
+            time_zone: Some(config.display.time_zone.clone()),
+            cadence: cadence.to_owned(),
             ..Status::default()
         },
         metrics.clone(),
