@@ -1,7 +1,7 @@
 //! The incident engine: population and affected counts per scope value,
 //! kept incrementally so a batch costs what it touches, not the whole fleet.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet};
 use std::sync::Arc;
@@ -54,14 +54,69 @@ pub(super) struct Member {
 /// One member's contribution to a bucket.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct Count {
-    key: String,
+    /// The bucket's slot in its definition's [`Buckets`].
+    slot: usize,
     at: i64,
     affected: bool,
+}
+
+/// One definition's buckets, by scope key, in slots that stay put while
+/// members point at them (a member's count finds its bucket without
+/// hashing its scope key; a removed bucket's slot is reused).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Buckets {
+    index: HashMap<String, usize>,
+    slots: Vec<Bucket>,
+    free: Vec<usize>,
+}
+
+impl Buckets {
+    fn get(&self, key: &str) -> Option<&Bucket> {
+        self.index.get(key).map(|i| &self.slots[*i])
+    }
+
+    /// The slot of `key`'s bucket, made when there is none.
+    fn slot(&mut self, key: &str) -> usize {
+        if let Some(i) = self.index.get(key) {
+            return *i;
+        }
+        let bucket = Bucket {
+            key: key.to_owned(),
+            ..Bucket::default()
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = bucket;
+                i
+            }
+            None => {
+                self.slots.push(bucket);
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(key.to_owned(), i);
+        i
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(i) = self.index.remove(key) {
+            self.slots[i] = Bucket::default();
+            self.free.push(i);
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Bucket> {
+        self.index.values().map(|i| &self.slots[*i])
+    }
 }
 
 /// The members of one scope value of one incident definition.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Bucket {
+    /// Its scope key.
+    key: String,
+    /// Listed in `touched` since the last evaluation.
+    dirty: bool,
     members: FxHashSet<MemberKey>,
     /// Present members by newest sample time (a handful of distinct times:
     /// small maps, one node).
@@ -100,9 +155,9 @@ pub struct IncidentEngine {
     pub(super) window: i64,
     pub(super) members: HashMap<MemberKey, Member>,
     /// Per definition: scope key -> bucket.
-    pub(super) buckets: Vec<HashMap<String, Bucket>>,
-    /// Per definition: scope keys changed since the last evaluation.
-    pub(super) touched: Vec<BTreeSet<String>>,
+    pub(super) buckets: Vec<Buckets>,
+    /// Per definition: the bucket slots changed since the last evaluation.
+    pub(super) touched: Vec<Vec<usize>>,
     /// Per definition: whether any scope value has a member alert firing or
     /// an open incident; if not, a new sample touches nothing.
     pub(super) hot: Vec<bool>,
@@ -120,8 +175,8 @@ impl IncidentEngine {
             defs,
             window,
             members: HashMap::default(),
-            buckets: vec![HashMap::default(); n],
-            touched: vec![BTreeSet::new(); n],
+            buckets: vec![Buckets::default(); n],
+            touched: vec![Vec::new(); n],
             hot: vec![false; n],
             open: HashMap::default(),
         }
@@ -230,8 +285,10 @@ impl IncidentEngine {
             if def.scope != Scope::Meeting {
                 continue;
             }
-            self.touched[d].remove(&*meeting_key);
-            self.buckets[d].remove(&*meeting_key);
+            if let Some(i) = self.buckets[d].index.get(&*meeting_key).copied() {
+                self.touched[d].retain(|t| *t != i);
+            }
+            self.buckets[d].remove(&meeting_key);
             if let Some(open) = self
                 .open
                 .remove(&(def.name.clone(), meeting_key.to_string()))
@@ -257,7 +314,17 @@ impl IncidentEngine {
         let mut out = Vec::new();
         for d in 0..self.defs.len() {
             let touched = std::mem::take(&mut self.touched[d]);
-            for key in touched {
+            let mut keys: Vec<String> = touched
+                .into_iter()
+                .map(|i| {
+                    let b = &mut self.buckets[d].slots[i];
+                    b.dirty = false;
+                    b.key.clone()
+                })
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            for key in keys {
                 if let Some(t) = self.evaluate_one(d, &key, at) {
                     out.push(t);
                 }
@@ -265,6 +332,16 @@ impl IncidentEngine {
         }
         self.refresh_hot();
         out
+    }
+
+    /// Forgets what changed since the last evaluation (a restore: nothing
+    /// is new).
+    pub(super) fn forget_touched(&mut self) {
+        for (d, touched) in self.touched.iter_mut().enumerate() {
+            for i in touched.drain(..) {
+                self.buckets[d].slots[i].dirty = false;
+            }
+        }
     }
 
     /// Recomputes [`IncidentEngine::hot`].
@@ -431,8 +508,8 @@ impl IncidentEngine {
     /// Recomputes every bucket from the members.
     pub(super) fn rebuild(&mut self) {
         let n = self.defs.len();
-        self.buckets = vec![HashMap::default(); n];
-        self.touched = vec![BTreeSet::new(); n];
+        self.buckets = vec![Buckets::default(); n];
+        self.touched = vec![Vec::new(); n];
         self.hot = vec![false; n];
         let keys: Vec<MemberKey> = self.members.keys().cloned().collect();
         for key in keys {
@@ -489,63 +566,68 @@ impl IncidentEngine {
             let new_key = scope_key_of(def, meeting, site.as_deref(), info).filter(|_| *present);
             let at = *newest;
             let affected = new_key.is_some() && firing.keys().any(|r| def.has_member(r));
+            let buckets = &mut buckets[d];
+            let touched = &mut touched[d];
             if let (Some(old), Some(k)) = (counted[d].as_mut(), new_key)
-                && old.key == k
+                && buckets.slots[old.slot].key == k
             {
                 if old.at == at && old.affected == affected {
                     continue;
                 }
-                if let Some(b) = buckets[d].get_mut(k) {
-                    dec(&mut b.present, old.at);
-                    *b.present.entry(at).or_default() += 1;
-                    if old.affected {
-                        dec(&mut b.affected, old.at);
-                        b.affected_any -= 1;
-                    }
-                    if affected {
-                        *b.affected.entry(at).or_default() += 1;
-                        b.affected_any += 1;
-                        hot[d] = true;
-                    }
-                    b.newest = b.newest.max(at);
-                }
                 let changed = old.affected != affected;
-                old.at = at;
-                old.affected = affected;
-                if (changed || hot[d]) && !touched[d].contains(k) {
-                    touched[d].insert(k.to_owned());
+                let b = &mut buckets.slots[old.slot];
+                dec(&mut b.present, old.at);
+                *b.present.entry(at).or_default() += 1;
+                if old.affected {
+                    dec(&mut b.affected, old.at);
+                    b.affected_any -= 1;
                 }
-                continue;
-            }
-            let new = new_key.map(|k| Count {
-                key: k.to_owned(),
-                at,
-                affected,
-            });
-            if let Some(old) = counted[d].take() {
-                if let Some(b) = buckets[d].get_mut(&old.key) {
-                    b.members.remove(key);
-                    dec(&mut b.present, old.at);
-                    if old.affected {
-                        dec(&mut b.affected, old.at);
-                        b.affected_any -= 1;
-                    }
-                }
-                touched[d].insert(old.key);
-            }
-            if let Some(new) = &new {
-                let b = buckets[d].entry(new.key.clone()).or_default();
-                b.members.insert(key.clone());
-                *b.present.entry(new.at).or_default() += 1;
-                if new.affected {
-                    *b.affected.entry(new.at).or_default() += 1;
+                if affected {
+                    *b.affected.entry(at).or_default() += 1;
                     b.affected_any += 1;
                     hot[d] = true;
                 }
-                b.newest = b.newest.max(new.at);
-                touched[d].insert(new.key.clone());
+                b.newest = b.newest.max(at);
+                old.at = at;
+                old.affected = affected;
+                // With nothing of this definition firing anywhere, a newer
+                // sample cannot make an incident: no evaluation needed.
+                if (changed || hot[d]) && !b.dirty {
+                    b.dirty = true;
+                    touched.push(old.slot);
+                }
+                continue;
             }
-            counted[d] = new;
+            if let Some(old) = counted[d].take() {
+                let b = &mut buckets.slots[old.slot];
+                b.members.remove(key);
+                dec(&mut b.present, old.at);
+                if old.affected {
+                    dec(&mut b.affected, old.at);
+                    b.affected_any -= 1;
+                }
+                if !b.dirty {
+                    b.dirty = true;
+                    touched.push(old.slot);
+                }
+            }
+            counted[d] = new_key.map(|k| {
+                let slot = buckets.slot(k);
+                let b = &mut buckets.slots[slot];
+                b.members.insert(key.clone());
+                *b.present.entry(at).or_default() += 1;
+                if affected {
+                    *b.affected.entry(at).or_default() += 1;
+                    b.affected_any += 1;
+                    hot[d] = true;
+                }
+                b.newest = b.newest.max(at);
+                if !b.dirty {
+                    b.dirty = true;
+                    touched.push(slot);
+                }
+                Count { slot, at, affected }
+            });
         }
     }
 

@@ -124,8 +124,6 @@ impl IncidentEngine {
             }
         }
         self.rebuild();
-        for t in &mut self.touched {
-            t.clear();
-        }
+        self.forget_touched();
     }
 }
