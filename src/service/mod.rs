@@ -260,7 +260,7 @@ pub async fn run(
 ) -> Result<(), ServiceError> {
     let mut started = start(&config_path, &options, Mode::Run)?;
     let config = started.pipeline.config().clone();
-    let source = sources::build(&config, &options, &started.metrics)?;
+    let source = sources::build(&config, &options, &started.metrics, started.keep_state)?;
     let http_cancel = CancellationToken::new();
     let http = status::serve(
         &config,
@@ -328,7 +328,12 @@ pub async fn once(
 ) -> Result<bool, ServiceError> {
     let mode = if dry_run { Mode::DryRun } else { Mode::Once };
     let mut started = start(&config_path, &options, mode)?;
-    let source = sources::build(started.pipeline.config(), &options, &started.metrics)?;
+    let source = sources::build(
+        started.pipeline.config(),
+        &options,
+        &started.metrics,
+        started.keep_state,
+    )?;
     let (tx, mut rx) = mpsc::channel::<SourceEvent>(256);
     let source_task = tokio::spawn(source.run_once(tx));
     let mut ok = true;

@@ -10,20 +10,23 @@ use crate::source::poller::Poller;
 use crate::source::replay::Replay;
 use crate::zoom::client::ZoomClient;
 
-/// Builds the configured source with its metric handles.
+/// Builds the configured source with its metric handles. With
+/// `keep_state`, the Zoom client keeps the day's request count in
+/// `state_dir`.
 pub fn build(
     config: &Config,
     options: &RunOptions,
     metrics: &Metrics,
+    keep_state: bool,
 ) -> Result<Box<dyn Source>, ServiceError> {
     Ok(match &config.source {
         SourceConfig::Replay(path) => Box::new(Replay::open(path)?),
         SourceConfig::Zoom(zoom) => {
-            let client = Arc::new(ZoomClient::new(
-                zoom,
-                options.retry.clone(),
-                metrics.zoom.clone(),
-            )?);
+            let mut client = ZoomClient::new(zoom, options.retry.clone(), metrics.zoom.clone())?;
+            if keep_state {
+                client = client.with_budget_file(&config.state_dir);
+            }
+            let client = Arc::new(client);
             Box::new(Poller::new(
                 client,
                 config.poll.clone(),

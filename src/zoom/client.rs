@@ -23,7 +23,7 @@ use serde::Deserialize;
 pub use super::ZoomError;
 use super::api::{Cutoff, QosResponse, parse_qos_response_since};
 use super::auth::TokenCache;
-use super::budget::Budget;
+use super::budget::{Budget, BudgetFile};
 use super::{error_body, without_url};
 use crate::config::ZoomConfig;
 use crate::metrics::ZoomMetrics;
@@ -93,6 +93,9 @@ pub struct ZoomClient {
     token: TokenCache,
     limiter: DefaultDirectRateLimiter,
     budget: Mutex<Budget>,
+    /// Where the day's count is kept across restarts (`state_dir`), if
+    /// anywhere.
+    budget_file: Mutex<Option<BudgetFile>>,
     retry: RetryPolicy,
     /// Bumped and set here, as requests go out and the budget is spent.
     metrics: ZoomMetrics,
@@ -205,6 +208,7 @@ impl ZoomClient {
             token: TokenCache::new(config),
             limiter: RateLimiter::direct(Quota::per_second(rps)),
             budget: Mutex::new(Budget::new(config.daily_budget)),
+            budget_file: Mutex::new(None),
             retry,
             metrics,
             clock: Clock::system(),
@@ -215,6 +219,28 @@ impl ZoomClient {
     /// default).
     pub fn with_clock(mut self, clock: Clock) -> ZoomClient {
         self.clock = clock;
+        self
+    }
+
+    /// The client keeping the day's request count in `state_dir` (read now,
+    /// written as requests go out and when the client is dropped): a
+    /// restart goes on from today's count, a new UTC day starts at zero.
+    /// Set the clock first.
+    pub fn with_budget_file(self, state_dir: &std::path::Path) -> ZoomClient {
+        let mut file = BudgetFile::new(state_dir);
+        if let Some((day, spent)) = file.load() {
+            self.with_budget(|b, now| {
+                b.restore(day, spent, now);
+                let today = b.spent(now);
+                if today > 0 {
+                    tracing::info!(
+                        requests = today,
+                        "Zoom requests already spent today (UTC), from before the restart"
+                    );
+                }
+            });
+        }
+        *self.budget_file.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
         self
     }
 
@@ -242,6 +268,14 @@ impl ZoomClient {
         self.metrics
             .budget_remaining
             .set(i64::from(budget.left(now)));
+        if let Some(file) = self
+            .budget_file
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            file.save(&mut budget, now, false);
+        }
         out
     }
 
@@ -509,6 +543,22 @@ impl ZoomClient {
             |b| parse_qos_response_since(b, cutoff).map_err(|e| e.to_string()),
         )
         .await
+    }
+}
+
+impl Drop for ZoomClient {
+    /// Writes the last count, which the throttled writes may not have.
+    fn drop(&mut self) {
+        let mut budget = self.budget.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Timestamp(self.clock.now().floor() as i64);
+        if let Some(file) = self
+            .budget_file
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            file.save(&mut budget, now, true);
+        }
     }
 }
 
