@@ -249,6 +249,12 @@ impl ZoomClient {
         self.clock
     }
 
+    /// The Server-to-Server OAuth access token (cached; `fresh` asks Zoom
+    /// for a new one), for the event WebSocket.
+    pub async fn access_token(&self, fresh: bool) -> Result<crate::config::Secret, ZoomError> {
+        self.token.get(&self.http, &self.metrics, fresh).await
+    }
+
     /// Requests left in today's budget.
     pub fn budget_left(&self) -> u32 {
         self.with_budget(|b, now| b.left(now))
@@ -502,8 +508,29 @@ impl ZoomClient {
         kind: QosType,
         cutoff: &Cutoff,
     ) -> Result<(QosResponse, u32), ZoomError> {
+        self.list_qos("meetings", meeting, kind, cutoff).await
+    }
+
+    /// [`ZoomClient::meeting_qos`] of a webinar
+    /// (`/metrics/webinars/{id}/participants/qos`, the same shape).
+    pub async fn webinar_qos(
+        &self,
+        webinar: &str,
+        kind: QosType,
+        cutoff: &Cutoff,
+    ) -> Result<(QosResponse, u32), ZoomError> {
+        self.list_qos("webinars", webinar, kind, cutoff).await
+    }
+
+    async fn list_qos(
+        &self,
+        family: &str,
+        meeting: &str,
+        kind: QosType,
+        cutoff: &Cutoff,
+    ) -> Result<(QosResponse, u32), ZoomError> {
         let path = format!(
-            "/metrics/meetings/{}/participants/qos",
+            "/metrics/{family}/{}/participants/qos",
             encode_meeting(meeting)
         );
         let query = vec![
@@ -572,7 +599,10 @@ fn scope_for(endpoint: &str) -> &'static str {
 
 /// The meeting id or UUID of a QoS path, as the caller gave it.
 fn meeting_of(path: &str) -> String {
-    let segment = path.split('/').skip_while(|s| *s != "meetings").nth(1);
+    let segment = path
+        .split('/')
+        .skip_while(|s| *s != "meetings" && *s != "webinars")
+        .nth(1);
     let once = percent_decode_str(segment.unwrap_or("")).decode_utf8_lossy();
     percent_decode_str(&once).decode_utf8_lossy().into_owned()
 }
