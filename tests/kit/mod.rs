@@ -24,6 +24,12 @@
 //! - [`respond`]: [`respond::Script`], a responder answering from a script
 //!   (fail N times, then succeed) and recording when each request came;
 //!   [`respond::Recorder`], a chat receiver keeping every JSON body posted.
+//! - [`events`]: Zoom's event notifications: [`events::Hook`] posts signed
+//!   webhook requests ([`events::sign`], [`events::Signing`] for wrong
+//!   secrets, missing headers and old timestamps) to the service's
+//!   receiver; body builders [`events::meeting_event`],
+//!   [`events::participant_event`], [`events::qss_event`],
+//!   [`events::url_validation`].
 //! - [`rng`]: [`rng::Rng`], the seeded SplitMix64 of the benches.
 //!   Self-contained.
 //! - Here: [`fixture`], [`strict`] (`QOSWATCH_STRICT=1`) and [`eventually`].
@@ -63,6 +69,7 @@
 #![allow(dead_code)]
 
 pub mod config;
+pub mod events;
 pub mod process;
 pub mod respond;
 pub mod rng;
