@@ -197,6 +197,11 @@ async fn refused_requests_change_nothing_and_verified_ones_act_once() {
         ),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("qoswatch_meetings{state=\"hot\"} 2"),
+        "{metrics}"
+    );
+    kit::promtool_check(&metrics);
     assert_eq!(service.terminate(Duration::from_secs(15)), Some(0));
     let lines = service.lines().join("\n");
     assert!(!lines.contains(SECRET_TOKEN) && !metrics.contains(SECRET_TOKEN));

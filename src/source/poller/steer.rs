@@ -17,6 +17,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::{Origin, Poller, Tracked};
+use crate::config::Cadence;
 use crate::qos::MeetingInfo;
 use crate::source::events::EventMeeting;
 use crate::zoom::api::Cutoff;
@@ -269,14 +270,29 @@ impl Poller {
     }
 
     /// A meeting that turned hot is polled at the full cadence again: one
-    /// waiting for its quiet turn is polled within a sample period.
+    /// waiting for its quiet turn gets its cadence's next time instead.
     fn wake(&mut self, key: &str, now: f64) {
-        let soon = now + self.tuning.sample_period.min(5.0);
-        if let Some(t) = self.tracked.get_mut(key)
-            && t.next_poll.is_finite()
-            && t.next_poll > soon
-            && !t.qss
-        {
+        let period = self.tuning.sample_period * self.stretch;
+        let estimate = self.learner.estimate();
+        let Some(t) = self.tracked.get_mut(key) else {
+            return;
+        };
+        if !t.next_poll.is_finite() || t.qss {
+            return;
+        }
+        let soon = match &self.config.cadence {
+            Cadence::Auto => match t.newest {
+                Some(n) => {
+                    let expected = n.0 as f64 + period;
+                    t.expecting = Some(expected);
+                    (expected + estimate).max(now)
+                }
+                None => now,
+            },
+            Cadence::Interval(d) => now + d.as_secs_f64() * self.stretch,
+            Cadence::Schedule(c) => super::cadence::next_cron(c, now, self.stretch),
+        };
+        if t.next_poll > soon {
             t.next_poll = soon;
             self.push_due(key);
         }
