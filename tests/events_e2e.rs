@@ -134,6 +134,8 @@ async fn refused_requests_change_nothing_and_verified_ones_act_once() {
         let (status, _) = hook.post_with(&alert, signing).await;
         assert_eq!(status, 401, "{signing:?}");
     }
+    // Verified but not an event: 400, counted, nothing else.
+    assert_eq!(hook.post("{oops").await.0, 400);
     let huge = format!(
         "{{\"event\":\"meeting.alert\",\"pad\":\"{}\"}}",
         "x".repeat(1 << 20)
@@ -363,5 +365,48 @@ async fn a_dropped_websocket_reconnects_and_catches_up_with_a_poll() {
     assert!(
         !lines.contains("access_token=tok"),
         "the token was logged: {lines}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn meetings_learned_from_events_and_the_days_requests_survive_a_restart() {
+    let zoom = MockZoom::start().await;
+    zoom.mount(zoom::bulk_qos("rs1%3D%3D").respond_with(zoom::json(QosPage::new().to_json())))
+        .await;
+    let (slack, _) = slack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(&zoom, &slack).write(dir.path());
+    let mut service = Service::run(&path, "info", &[]);
+    let hook = Hook::new(service.events_url(Duration::from_secs(20)));
+    let started = events::meeting_event("meeting.started", 47, "rs1==", &[]);
+    assert_eq!(hook.post(&started).await.0, 200);
+    assert!(
+        wait_polls(&zoom, "rs1%3D%3D", 1, Duration::from_secs(5))
+            .await
+            .is_some()
+    );
+    assert_eq!(service.terminate(Duration::from_secs(15)), Some(0));
+    let budget: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("state/zoom-budget.json")).unwrap())
+            .unwrap();
+    assert_eq!(budget["requests"], 1, "{budget}");
+    // Restarted: the meeting is polled again without a new event.
+    let mut again = Service::run(&path, "info", &[]);
+    again.expect_line(
+        &["restored meetings learned from Zoom's events"],
+        Duration::from_secs(20),
+    );
+    assert!(
+        wait_polls(&zoom, "rs1%3D%3D", 2, Duration::from_secs(5))
+            .await
+            .is_some()
+    );
+    assert_eq!(again.terminate(Duration::from_secs(15)), Some(0));
+    let budget: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("state/zoom-budget.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        budget["requests"], 2,
+        "the count went on from the first run: {budget}"
     );
 }

@@ -88,7 +88,8 @@ pub enum ZoomEvent {
 pub struct Malformed(pub String);
 
 /// A read event: its name, what it says, and its redelivery key (event,
-/// `event_ts` and a digest of the object).
+/// `event_ts` and a digest of the object; empty for QSS samples, which are
+/// idempotent).
 #[derive(Debug, Clone)]
 pub struct Parsed {
     pub name: String,
@@ -136,9 +137,15 @@ pub fn parse(body: &[u8]) -> Result<Parsed, Malformed> {
         None => Payload::default(),
     };
     let object_text = payload.object.map_or("", |o| o.get());
-    let key = format!("{name}|{}|{}", event_ts.unwrap_or(0), digest(object_text));
     let at = event_ts.map_or_else(now_ts, |ms| Timestamp(ms.div_euclid(1000)));
     let event = read_event(&name, payload, at)?;
+    // QSS samples need no key: the engine passes over a sample it has
+    // (by `date_time`), and keeping one key per record for 2 h would not
+    // scale to QSS's volume.
+    let key = match event {
+        ZoomEvent::Qos { .. } => String::new(),
+        _ => format!("{name}|{}|{}", event_ts.unwrap_or(0), digest(object_text)),
+    };
     Ok(Parsed { name, event, key })
 }
 

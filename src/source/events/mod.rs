@@ -136,9 +136,12 @@ impl Processor {
     pub fn handle(&mut self, incoming: Incoming, now: f64) -> Outcome {
         let Incoming { request_id, parsed } = incoming;
         let Parsed { name, event, key } = parsed;
-        // Both keys are noted, so a redelivery by either is caught.
-        let by_id = request_id.is_some_and(|id| self.repeated(&format!("id:{id}"), now));
-        let by_object = self.repeated(&key, now);
+        // Both keys are noted, so a redelivery by either is caught. QSS
+        // samples have none: a repeated sample is passed over by the engine
+        // (by `date_time`), so events and polls never count one twice.
+        let keyed = !key.is_empty();
+        let by_id = keyed && request_id.is_some_and(|id| self.repeated(&format!("id:{id}"), now));
+        let by_object = keyed && self.repeated(&key, now);
         if by_id || by_object {
             tracing::debug!(event = %name, "redelivered Zoom event dropped");
             self.count(&name, "duplicate");
