@@ -103,6 +103,19 @@ async fn refused_requests_change_nothing_and_verified_ones_act_once() {
     let admin = service.listen_url(Duration::from_secs(20));
     let hook = Hook::new(service.events_url(Duration::from_secs(20)));
 
+    // Ready with nothing to poll: the receiver is the source (a readiness
+    // probe must not keep Zoom's URL validation out).
+    let mut ready = false;
+    for _ in 0..50 {
+        let r = reqwest::get(format!("{admin}/readyz")).await.unwrap();
+        if r.status() == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "an events-only service never got ready");
+
     // Zoom's URL validation.
     let (status, body) = hook
         .post(&events::url_validation("qgg8vlvZRS6UYooatFL8Aw"))

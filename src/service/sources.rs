@@ -91,7 +91,9 @@ pub fn build(
         None => None,
     };
     let websocket = zoom.websocket.clone().map(|ws| (*ws, client.clone()));
-    let receiver = EventSource::new(webhook, websocket, steer, metrics.events.clone());
+    let sole = !config.poll.discover && config.poll.targets.is_empty();
+    let receiver =
+        EventSource::new(webhook, websocket, steer, metrics.events.clone()).sole_source(sole);
     Ok(Built {
         source: Box::new(Many(vec![Box::new(poller), Box::new(receiver)])),
         steer: quiet,

@@ -283,6 +283,11 @@ pub struct EventSource {
     steer: mpsc::Sender<PollerCommand>,
     metrics: EventMetrics,
     tuning: websocket::WsTuning,
+    /// The events are the only source (no discovery, no targets): a
+    /// serving receiver counts as a working source for `/readyz`, or an
+    /// idle events-only service would never be ready (and a readiness
+    /// probe would keep Zoom's URL validation out).
+    sole: bool,
 }
 
 impl EventSource {
@@ -300,7 +305,14 @@ impl EventSource {
             steer,
             metrics,
             tuning: websocket::WsTuning::default(),
+            sole: false,
         }
+    }
+
+    /// Marks the events as the only source (see the field).
+    pub fn sole_source(mut self, sole: bool) -> EventSource {
+        self.sole = sole;
+        self
     }
 
     /// WebSocket timings (tests shrink them).
@@ -312,6 +324,7 @@ impl EventSource {
     async fn run(self, tx: mpsc::Sender<SourceEvent>, cancel: CancellationToken) {
         let (queue, mut incoming) = mpsc::channel::<Incoming>(4096);
         let mut tasks = tokio::task::JoinSet::new();
+        let webhook_serving = self.webhook.is_some();
         if let Some((listener, config)) = self.webhook {
             let addr = listener
                 .local_addr()
@@ -349,6 +362,7 @@ impl EventSource {
             ));
         }
         drop(queue);
+        let serving = webhook_serving;
         let mut processor = Processor::new(self.metrics.clone());
         let mut sweep = tokio::time::interval(Duration::from_secs(15));
         loop {
@@ -365,7 +379,14 @@ impl EventSource {
                     }
                     out.events
                 }
-                _ = sweep.tick() => processor.sweep(Clock::system().now()),
+                _ = sweep.tick() => {
+                    let mut events = processor.sweep(Clock::system().now());
+                    let up = serving || self.metrics.websocket_up.get() == 1;
+                    if self.sole && up {
+                        events.push(SourceEvent::Healthy);
+                    }
+                    events
+                }
             };
             for e in events {
                 if tx.send(e).await.is_err() {
