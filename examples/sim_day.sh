@@ -88,6 +88,7 @@ report() { curl -s "http://127.0.0.1:$1/sim/report"; }
 report 18091 > "$work/full.json"
 report 18092 > "$work/quiet.json"
 report 18093 > "$work/blind.json"
+[ -z "${SIM_KEEP:-}" ] || cp "$work"/*.json "$SIM_KEEP"
 # jq: per mode, the requests of healthy meetings per meeting-minute in the
 # steady state (minutes 3 .. WINDOW-1), the extra requests of each degraded
 # meeting over the window, and the detection delays.
@@ -97,9 +98,9 @@ summarise() { # FILE
     def total: to_entries | map(select((.key|tonumber) >= 0 and (.key|tonumber) < $w)) | map(.value) | add // 0;
     (.flags | keys) as $bad
     | (.requests | to_entries | map(select(.key as $k | $bad | index($k) | not))) as $healthy
-    | ($healthy | map(.value | minutes) | add) / (($healthy | length) * ($w - 3)) as $rate
-    | (.requests | to_entries | map(select(.key as $k | $bad | index($k))) | map((.value | total) - $rate * $w) | add) as $extra
-    | [.flags as $f | .detected | to_entries[] | (.value - $f[.key])] | sort as $d
+    | (($healthy | map(.value | minutes) | add) / (($healthy | length) * ($w - 3))) as $rate
+    | ((.requests | to_entries | map(select(.key as $k | $bad | index($k))) | map((.value | total) - $rate * $w) | add) // 0) as $extra
+    | ([.flags as $f | .detected | to_entries[] | (.value - $f[.key])] | sort) as $d
     | {rate: $rate, extra: $extra, degraded: ($bad | length), detected: ($d | length),
        median: (if ($d|length) > 0 then $d[($d|length)/2|floor] else null end),
        max: (if ($d|length) > 0 then $d[-1] else null end),
