@@ -41,7 +41,7 @@ pub(super) fn parse_webhook(node: &Node, errs: &mut Errs<'_>) -> Option<WebhookC
     let path = match m.get("path") {
         None => Some("/zoom/events".to_owned()),
         Some(p) => match p.as_scalar_text() {
-            Some(s) if s.starts_with('/') && !s.contains(['?', '#', ' ']) => Some(s),
+            Some(s) if s.starts_with('/') && !s.contains(['?', '#', ' ', '{', '}', '*']) => Some(s),
             _ => {
                 errs.at(
                     p.pos,
