@@ -423,3 +423,74 @@ async fn meetings_learned_from_events_and_the_days_requests_survive_a_restart() 
         "the count went on from the first run: {budget}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_websocket_sends_zoom_heartbeats_and_hands_events_on() {
+    use qoswatch::config::WebSocketConfig;
+    use qoswatch::metrics::EventMetrics;
+    use qoswatch::source::events::websocket::{WsTuning, run};
+    use std::sync::Arc;
+    let zoom = MockZoom::start().await;
+    let client = Arc::new(
+        qoswatch::zoom::client::ZoomClient::new(
+            &zoom.config(),
+            qoswatch::zoom::client::RetryPolicy::default(),
+            qoswatch::metrics::ZoomMetrics::default(),
+        )
+        .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+    let (frames_tx, mut frames) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut ws = tokio_tungstenite::accept_async(stream).await.unwrap();
+        let ended = events::meeting_event("meeting.ended", 48, "hb1==", &[]);
+        let frame = serde_json::json!({"module": "message", "content": ended}).to_string();
+        ws.send(tokio_tungstenite::tungstenite::Message::text(frame))
+            .await
+            .unwrap();
+        while let Some(Ok(m)) = ws.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Text(t) = m {
+                frames_tx.send(t.to_string()).unwrap();
+            }
+        }
+    });
+    let (queue, mut incoming) = tokio::sync::mpsc::channel(16);
+    let (steer, _commands) = tokio::sync::mpsc::channel(16);
+    let metrics = EventMetrics::default();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let tuning = WsTuning {
+        heartbeat: Duration::from_millis(200),
+        ..WsTuning::default()
+    };
+    let config = WebSocketConfig {
+        subscription_id: "sub".into(),
+        url,
+    };
+    let task = tokio::spawn(run(
+        config,
+        client,
+        queue,
+        steer,
+        metrics.clone(),
+        tuning,
+        cancel.clone(),
+    ));
+    let event = tokio::time::timeout(Duration::from_secs(5), incoming.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.parsed.name, "meeting.ended");
+    for _ in 0..3 {
+        let frame = tokio::time::timeout(Duration::from_secs(2), frames.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(frame, r#"{"module":"heartbeat"}"#);
+    }
+    assert_eq!(metrics.websocket_up.get(), 1);
+    cancel.cancel();
+    task.await.unwrap();
+    assert_eq!(metrics.websocket_up.get(), 0);
+}
