@@ -5,7 +5,9 @@
 //! body) change nothing; a redelivery acts once; `meeting.alert` polls
 //! that meeting within 2 s; a QSS sample reaches Slack with no QoS poll;
 //! `participant_left` resolves within 2 s; a dropped WebSocket reconnects
-//! and catches up with a poll.
+//! and catches up with a poll, and sends Zoom's heartbeat; webinars poll
+//! `/metrics/webinars/...`; a QSS meeting is polled only on `meeting.alert`;
+//! event-learned meetings and the day's request count survive a restart.
 
 mod kit;
 
@@ -493,4 +495,72 @@ async fn the_websocket_sends_zoom_heartbeats_and_hands_events_on() {
     cancel.cancel();
     task.await.unwrap();
     assert_eq!(metrics.websocket_up.get(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webinars_poll_their_own_endpoint_and_a_qss_meeting_is_polled_only_on_alert() {
+    let zoom = MockZoom::start().await;
+    zoom.mount(
+        Mock::given(method("GET"))
+            .and(path("/v2/metrics/webinars/wb1%3D%3D/participants/qos"))
+            .respond_with(zoom::json(QosPage::new().to_json())),
+    )
+    .await;
+    zoom.mount(zoom::any_bulk_qos().respond_with(zoom::json(QosPage::new().to_json())))
+        .await;
+    let (slack, _) = slack().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = config(&zoom, &slack).write(dir.path());
+    let mut service = Service::run(&path, "info", &[]);
+    let hook = Hook::new(service.events_url(Duration::from_secs(20)));
+    let webinar = events::meeting_event("webinar.alert", 49, "wb1==", &["Unstable video quality"]);
+    assert_eq!(hook.post(&webinar).await.0, 200);
+    let webinar_polls = || async {
+        zoom.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.url.path() == "/v2/metrics/webinars/wb1%3D%3D/participants/qos")
+            .count()
+    };
+    let mut polled = false;
+    for _ in 0..20 {
+        if webinar_polls().await == 1 {
+            polled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(polled, "webinar.alert did not poll /metrics/webinars/...");
+    // A meeting whose QoS comes by QSS: no poll, until Zoom flags it.
+    let minute = zoom::stamp(zoom::now_secs() / 60 * 60);
+    assert_eq!(
+        hook.post(&events::qss_event(50, "q2==", "8", &minute, "90 ms"))
+            .await
+            .0,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        qos_polls(&zoom, "q2%3D%3D").await,
+        0,
+        "a QSS meeting was polled"
+    );
+    let alert = events::meeting_event("meeting.alert", 50, "q2==", &["Unstable audio quality"]);
+    assert_eq!(hook.post(&alert).await.0, 200);
+    assert!(
+        wait_polls(&zoom, "q2%3D%3D", 1, Duration::from_secs(2))
+            .await
+            .is_some()
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        qos_polls(&zoom, "q2%3D%3D").await,
+        1,
+        "polled again after the alert poll"
+    );
+    assert_eq!(service.terminate(Duration::from_secs(15)), Some(0));
+    let lines = service.lines().join("\n");
+    assert!(lines.contains("arrives by QSS"), "{lines}");
 }
