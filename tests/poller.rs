@@ -466,6 +466,31 @@ async fn quiet_meetings_wait_for_quiet_every_and_hot_ones_keep_the_cadence() {
     let hot = calls.load(Ordering::SeqCst) - quiet;
     assert!(hot >= 4, "{hot} polls in 1.2 s while hot");
     assert_eq!((state("hot"), state("quiet")), (1, 0));
+    // Resolved: quiet again after its next poll; a late joiner (an event
+    // says so) makes it hot again at once.
+    steer
+        .send(PollerCommand::Engaged {
+            meeting: "77".into(),
+            engaged: false,
+        })
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(600);
+    while tokio::time::timeout_at(deadline, rx.recv()).await.is_ok() {}
+    assert_eq!((state("hot"), state("quiet")), (0, 1));
+    let joined = qoswatch::source::events::EventMeeting {
+        id: Some("77".into()),
+        ..Default::default()
+    };
+    steer.send(PollerCommand::Joined(joined)).await.unwrap();
+    let before = calls.load(Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1200);
+    while tokio::time::timeout_at(deadline, rx.recv()).await.is_ok() {}
+    assert!(
+        calls.load(Ordering::SeqCst) - before >= 4,
+        "a late joiner did not make it hot"
+    );
+    assert_eq!((state("hot"), state("quiet")), (1, 0));
     cancel.cancel();
     task.await.unwrap();
 }
