@@ -13,9 +13,15 @@
 //! would spend more than the budget left for the day, every period is
 //! stretched by the same factor: the budget always wins.
 //!
+//! With `poll.quiet_every`, meetings with nothing going on are polled only
+//! that often (the quiet cadence of SPEC 14); with Zoom's events, the event
+//! receiver steers the poller through [`PollerCommand`]s (track a meeting,
+//! poll it now, stop, leave it to QSS, catch up).
+//!
 //! This file runs the polls; `cadence` says when (the delay learner, cron,
-//! the budget stretch) and `meetings` what (targets and discovered meetings,
-//! each with the reader's cut-off: the samples it has delivered).
+//! the budget stretch), `meetings` what (targets and discovered meetings,
+//! each with the reader's cut-off: the samples it has delivered) and
+//! `steer` how commands and the quiet cadence change both.
 
 mod cadence;
 mod meetings;
@@ -257,7 +263,7 @@ impl Poller {
 
     /// A sentence saying which cadence is in use.
     pub fn describe_cadence(&self) -> String {
-        match &self.config.cadence {
+        let base = match &self.config.cadence {
             Cadence::Auto => format!(
                 "one poll per meeting per new Zoom sample (every {}s, shortly after it lands; publication delay learned from the samples)",
                 self.tuning.sample_period
@@ -266,6 +272,13 @@ impl Poller {
                 format!("a fixed interval of {}", humantime::format_duration(*d))
             }
             Cadence::Schedule(c) => format!("the cron schedule `{}` (UTC)", c.pattern),
+        };
+        match self.config.quiet_every {
+            Some(q) => format!(
+                "{base}; quiet meetings every {}",
+                humantime::format_duration(q)
+            ),
+            None => base,
         }
     }
 
