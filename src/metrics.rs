@@ -26,6 +26,24 @@ pub struct PollerMetrics {
     pub stretch: Gauge,
     pub delay: Gauge,
     pub meetings: IntGauge,
+    /// `qoswatch_meetings{state}`: tracked meetings by state (`hot`,
+    /// `quiet`, `qss`: SPEC 14's quiet cadence).
+    pub meetings_by_state: IntGaugeVec,
+}
+
+/// The Zoom event receiver's metrics (webhook and WebSocket).
+#[derive(Clone)]
+pub struct EventMetrics {
+    /// `qoswatch_zoom_events_total{event, outcome}`: `event` is one of the
+    /// events qoswatch uses, or `other`; `outcome` is processed, ignored,
+    /// duplicate or malformed.
+    pub events: IntCounterVec,
+    /// `qoswatch_zoom_webhook_requests_total{status}`.
+    pub webhook_requests: IntCounterVec,
+    /// `qoswatch_zoom_websocket_up`.
+    pub websocket_up: IntGauge,
+    /// `qoswatch_zoom_websocket_connects_total{outcome}`.
+    pub websocket_connects: IntCounterVec,
 }
 
 /// The notification path's metrics: the dispatcher's suppressions and
@@ -64,6 +82,7 @@ pub struct Metrics {
     pub registry: Registry,
     pub zoom: ZoomMetrics,
     pub poller: PollerMetrics,
+    pub events: EventMetrics,
     pub delivery: DeliveryMetrics,
     pub service: ServiceMetrics,
 }
@@ -118,6 +137,40 @@ impl Metrics {
                 "qoswatch_meetings_polled",
                 "Meetings being polled."
             ))),
+            meetings_by_state: reg!(IntGaugeVec::new(
+                o(
+                    "qoswatch_meetings",
+                    "Tracked meetings by state: hot (polled on every sample), quiet (polled every poll.quiet_every), qss (QoS pushed by Zoom, not polled)."
+                ),
+                &["state"]
+            )),
+        };
+        let events = EventMetrics {
+            events: reg!(IntCounterVec::new(
+                o(
+                    "qoswatch_zoom_events_total",
+                    "Zoom event notifications received, by event (other: events qoswatch does not use) and outcome (processed, ignored, duplicate, malformed)."
+                ),
+                &["event", "outcome"]
+            )),
+            webhook_requests: reg!(IntCounterVec::new(
+                o(
+                    "qoswatch_zoom_webhook_requests_total",
+                    "Requests to the Zoom event listener, by HTTP status answered."
+                ),
+                &["status"]
+            )),
+            websocket_up: reg!(IntGauge::with_opts(o(
+                "qoswatch_zoom_websocket_up",
+                "Whether the Zoom event WebSocket is connected (1) or not (0)."
+            ))),
+            websocket_connects: reg!(IntCounterVec::new(
+                o(
+                    "qoswatch_zoom_websocket_connects_total",
+                    "Attempts to open the Zoom event WebSocket, by outcome (connected, failed)."
+                ),
+                &["outcome"]
+            )),
         };
         let delivery = DeliveryMetrics {
             notifications: reg!(IntCounterVec::new(
@@ -186,6 +239,7 @@ impl Metrics {
             registry,
             zoom,
             poller,
+            events,
             delivery,
             service,
         }
@@ -217,7 +271,7 @@ macro_rules! standalone {
         }
     )*};
 }
-standalone!(ZoomMetrics => zoom, PollerMetrics => poller, DeliveryMetrics => delivery, ServiceMetrics => service);
+standalone!(ZoomMetrics => zoom, PollerMetrics => poller, EventMetrics => events, DeliveryMetrics => delivery, ServiceMetrics => service);
 
 #[cfg(test)]
 mod tests {

@@ -405,3 +405,105 @@ async fn late_in_the_day_the_budget_left_is_spread_over_what_is_left() {
     assert!((stretch - 1.8).abs() < 0.05, "stretch {stretch}");
     assert!((2..=3).contains(&calls), "{calls} polls in 4 s");
 }
+
+#[tokio::test]
+async fn quiet_meetings_wait_for_quiet_every_and_hot_ones_keep_the_cadence() {
+    use qoswatch::source::poller::PollerCommand;
+    let clock = Clock::starting_at(NOON);
+    let mock = MockZoom::start().await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    Mock::given(method("GET"))
+        .and(path("/v2/metrics/meetings/77/participants/qos"))
+        .respond_with(LiveMeeting {
+            calls: calls.clone(),
+            latency: |_| 80,
+            clock,
+        })
+        .mount(&mock.server)
+        .await;
+    let config = PollConfig {
+        cadence: Cadence::Interval(Duration::from_millis(200)),
+        discover: false,
+        targets: vec![Target {
+            meeting: "77".into(),
+            participant: None,
+        }],
+        quiet_every: Some(Duration::from_millis(1500)),
+        ..PollConfig::default()
+    };
+    let metrics = PollerMetrics::default();
+    let (steer, commands) = mpsc::channel(16);
+    // A budget that needs no stretch at 5 polls a second.
+    let budget = ZoomConfig {
+        daily_budget: 1_000_000,
+        ..zoom(&mock)
+    };
+    let poller = Poller::new(client(&budget, clock), config, tuning(), metrics.clone())
+        .with_commands(commands, None);
+    let (tx, rx) = mpsc::channel(256);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(poller.run(tx, cancel.clone()));
+    let state = |s: &str| metrics.meetings_by_state.with_label_values(&[s]).get();
+    // Hot for its first two polls, then quiet: one poll per 1.5 s instead
+    // of one per 200 ms.
+    let quiet = collect_for(rx, 2.4).await;
+    let (mut rx, quiet) = (quiet.0, calls.load(Ordering::SeqCst));
+    assert!(
+        (3..=4).contains(&quiet),
+        "{quiet} polls in 2.4 s while quiet"
+    );
+    assert_eq!((state("hot"), state("quiet")), (0, 1));
+    // An alert pending (the pipeline says so): hot, every 200 ms again.
+    steer
+        .send(PollerCommand::Engaged {
+            meeting: "77".into(),
+            engaged: true,
+        })
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1200);
+    while tokio::time::timeout_at(deadline, rx.recv()).await.is_ok() {}
+    let hot = calls.load(Ordering::SeqCst) - quiet;
+    assert!(hot >= 4, "{hot} polls in 1.2 s while hot");
+    assert_eq!((state("hot"), state("quiet")), (1, 0));
+    // Resolved: quiet again after its next poll; a late joiner (an event
+    // says so) makes it hot again at once.
+    steer
+        .send(PollerCommand::Engaged {
+            meeting: "77".into(),
+            engaged: false,
+        })
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(600);
+    while tokio::time::timeout_at(deadline, rx.recv()).await.is_ok() {}
+    assert_eq!((state("hot"), state("quiet")), (0, 1));
+    let joined = qoswatch::source::events::EventMeeting {
+        id: Some("77".into()),
+        ..Default::default()
+    };
+    steer.send(PollerCommand::Joined(joined)).await.unwrap();
+    let before = calls.load(Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1200);
+    while tokio::time::timeout_at(deadline, rx.recv()).await.is_ok() {}
+    assert!(
+        calls.load(Ordering::SeqCst) - before >= 4,
+        "a late joiner did not make it hot"
+    );
+    assert_eq!((state("hot"), state("quiet")), (1, 0));
+    cancel.cancel();
+    task.await.unwrap();
+}
+
+/// Receives for `secs`; gives the receiver back.
+async fn collect_for(
+    mut rx: mpsc::Receiver<SourceEvent>,
+    secs: f64,
+) -> (mpsc::Receiver<SourceEvent>, usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
+    let mut n = 0;
+    while let Ok(Some(_)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        n += 1;
+    }
+    (rx, n)
+}

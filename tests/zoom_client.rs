@@ -617,3 +617,37 @@ async fn errors_name_zoom_codes_plainly() {
         "{without}"
     );
 }
+
+#[tokio::test]
+async fn the_days_request_count_survives_a_restart_and_a_new_utc_day_starts_at_zero() {
+    let zoom = MockZoom::start().await;
+    kit::zoom::any_bulk_qos()
+        .respond_with(kit::zoom::json(r#"{"total_records":0,"participants":[]}"#))
+        .expect(3)
+        .mount(&zoom.server)
+        .await;
+    let state = tempfile::tempdir().unwrap();
+    let c = config(&zoom, 100);
+    let start = |at: f64| {
+        ZoomClient::new(&c, fast(), ZoomMetrics::default())
+            .unwrap()
+            .with_clock(Clock::starting_at(at))
+            .with_budget_file(state.path())
+    };
+    let first = start(NOON);
+    for _ in 0..3 {
+        first
+            .meeting_qos("1", QosType::Live, &Cutoff::new())
+            .await
+            .unwrap();
+    }
+    assert_eq!(first.budget_left(), 97);
+    drop(first); // a restart
+    // Later the same UTC day: the count goes on.
+    let again = start(NOON + 11.0 * 3600.0);
+    assert_eq!(again.budget_left(), 97);
+    drop(again);
+    // The next UTC day: a new budget.
+    let tomorrow = start(NOON + 12.0 * 3600.0 + 60.0);
+    assert_eq!(tomorrow.budget_left(), 100);
+}

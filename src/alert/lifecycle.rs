@@ -350,6 +350,14 @@ impl Engine {
         }
     }
 
+    /// Whether any participant of the meeting has an alert pending or
+    /// firing (the quiet cadence polls such a meeting on every sample).
+    pub fn meeting_engaged(&self, meeting: &MeetingInfo) -> bool {
+        self.participants
+            .get(meeting.key_field())
+            .is_some_and(|roster| roster.values().any(|p| p.engaged))
+    }
+
     /// The participants known in a meeting for whom `present` is false.
     pub fn participants_absent(
         &self,

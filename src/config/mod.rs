@@ -4,6 +4,7 @@
 //! logs.
 
 mod env;
+mod events;
 mod intervals;
 mod parse;
 mod sites;
@@ -178,6 +179,42 @@ pub struct ZoomConfig {
     pub requests_per_second: u32,
     /// Daily cap of Heavy + Resource-intensive calls (Pro 30,000, Business+ 60,000). Default 30,000.
     pub daily_budget: u32,
+    /// `zoom.webhook`: Zoom's event notifications, received on a listener
+    /// of their own (SPEC 14).
+    pub webhook: Option<Box<WebhookConfig>>,
+    /// `zoom.websocket`: the same events over a WebSocket qoswatch opens.
+    pub websocket: Option<Box<WebSocketConfig>>,
+}
+
+impl ZoomConfig {
+    /// Whether Zoom's events come in (by webhook or WebSocket).
+    pub fn has_events(&self) -> bool {
+        self.webhook.is_some() || self.websocket.is_some()
+    }
+}
+
+/// `zoom.webhook`.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Its own listener: the only port to expose to Zoom (through a TLS
+    /// proxy: Zoom posts only to HTTPS).
+    pub listen: SocketAddr,
+    /// Where `listen` is written, for the check against `http.listen`.
+    pub listen_pos: crate::yaml::Pos,
+    /// The path Zoom posts to. Default `/zoom/events`.
+    pub path: String,
+    /// The app's Secret Token: signs each request and answers Zoom's URL
+    /// validation.
+    pub secret_token: Secret,
+}
+
+/// `zoom.websocket`.
+#[derive(Debug, Clone)]
+pub struct WebSocketConfig {
+    /// The event subscription's id (method WebSocket).
+    pub subscription_id: String,
+    /// Default `wss://ws.zoom.us/ws`; `ws://` only on loopback.
+    pub url: String,
 }
 
 /// How often meetings are polled.
@@ -202,6 +239,9 @@ pub struct PollConfig {
     /// Raise `qoswatch-source-down` after failing this long. Default 5m.
     pub source_down_after: Duration,
     pub targets: Vec<Target>,
+    /// `quiet_every`: how often a quiet meeting (nothing pending, firing or
+    /// reported) is polled instead of every sample. Default: every sample.
+    pub quiet_every: Option<Duration>,
 }
 
 impl Default for PollConfig {
@@ -212,6 +252,7 @@ impl Default for PollConfig {
             discover_interval: Duration::from_secs(120),
             source_down_after: Duration::from_secs(300),
             targets: Vec::new(),
+            quiet_every: None,
         }
     }
 }

@@ -26,7 +26,7 @@ const TOP_KEYS: [&str; 12] = [
     "sites",
     "time_intervals",
 ];
-const ZOOM_KEYS: [&str; 7] = [
+const ZOOM_KEYS: [&str; 9] = [
     "account_id",
     "client_id",
     "client_secret",
@@ -34,15 +34,18 @@ const ZOOM_KEYS: [&str; 7] = [
     "oauth_url",
     "requests_per_second",
     "daily_budget",
+    "webhook",
+    "websocket",
 ];
 const NOTIFIER_TYPES: [&str; 4] = ["slack", "teams", "webhook", "console"];
-const POLL_KEYS: [&str; 6] = [
+const POLL_KEYS: [&str; 7] = [
     "interval",
     "schedule",
     "discover",
     "discover_interval",
     "source_down_after",
     "targets",
+    "quiet_every",
 ];
 
 pub(super) fn parse_config(path: &Path, root: &Node, errs: &mut Errs<'_>) -> Config {
@@ -140,6 +143,9 @@ pub(super) fn parse_config(path: &Path, root: &Node, errs: &mut Errs<'_>) -> Con
         .map(|n| parse_links(n, errs))
         .unwrap_or_default();
     errs.unknown_keys(&top, "the config", &TOP_KEYS);
+    if let Some(zoom) = &zoom {
+        super::events::check_listeners(zoom, &http, errs);
+    }
     // With errors the config is discarded, so a missing source can stand
     // in as an empty replay.
     let source = match (replay, zoom) {
@@ -247,7 +253,7 @@ pub(super) fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9464))
 }
 
-fn required_string(
+pub(super) fn required_string(
     m: &mut MapReader<'_>,
     key: &str,
     section: &str,
@@ -346,6 +352,14 @@ fn parse_zoom(node: &Node, errs: &mut Errs<'_>) -> Option<ZoomConfig> {
     );
     let requests_per_second = positive(&mut m, "requests_per_second", 10, errs);
     let daily_budget = positive(&mut m, "daily_budget", 30_000, errs);
+    let webhook = m
+        .get("webhook")
+        .and_then(|n| super::events::parse_webhook(n, errs))
+        .map(Box::new);
+    let websocket = m
+        .get("websocket")
+        .and_then(|n| super::events::parse_websocket(n, errs))
+        .map(Box::new);
     errs.unknown_keys(&m, "`zoom`", &ZOOM_KEYS);
     Some(ZoomConfig {
         account_id: account_id?,
@@ -355,6 +369,8 @@ fn parse_zoom(node: &Node, errs: &mut Errs<'_>) -> Option<ZoomConfig> {
         oauth_url: oauth_url?,
         requests_per_second,
         daily_budget,
+        webhook,
+        websocket,
     })
 }
 
@@ -412,6 +428,12 @@ fn parse_poll(node: &Node, errs: &mut Errs<'_>) -> PollConfig {
         .and_then(|n| errs.duration(n, "source_down_after"))
     {
         poll.source_down_after = d;
+    }
+    if let Some(d) = m
+        .get("quiet_every")
+        .and_then(|n| errs.duration(n, "quiet_every"))
+    {
+        poll.quiet_every = Some(d.max(Duration::from_secs(1)));
     }
     if let Some(t) = m.get("targets") {
         match &t.value {

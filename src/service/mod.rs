@@ -59,6 +59,11 @@ pub enum ServiceError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot listen on {addr} (zoom.webhook.listen): {source}")]
+    BindEvents {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot use state_dir {path}: {source}")]
     StateDir {
         path: PathBuf,
@@ -269,7 +274,19 @@ pub async fn run(
 ) -> Result<(), ServiceError> {
     let mut started = start(&config_path, &options, Mode::Run)?;
     let config = started.pipeline.config().clone();
-    let source = sources::build(&config, &options, &started.metrics)?;
+    let built = sources::build(
+        &config,
+        &options,
+        &started.metrics,
+        sources::BuildFor {
+            keep_state: started.keep_state,
+            events: true,
+        },
+    )?;
+    let source = built.source;
+    if let Some(steer) = built.steer {
+        started.pipeline.steer_poller(steer);
+    }
     let http_cancel = CancellationToken::new();
     let http = status::serve(
         &config,
@@ -342,7 +359,16 @@ pub async fn once(
 ) -> Result<bool, ServiceError> {
     let mode = if dry_run { Mode::DryRun } else { Mode::Once };
     let mut started = start(&config_path, &options, mode)?;
-    let source = sources::build(started.pipeline.config(), &options, &started.metrics)?;
+    let source = sources::build(
+        started.pipeline.config(),
+        &options,
+        &started.metrics,
+        sources::BuildFor {
+            keep_state: started.keep_state,
+            events: false,
+        },
+    )?
+    .source;
     let (tx, mut rx) = mpsc::channel::<SourceEvent>(256);
     let source_task = tokio::spawn(source.run_once(tx));
     let mut ok = true;
@@ -353,8 +379,8 @@ pub async fn once(
                 ok = false;
             }
             SourceEvent::Healthy | SourceEvent::Finished => {}
-            batch @ SourceEvent::Batch(_) => {
-                started.pipeline.on_source_event(batch);
+            event @ (SourceEvent::Batch(_) | SourceEvent::ParticipantLeft { .. }) => {
+                started.pipeline.on_source_event(event);
             }
         }
     }

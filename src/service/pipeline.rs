@@ -21,6 +21,7 @@ use crate::notify::dispatch::Dispatcher;
 use crate::notify::inhibit::WithIncidents;
 use crate::qos::Timestamp;
 use crate::rules::RuleSet;
+use crate::source::poller::PollerCommand;
 use crate::source::{Batch, SourceEvent};
 
 /// Wall-clock now, for what has no sample time (resolutions at a meeting's
@@ -62,6 +63,11 @@ pub struct Pipeline {
     /// Each silence's state at the last tick: when one changes, what is
     /// silenced is judged again.
     silence_states: std::collections::BTreeMap<String, crate::silence::SilenceState>,
+    /// The poller's commands, when its quiet cadence needs to know which
+    /// meetings have alerts pending or firing (`engaged`: those that have,
+    /// as last told).
+    steer: Option<tokio::sync::mpsc::Sender<PollerCommand>>,
+    engaged: std::collections::HashSet<Arc<str>>,
 }
 
 impl Pipeline {
@@ -88,6 +94,8 @@ impl Pipeline {
             dirty: false,
             urgent: false,
             silence_states: Default::default(),
+            steer: None,
+            engaged: std::collections::HashSet::new(),
         }
     }
 
@@ -141,6 +149,11 @@ impl Pipeline {
                     .unwrap_or_else(Instant::now);
                 self.source_failed(error, since)
             }
+            SourceEvent::ParticipantLeft {
+                meeting,
+                user_id,
+                at,
+            } => self.participant_left(&meeting, &user_id, at),
             SourceEvent::Finished => {
                 tracing::info!("replay finished");
                 return false;
@@ -148,6 +161,65 @@ impl Pipeline {
         };
         self.deliver(&events);
         true
+    }
+
+    /// A participant left (an event said so): its alerts resolve with
+    /// reason `participant_left`.
+    fn participant_left(
+        &mut self,
+        meeting: &crate::qos::MeetingInfo,
+        user_id: &str,
+        at: Timestamp,
+    ) -> Vec<Event> {
+        let mut out = Vec::new();
+        self.engine.participant_left(meeting, user_id, at, &mut out);
+        if !self.incidents.defs().is_empty() {
+            self.incidents.leave(meeting, user_id);
+            for t in &out {
+                self.incidents.on_alert(t);
+            }
+            let changed = self.incidents.evaluate(at);
+            self.incident_out.extend(changed);
+        }
+        if !out.is_empty() {
+            self.dirty = true;
+        }
+        self.note_engaged(meeting);
+        let mut events: Vec<Event> = out.into_iter().map(Event::Alert).collect();
+        events.extend(self.incident_out.drain(..).map(Event::Incident));
+        events
+    }
+
+    /// Tells the poller (when it is steered: `poll.quiet_every`) whether
+    /// the meeting now has an alert pending or firing, when that changed.
+    fn note_engaged(&mut self, meeting: &crate::qos::MeetingInfo) {
+        let Some(steer) = &self.steer else {
+            return;
+        };
+        let Some(key) = meeting.key() else {
+            return;
+        };
+        let engaged = self.engine.meeting_engaged(meeting);
+        let changed = if engaged {
+            self.engaged.insert(key.clone())
+        } else {
+            self.engaged.remove(key)
+        };
+        if changed {
+            let command = PollerCommand::Engaged {
+                meeting: key.to_string(),
+                engaged,
+            };
+            if steer.try_send(command).is_err() {
+                tracing::warn!(meeting = %key, "the poller's command queue is full; its cadence may lag");
+            }
+        }
+    }
+
+    /// Steers the poller's quiet cadence from now on: it hears which
+    /// meetings have alerts pending or firing.
+    pub fn steer_poller(&mut self, steer: tokio::sync::mpsc::Sender<PollerCommand>) {
+        self.steer = Some(steer);
     }
 
     /// Applies one batch to the engine at wall-clock `now`; returns the
@@ -171,6 +243,9 @@ impl Pipeline {
         if batch.ended {
             status::watched(meeting, std::iter::empty(), &[], true, self.http.as_deref());
             self.engine.meeting_ended(meeting, batch.at, &mut out);
+            if let Some(key) = meeting.key() {
+                self.engaged.remove(key);
+            }
             if !self.incidents.defs().is_empty() {
                 for t in &out {
                     self.incidents.on_alert(t);
@@ -250,6 +325,8 @@ impl Pipeline {
             let changed = self.incidents.evaluate(at);
             self.incident_out.extend(changed);
         }
+        let meeting = batch.meeting.clone();
+        self.note_engaged(&meeting);
         out
     }
 

@@ -1,10 +1,14 @@
-//! Sources of QoS samples: the Zoom poller and the replay of recorded
-//! responses (later: Zoom's event receiver). A source sends
-//! [`SourceEvent`]s; it knows nothing of rules or alerts.
+//! Sources of QoS samples: the Zoom poller, Zoom's event receiver
+//! (webhook, WebSocket, QSS) and the replay of recorded responses. A
+//! source sends [`SourceEvent`]s; it knows nothing of rules or alerts. The
+//! event receiver steers the poller through a command channel
+//! ([`poller::PollerCommand`]) rather than shared state; [`Many`] runs
+//! both as one source.
 //!
 //! Adding a source: implement [`Source`] in a file of its own here, and
 //! build it in `service::sources`.
 
+pub mod events;
 pub mod poller;
 pub mod replay;
 
@@ -42,6 +46,13 @@ pub enum SourceEvent {
     Failed {
         error: String,
         since: f64,
+    },
+    /// A participant left (Zoom's `participant_left` event, or a QSS
+    /// participant gone quiet): its alerts resolve.
+    ParticipantLeft {
+        meeting: MeetingInfo,
+        user_id: String,
+        at: Timestamp,
     },
     /// A replay has played everything.
     Finished,
@@ -85,6 +96,40 @@ impl Source for poller::Poller {
                 if tx.send(event).await.is_err() {
                     return;
                 }
+            }
+        })
+    }
+}
+
+/// Several sources run as one (the poller and the event receiver): each
+/// sends on the same channel; it ends when all have ended.
+pub struct Many(pub Vec<Box<dyn Source>>);
+
+impl Source for Many {
+    fn cadence(&self) -> String {
+        let parts: Vec<String> = self.0.iter().map(|s| s.cadence()).collect();
+        parts.join("; ")
+    }
+
+    fn run(
+        self: Box<Self>,
+        tx: mpsc::Sender<SourceEvent>,
+        cancel: CancellationToken,
+    ) -> SourceTask {
+        Box::pin(async move {
+            let mut set = tokio::task::JoinSet::new();
+            for source in self.0 {
+                set.spawn(source.run(tx.clone(), cancel.clone()));
+            }
+            drop(tx);
+            while set.join_next().await.is_some() {}
+        })
+    }
+
+    fn run_once(self: Box<Self>, tx: mpsc::Sender<SourceEvent>) -> SourceTask {
+        Box::pin(async move {
+            for source in self.0 {
+                source.run_once(tx.clone()).await;
             }
         })
     }

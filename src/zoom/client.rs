@@ -23,7 +23,7 @@ use serde::Deserialize;
 pub use super::ZoomError;
 use super::api::{Cutoff, QosResponse, parse_qos_response_since};
 use super::auth::TokenCache;
-use super::budget::Budget;
+use super::budget::{Budget, BudgetFile};
 use super::{error_body, without_url};
 use crate::config::ZoomConfig;
 use crate::metrics::ZoomMetrics;
@@ -93,6 +93,9 @@ pub struct ZoomClient {
     token: TokenCache,
     limiter: DefaultDirectRateLimiter,
     budget: Mutex<Budget>,
+    /// Where the day's count is kept across restarts (`state_dir`), if
+    /// anywhere.
+    budget_file: Mutex<Option<BudgetFile>>,
     retry: RetryPolicy,
     /// Bumped and set here, as requests go out and the budget is spent.
     metrics: ZoomMetrics,
@@ -205,6 +208,7 @@ impl ZoomClient {
             token: TokenCache::new(config),
             limiter: RateLimiter::direct(Quota::per_second(rps)),
             budget: Mutex::new(Budget::new(config.daily_budget)),
+            budget_file: Mutex::new(None),
             retry,
             metrics,
             clock: Clock::system(),
@@ -218,9 +222,37 @@ impl ZoomClient {
         self
     }
 
+    /// The client keeping the day's request count in `state_dir` (read now,
+    /// written as requests go out and when the client is dropped): a
+    /// restart goes on from today's count, a new UTC day starts at zero.
+    /// Set the clock first.
+    pub fn with_budget_file(self, state_dir: &std::path::Path) -> ZoomClient {
+        let mut file = BudgetFile::new(state_dir);
+        if let Some((day, spent)) = file.load() {
+            self.with_budget(|b, now| {
+                b.restore(day, spent, now);
+                let today = b.spent(now);
+                if today > 0 {
+                    tracing::info!(
+                        requests = today,
+                        "Zoom requests already spent today (UTC), from before the restart"
+                    );
+                }
+            });
+        }
+        *self.budget_file.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+        self
+    }
+
     /// The clock the budget renews by.
     pub fn clock(&self) -> Clock {
         self.clock
+    }
+
+    /// The Server-to-Server OAuth access token (cached; `fresh` asks Zoom
+    /// for a new one), for the event WebSocket.
+    pub async fn access_token(&self, fresh: bool) -> Result<crate::config::Secret, ZoomError> {
+        self.token.get(&self.http, &self.metrics, fresh).await
     }
 
     /// Requests left in today's budget.
@@ -242,6 +274,14 @@ impl ZoomClient {
         self.metrics
             .budget_remaining
             .set(i64::from(budget.left(now)));
+        if let Some(file) = self
+            .budget_file
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            file.save(&mut budget, now, false);
+        }
         out
     }
 
@@ -468,8 +508,29 @@ impl ZoomClient {
         kind: QosType,
         cutoff: &Cutoff,
     ) -> Result<(QosResponse, u32), ZoomError> {
+        self.list_qos("meetings", meeting, kind, cutoff).await
+    }
+
+    /// [`ZoomClient::meeting_qos`] of a webinar
+    /// (`/metrics/webinars/{id}/participants/qos`, the same shape).
+    pub async fn webinar_qos(
+        &self,
+        webinar: &str,
+        kind: QosType,
+        cutoff: &Cutoff,
+    ) -> Result<(QosResponse, u32), ZoomError> {
+        self.list_qos("webinars", webinar, kind, cutoff).await
+    }
+
+    async fn list_qos(
+        &self,
+        family: &str,
+        meeting: &str,
+        kind: QosType,
+        cutoff: &Cutoff,
+    ) -> Result<(QosResponse, u32), ZoomError> {
         let path = format!(
-            "/metrics/meetings/{}/participants/qos",
+            "/metrics/{family}/{}/participants/qos",
             encode_meeting(meeting)
         );
         let query = vec![
@@ -512,6 +573,22 @@ impl ZoomClient {
     }
 }
 
+impl Drop for ZoomClient {
+    /// Writes the last count, which the throttled writes may not have.
+    fn drop(&mut self) {
+        let mut budget = self.budget.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Timestamp(self.clock.now().floor() as i64);
+        if let Some(file) = self
+            .budget_file
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            file.save(&mut budget, now, true);
+        }
+    }
+}
+
 fn scope_for(endpoint: &str) -> &'static str {
     match endpoint {
         "list_meetings" => "dashboard:read:list_meetings:admin",
@@ -522,7 +599,10 @@ fn scope_for(endpoint: &str) -> &'static str {
 
 /// The meeting id or UUID of a QoS path, as the caller gave it.
 fn meeting_of(path: &str) -> String {
-    let segment = path.split('/').skip_while(|s| *s != "meetings").nth(1);
+    let segment = path
+        .split('/')
+        .skip_while(|s| *s != "meetings" && *s != "webinars")
+        .nth(1);
     let once = percent_decode_str(segment.unwrap_or("")).decode_utf8_lossy();
     percent_decode_str(&once).decode_utf8_lossy().into_owned()
 }

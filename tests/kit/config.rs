@@ -51,6 +51,10 @@ pub struct ServiceConfig {
     sections: Vec<String>,
     state_dir: String,
     admin_token: Option<String>,
+    /// Lines added under `zoom:` (`webhook:`, `websocket:`).
+    zoom_extra: String,
+    /// Lines added under `poll:`.
+    poll_extra: String,
 }
 
 impl ServiceConfig {
@@ -78,6 +82,8 @@ impl ServiceConfig {
             sections: Vec::new(),
             state_dir: "state".into(),
             admin_token: None,
+            zoom_extra: String::new(),
+            poll_extra: String::new(),
         }
     }
 
@@ -148,6 +154,37 @@ impl ServiceConfig {
         self
     }
 
+    /// `zoom.webhook` on a free loopback port, path `/zoom/events`, with
+    /// `events::SECRET_TOKEN`.
+    pub fn webhook(mut self) -> Self {
+        self.zoom_extra.push_str(&format!(
+            "  webhook:\n    listen: 127.0.0.1:0\n    path: /zoom/events\n    secret_token: {}\n",
+            super::events::SECRET_TOKEN
+        ));
+        self
+    }
+
+    /// `zoom.websocket` at `url` (`ws://127.0.0.1:PORT/ws`).
+    pub fn websocket(mut self, url: &str, subscription_id: &str) -> Self {
+        self.zoom_extra.push_str(&format!(
+            "  websocket:\n    subscription_id: {subscription_id}\n    url: {url}\n"
+        ));
+        self
+    }
+
+    /// Neither discovery nor targets: meetings come from events only.
+    pub fn events_only(mut self) -> Self {
+        self.poll_extra.push_str("  discover: false\n");
+        self
+    }
+
+    /// `poll.quiet_every`.
+    pub fn quiet_every(mut self, every: &str) -> Self {
+        self.poll_extra
+            .push_str(&format!("  quiet_every: {every}\n"));
+        self
+    }
+
     pub fn state_dir(mut self, dir: &str) -> Self {
         self.state_dir = dir.into();
         self
@@ -171,7 +208,9 @@ impl ServiceConfig {
     /// The qoswatch.yaml text.
     pub fn yaml(&self) -> String {
         let mut y = self.zoom.clone();
+        y.push_str(&self.zoom_extra);
         y.push_str(&format!("poll:\n  interval: {}\n", self.interval));
+        y.push_str(&self.poll_extra);
         if !self.targets.is_empty() {
             y.push_str("  discover: false\n");
         }

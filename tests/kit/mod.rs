@@ -25,9 +25,16 @@
 //! - [`respond`]: [`respond::Script`], a responder answering from a script
 //!   (fail N times, then succeed) and recording when each request came;
 //!   [`respond::Recorder`], a chat receiver keeping every JSON body posted.
+//! - [`events`]: Zoom's event notifications: [`events::Hook`] posts signed
+//!   webhook requests ([`events::sign`], [`events::Signing`] for wrong
+//!   secrets, missing headers and old timestamps) to the service's
+//!   receiver; body builders [`events::meeting_event`],
+//!   [`events::participant_event`], [`events::qss_event`],
+//!   [`events::url_validation`].
 //! - [`rng`]: [`rng::Rng`], the seeded SplitMix64 of the benches.
 //!   Self-contained.
-//! - Here: [`fixture`], [`strict`] (`QOSWATCH_STRICT=1`) and [`eventually`].
+//! - Here: [`fixture`], [`strict`] (`QOSWATCH_STRICT=1`), [`eventually`]
+//!   and [`promtool_check`].
 //!
 //! Tests stay in real time with millisecond settings: the kit never pauses
 //! tokio's clock (reqwest's timeouts misbehave under paused time).
@@ -64,6 +71,7 @@
 #![allow(dead_code)]
 
 pub mod config;
+pub mod events;
 pub mod process;
 pub mod respond;
 pub mod rng;
@@ -98,4 +106,30 @@ pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
     false
+}
+
+/// Checks a `/metrics` text with `promtool check metrics` (no output, exit
+/// 0); skipped when promtool is missing unless [`strict`].
+pub fn promtool_check(text: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let spawned = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    match spawned {
+        Ok(mut p) => {
+            p.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+            let o = p.wait_with_output().unwrap();
+            assert!(
+                o.status.success() && o.stdout.is_empty() && o.stderr.is_empty(),
+                "promtool: {}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        Err(e) => assert!(!strict(), "promtool is needed (QOSWATCH_STRICT=1): {e}"),
+    }
 }

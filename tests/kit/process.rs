@@ -128,6 +128,15 @@ impl Service {
         rest.split([' ', '"']).next().unwrap().to_owned()
     }
 
+    /// The URL of the Zoom event receiver (`http://127.0.0.1:PORT/PATH`),
+    /// from its "receiving Zoom events on" log line.
+    pub fn events_url(&mut self, timeout: Duration) -> String {
+        let line = self.expect_line(&["receiving Zoom events on http://"], timeout);
+        let i = line.find("receiving Zoom events on ").unwrap();
+        let rest = &line[i + "receiving Zoom events on ".len()..];
+        rest.split([' ', '"']).next().unwrap().to_owned()
+    }
+
     /// Sends SIGTERM and waits up to `within` for the exit; returns the exit
     /// code, or `None` if it did not exit in time (it is then killed). All
     /// output is read once it returns.

@@ -107,6 +107,8 @@ impl MockZoom {
             oauth_url: self.oauth_url(),
             requests_per_second: 1000,
             daily_budget: 100_000,
+            webhook: None,
+            websocket: None,
         }
     }
 

@@ -56,7 +56,8 @@ impl Poller {
             return false;
         }
         for t in self.tracked.values_mut() {
-            t.seen = t.origin == Origin::Target;
+            // Targets stay; so do meetings learned from events, until their end.
+            t.seen = t.origin != Origin::Discovered;
         }
         for m in meetings {
             let topic = m.topic.as_deref().map(Arc::from);
@@ -83,20 +84,9 @@ impl Poller {
             };
             let entry = self.tracked.entry(key.clone()).or_insert_with(|| {
                 tracing::info!(meeting = %key, topic = m.topic.as_deref().unwrap_or(""), "found a live meeting");
-                Tracked {
-                    info: MeetingInfo::default(),
-                    poll_id: key.clone(),
-                    participant: None,
-                    origin: Origin::Discovered,
-                    next_poll: now,
-                    newest: None,
-                    expecting: None,
-                    misses: 0,
-                    failures: 0,
-                    requests_per_poll: m.participants.map_or(1, |p| p.div_ceil(10).max(1) as u32),
-                    seen: true,
-                    delivered: Cutoff::new(),
-                }
+                let mut t = Tracked::new(MeetingInfo::default(), key.clone(), Origin::Discovered, now);
+                t.requests_per_poll = m.participants.map_or(1, |p| p.div_ceil(10).max(1) as u32);
+                t
             });
             entry.seen = true;
             entry.info = MeetingInfo {
@@ -125,7 +115,7 @@ impl Poller {
                 }
             }
         }
-        self.metrics.meetings.set(self.tracked.len() as i64);
+        self.note_heat(now);
         let keys: Vec<String> = self
             .tracked
             .iter()

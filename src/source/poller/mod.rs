@@ -13,15 +13,23 @@
 //! would spend more than the budget left for the day, every period is
 //! stretched by the same factor: the budget always wins.
 //!
+//! With `poll.quiet_every`, meetings with nothing going on are polled only
+//! that often (the quiet cadence of SPEC 14); with Zoom's events, the event
+//! receiver steers the poller through [`PollerCommand`]s (track a meeting,
+//! poll it now, stop, leave it to QSS, catch up).
+//!
 //! This file runs the polls; `cadence` says when (the delay learner, cron,
-//! the budget stretch) and `meetings` what (targets and discovered meetings,
-//! each with the reader's cut-off: the samples it has delivered).
+//! the budget stretch), `meetings` what (targets and discovered meetings,
+//! each with the reader's cut-off: the samples it has delivered) and
+//! `steer` how commands and the quiet cadence change both.
 
 mod cadence;
 mod meetings;
+mod steer;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -33,6 +41,8 @@ use tokio_util::sync::CancellationToken;
 use self::cadence::{DelayLearner, next_cron};
 use self::meetings::meeting_info_for;
 pub use self::meetings::note_delivered;
+use self::steer::{FORGET_AFTER, Heat, NOT_READY_FOR, PARKED};
+pub use self::steer::{HOT_FOR, PollerCommand};
 use crate::config::{Cadence, PollConfig};
 use crate::metrics::PollerMetrics;
 use crate::net::{Backoff, Clock};
@@ -92,6 +102,9 @@ pub struct PollerStats {
 enum Origin {
     Discovered,
     Target,
+    /// Learned from Zoom's events: tracked until its end, whether or not
+    /// discovery lists it.
+    Event,
 }
 
 /// A meeting (or one participant of it) being polled, and its poll state.
@@ -115,6 +128,25 @@ struct Tracked {
     /// the samples a live response repeats without reading them. Moved into
     /// the poll while it runs.
     delivered: Cutoff,
+    /// A webinar: polled with `/metrics/webinars/...`.
+    webinar: bool,
+    /// Its QoS arrives by QSS: polled only on `meeting.alert` and after a
+    /// WebSocket reconnect.
+    qss: bool,
+    /// Polls answered so far (a meeting is hot for its first two).
+    polls: u32,
+    /// Hot until then (wall clock): a `meeting.alert` or a late joiner.
+    hot_until: f64,
+    /// When it was learned, and when a poll last brought data.
+    learned_at: f64,
+    last_data: f64,
+    /// Whether a QoS poll has been answered 200.
+    answered: bool,
+    /// Every participant listed so far: a new one after the first poll
+    /// joined late.
+    roster: HashSet<String>,
+    /// Its state as last reported.
+    heat: Heat,
 }
 
 /// A finished poll: the meeting's key, when it started, its `delivered`
@@ -140,6 +172,14 @@ pub struct Poller {
     clock: Clock,
     metrics: PollerMetrics,
     pub stats: Arc<PollerStats>,
+    /// Commands from the event receiver and the pipeline, until `run`
+    /// takes them.
+    commands: Option<mpsc::Receiver<PollerCommand>>,
+    /// Meetings (by key) with an alert pending or firing, as the pipeline
+    /// last said.
+    engaged: HashSet<String>,
+    /// Where event-learned meetings are kept, when they are.
+    state_dir: Option<PathBuf>,
 }
 
 fn millis(t: f64) -> i64 {
@@ -166,23 +206,14 @@ impl Poller {
                 Some(p) => format!("{}\u{0}{p}", t.meeting),
                 None => t.meeting.clone(),
             };
-            tracked.insert(
-                key,
-                Tracked {
-                    info: meeting_info_for(&t.meeting),
-                    poll_id: t.meeting.clone(),
-                    participant: t.participant.clone(),
-                    origin: Origin::Target,
-                    next_poll: now,
-                    newest: None,
-                    expecting: None,
-                    misses: 0,
-                    failures: 0,
-                    requests_per_poll: 1,
-                    seen: true,
-                    delivered: Cutoff::new(),
-                },
+            let mut tracked_target = Tracked::new(
+                meeting_info_for(&t.meeting),
+                t.meeting.clone(),
+                Origin::Target,
+                now,
             );
+            tracked_target.participant = t.participant.clone();
+            tracked.insert(key, tracked_target);
         }
         metrics.stretch.set(1.0);
         metrics.delay.set(learner.estimate());
@@ -204,12 +235,35 @@ impl Poller {
             clock,
             metrics,
             stats: Arc::new(PollerStats::default()),
+            commands: None,
+            engaged: HashSet::new(),
+            state_dir: None,
         }
+    }
+
+    /// The poller steered by `commands` (Zoom's events, the pipeline's
+    /// quiet-cadence hints); with `state_dir`, the meetings learned from
+    /// events are kept there and restored now.
+    pub fn with_commands(
+        mut self,
+        commands: mpsc::Receiver<PollerCommand>,
+        state_dir: Option<PathBuf>,
+    ) -> Poller {
+        self.commands = Some(commands);
+        self.state_dir = state_dir;
+        let now = self.clock.now();
+        self.load_tracked(now);
+        let keys: Vec<String> = self.tracked.keys().cloned().collect();
+        for key in keys {
+            self.push_due(&key);
+        }
+        self.note_heat(now);
+        self
     }
 
     /// A sentence saying which cadence is in use.
     pub fn describe_cadence(&self) -> String {
-        match &self.config.cadence {
+        let base = match &self.config.cadence {
             Cadence::Auto => format!(
                 "one poll per meeting per new Zoom sample (every {}s, shortly after it lands; publication delay learned from the samples)",
                 self.tuning.sample_period
@@ -218,12 +272,20 @@ impl Poller {
                 format!("a fixed interval of {}", humantime::format_duration(*d))
             }
             Cadence::Schedule(c) => format!("the cron schedule `{}` (UTC)", c.pattern),
+        };
+        match self.config.quiet_every {
+            Some(q) => format!(
+                "{base}; quiet meetings every {}",
+                humantime::format_duration(q)
+            ),
+            None => base,
         }
     }
 
     /// Polls until `cancel`; sends batches and health on `tx`.
     pub async fn run(mut self, tx: mpsc::Sender<SourceEvent>, cancel: CancellationToken) {
         tracing::info!("polling Zoom on {}", self.describe_cadence());
+        let mut commands = self.commands.take();
         let mut inflight: JoinSet<PollResult> = JoinSet::new();
         let sleep = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(sleep);
@@ -264,6 +326,7 @@ impl Poller {
                         key,
                         t.poll_id.clone(),
                         t.participant.clone(),
+                        t.webinar,
                         std::mem::take(&mut t.delivered),
                     ));
                 }
@@ -310,6 +373,9 @@ impl Poller {
                         break;
                     }
                 }
+                Some(command) = next_command(&mut commands) => {
+                    self.on_command(command, self.clock.now());
+                }
                 _ = &mut sleep => {}
             }
         }
@@ -355,6 +421,7 @@ impl Poller {
                 key.clone(),
                 t.poll_id.clone(),
                 t.participant.clone(),
+                t.webinar,
                 Cutoff::new(),
             ));
         }
@@ -405,6 +472,21 @@ impl Poller {
             Ok((response, requests)) => {
                 t.failures = 0;
                 t.requests_per_poll = requests.max(1);
+                t.polls = t.polls.saturating_add(1);
+                t.answered = true;
+                if response.participants.iter().any(|p| !p.samples.is_empty()) {
+                    t.last_data = now;
+                }
+                let first = t.roster.is_empty() && t.polls <= 1;
+                for p in &response.participants {
+                    if !t.roster.contains(&*p.info.user_id) {
+                        t.roster.insert(p.info.user_id.to_string());
+                        if !first {
+                            // Joined after the meeting was first seen.
+                            t.hot_until = now + HOT_FOR;
+                        }
+                    }
+                }
                 note_delivered(&mut t.delivered, &response, t.participant.is_none());
                 let newest = response
                     .participants
@@ -446,6 +528,7 @@ impl Poller {
                                     t.misses = 0;
                                     now + period * self.stretch
                                 };
+                                let next = if t.qss { PARKED } else { next };
                                 return send_batch(tx, t, response, now, next).await;
                             }
                         }
@@ -465,8 +548,29 @@ impl Poller {
                     Cadence::Schedule(c) => next_cron(c, now, self.stretch),
                 };
                 self.metrics.delay.set(self.learner.estimate());
-                let next = t.next_poll;
-                send_batch(tx, t, response, now, next).await
+                let next = self.quiet_next(&key, started, now);
+                let Some(t) = self.tracked.get_mut(&key) else {
+                    return true;
+                };
+                let expired = t.origin == Origin::Event && now - t.last_data > FORGET_AFTER;
+                let ok = send_batch(tx, t, response, now, next).await;
+                if expired {
+                    tracing::info!(meeting = %key, "no data for 24 h from a meeting learned from events: no longer polled");
+                    self.tracked.remove(&key);
+                    self.save_tracked();
+                }
+                self.note_heat(now);
+                ok
+            }
+            Err(e)
+                if e.is_meeting_gone()
+                    && t.origin == Origin::Event
+                    && !t.answered
+                    && now - t.learned_at < NOT_READY_FOR =>
+            {
+                // Just started: its QoS may not be there yet.
+                t.next_poll = now + period;
+                tx.send(SourceEvent::Healthy).await.is_ok()
             }
             Err(e) if e.is_meeting_gone() => {
                 tracing::info!(meeting = %key, "Zoom says the meeting is not live (404/3001): it ended");
@@ -476,8 +580,12 @@ impl Poller {
                     at: Timestamp(now as i64),
                     ..Batch::default()
                 };
-                if t.origin == Origin::Discovered {
+                if t.origin != Origin::Target {
+                    let learned = t.origin == Origin::Event;
                     self.tracked.remove(&key);
+                    if learned {
+                        self.save_tracked();
+                    }
                 } else {
                     // An explicit target may start again later.
                     t.newest = None;
@@ -500,6 +608,35 @@ impl Poller {
                 tx.send(failed).await.is_ok()
             }
         }
+    }
+
+    /// When the meeting is polled next: its cadence's time when hot, not
+    /// before `quiet_every` after this poll started when quiet, never on a
+    /// schedule when its QoS comes by QSS.
+    fn quiet_next(&mut self, key: &str, started: f64, now: f64) -> f64 {
+        let Some(t) = self.tracked.get(key) else {
+            return now;
+        };
+        let normal = t.next_poll;
+        if t.qss {
+            return PARKED;
+        }
+        let Some(quiet) = self.config.quiet_every else {
+            return normal;
+        };
+        if self.is_hot(key, t, now) {
+            return normal;
+        }
+        let quiet_at = started + quiet.as_secs_f64() * self.stretch;
+        if quiet_at <= normal {
+            return normal;
+        }
+        if let Some(t) = self.tracked.get_mut(key) {
+            // A quiet poll expects no particular sample: no miss to learn from.
+            t.expecting = None;
+            t.misses = 0;
+        }
+        quiet_at
     }
 
     fn on_error(&mut self, e: &ZoomError, now: f64) {
@@ -529,12 +666,23 @@ impl Poller {
     }
 }
 
+/// The next command, or never without a command channel.
+async fn next_command(
+    commands: &mut Option<mpsc::Receiver<PollerCommand>>,
+) -> Option<PollerCommand> {
+    match commands {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// One poll of one tracked meeting (bulk) or participant target.
 async fn poll(
     client: Arc<ZoomClient>,
     key: String,
     id: String,
     participant: Option<String>,
+    webinar: bool,
     delivered: Cutoff,
 ) -> PollResult {
     let started = client.clock().now();
@@ -543,6 +691,7 @@ async fn poll(
             .participant_qos(&id, &p, QosType::Live, &delivered)
             .await
             .map(|r| (r, 1)),
+        None if webinar => client.webinar_qos(&id, QosType::Live, &delivered).await,
         None => client.meeting_qos(&id, QosType::Live, &delivered).await,
     };
     (key, started, delivered, result)
