@@ -68,7 +68,8 @@ pub fn verify(
     } else {
         seconds
     };
-    if (seconds - now).abs() > MAX_SKEW {
+    // abs_diff: a forged timestamp near i64::MIN must not overflow.
+    if seconds.abs_diff(now) > MAX_SKEW.unsigned_abs() {
         return Err(Rejected::Timestamp);
     }
     let hex = signature.strip_prefix(b"v0=").ok_or(Rejected::Signature)?;
@@ -184,6 +185,13 @@ mod tests {
             check(Some(&sig), Some("soon"), body, NOW),
             Err(Rejected::Timestamp)
         );
+        // Forged extremes are refused, not an overflow.
+        for forged in [i64::MIN.to_string(), i64::MAX.to_string()] {
+            assert_eq!(
+                check(Some(&sig), Some(&forged), body, NOW),
+                Err(Rejected::Timestamp)
+            );
+        }
     }
 
     #[test]
