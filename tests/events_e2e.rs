@@ -33,12 +33,7 @@ const RULES: &str = r#"rules:
 /// A mock Slack and its recorder.
 async fn slack() -> (MockServer, Recorder) {
     let server = MockServer::start().await;
-    let recorder = Recorder::default();
-    Mock::given(method("POST"))
-        .and(path("/slack"))
-        .respond_with(recorder.clone())
-        .mount(&server)
-        .await;
+    let recorder = Recorder::mounted(&server, "/slack").await;
     (server, recorder)
 }
 

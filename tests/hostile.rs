@@ -327,12 +327,7 @@ async fn a_token_endpoint_that_never_answers_is_counted_and_raises_source_down_p
     // Three 10 s token timeouts plus backoff end the first failing call at
     // about 32 s; failing since its start, that is past 20 s at once.
     assert!(took < Duration::from_secs(50), "source-down after {took:?}");
-    let metrics = reqwest::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = kit::metrics(&url).await;
     assert!(
         metrics.contains("qoswatch_zoom_requests_total{endpoint=\"token\",status=\"timeout\"}"),
         "{metrics}"
@@ -378,12 +373,7 @@ async fn reloads_follow_rule_files_only_and_an_emptied_file_keeps_its_rules() {
         &["FIRING", "qoswatch-config-invalid", "became empty"],
         Duration::from_secs(10),
     );
-    let metrics = reqwest::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = kit::metrics(&url).await;
     assert!(metrics.contains("qoswatch_rules_loaded 1"), "{metrics}");
     // Rules again: applied, and the alert resolves.
     write_file(dir.path(), "rules/latency.yaml", rule);

@@ -191,12 +191,7 @@ async fn a_site_incident_across_three_meetings_is_one_message_thanks_to_hold() {
         .await;
     }
     let slack = MockServer::start().await;
-    let recorder = Recorder::default();
-    Mock::given(method("POST"))
-        .and(path("/slack"))
-        .respond_with(recorder.clone())
-        .mount(&slack)
-        .await;
+    let recorder = Recorder::mounted(&slack, "/slack").await;
     let dir = tempfile::tempdir().unwrap();
     let rules = "rules:
   - name: loss-high
@@ -240,12 +235,7 @@ incidents:
     // Each member firing is suppressed once: the two that waited out the
     // hold when the incident took them over, the third at once.
     let url = service.listen_url(Duration::from_secs(5));
-    let metrics = reqwest::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = kit::metrics(&url).await;
     assert!(
         metrics.contains("qoswatch_notifications_suppressed_total{reason=\"incident\"} 3"),
         "{metrics}"
@@ -260,12 +250,7 @@ incidents:
 #[tokio::test(flavor = "multi_thread")]
 async fn an_incident_and_an_ordinary_alert_side_by_side() {
     let slack = MockServer::start().await;
-    let recorder = Recorder::default();
-    Mock::given(method("POST"))
-        .and(path("/slack"))
-        .respond_with(recorder.clone())
-        .mount(&slack)
-        .await;
+    let recorder = Recorder::mounted(&slack, "/slack").await;
     let dir = tempfile::tempdir().unwrap();
     let sample = |at: i64, loss: &str| {
         QosSample::at_unix(at).stream(

@@ -20,8 +20,7 @@ use kit::process::Service;
 use kit::respond::Recorder;
 use kit::zoom::{self, MockZoom, Participant, QosPage, QosSample, Stream};
 use serde_json::Value;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request};
+use wiremock::{MockServer, Request};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -70,14 +69,8 @@ async fn start(quiet: &str, office: &str) -> Setup {
     let latency = Arc::new(AtomicI64::new(300));
     let zoom = mock_zoom(latency.clone()).await;
     let chat = MockServer::start().await;
-    let (slack, teams) = (Recorder::default(), Recorder::default());
-    for (route, recorder) in [("/slack", &slack), ("/teams", &teams)] {
-        Mock::given(method("POST"))
-            .and(path(route))
-            .respond_with(recorder.clone())
-            .mount(&chat)
-            .await;
-    }
+    let slack = Recorder::mounted(&chat, "/slack").await;
+    let teams = Recorder::mounted(&chat, "/teams").await;
     let dir = tempfile::tempdir().unwrap();
     let config = ServiceConfig::new(&zoom)
         .targets(&["42"])

@@ -72,18 +72,8 @@ async fn messages_say_what_happened_and_lead_somewhere() {
     )
     .await;
     let receiver = MockServer::start().await;
-    let slack = Recorder::default();
-    let hook = Recorder::default();
-    Mock::given(method("POST"))
-        .and(path("/slack"))
-        .respond_with(slack.clone())
-        .mount(&receiver)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(hook.clone())
-        .mount(&receiver)
-        .await;
+    let slack = Recorder::mounted(&receiver, "/slack").await;
+    let hook = Recorder::mounted(&receiver, "/hook").await;
 
     let dir = tempfile::tempdir().unwrap();
     let service_config = ServiceConfig::new(&zoom)

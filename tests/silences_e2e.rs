@@ -22,8 +22,7 @@ use kit::process::{Service, qoswatch};
 use kit::respond::Recorder;
 use kit::zoom::{self, MockZoom, Participant, QosPage, QosSample, Stream};
 use serde_json::Value;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{MockServer, Request, ResponseTemplate};
 
 const TOKEN: &str = "e2e-admin-token-0123456789";
 
@@ -162,12 +161,7 @@ async fn a_cli_silence_holds_an_alert_until_expired_and_a_meeting_end_silence_en
     }))
     .await;
     let slack_server = MockServer::start().await;
-    let slack = Recorder::default();
-    Mock::given(method("POST"))
-        .and(path("/services/T/B/X"))
-        .respond_with(slack.clone())
-        .mount(&slack_server)
-        .await;
+    let slack = Recorder::mounted(&slack_server, "/services/T/B/X").await;
 
     let dir = tempfile::tempdir().unwrap();
     let config = ServiceConfig::new(&zoom)
@@ -264,12 +258,7 @@ async fn a_cli_silence_holds_an_alert_until_expired_and_a_meeting_end_silence_en
         "{}",
         stdout(&list)
     );
-    let metrics = reqwest::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = kit::metrics(&url).await;
     assert!(
         metrics.lines().any(|l| l
             .starts_with("qoswatch_notifications_suppressed_total{reason=\"silenced\"}")

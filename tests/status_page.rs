@@ -21,8 +21,7 @@ use kit::respond::Recorder;
 use kit::zoom::{self, MockZoom, Participant, QosPage, QosSample, Stream};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer};
+use wiremock::MockServer;
 
 const TOKEN: &str = "page-admin-token-0123456789";
 
@@ -122,12 +121,7 @@ async fn the_status_page_shows_alerts_and_silences_and_its_forms_are_guarded() {
     )
     .await;
     let slack_server = MockServer::start().await;
-    let slack = Recorder::default();
-    Mock::given(method("POST"))
-        .and(path("/slack"))
-        .respond_with(slack.clone())
-        .mount(&slack_server)
-        .await;
+    let slack = Recorder::mounted(&slack_server, "/slack").await;
     let dir = tempfile::tempdir().unwrap();
     let config = ServiceConfig::new(&zoom)
         .targets(&["42"])

@@ -437,14 +437,9 @@ fn alert_row(
     when: &dyn Fn(&str) -> String,
     silence_why: &dyn Fn(&[String]) -> String,
 ) -> AlertRow {
-    let mut marks = Vec::new();
-    if !a.silenced_by.is_empty() {
-        marks.push(Mark {
-            class: "silenced",
-            label: "silenced",
-            why: silence_why(&a.silenced_by),
-        });
-    }
+    let mut marks: Vec<Mark> = silence_mark(&a.silenced_by, silence_why)
+        .into_iter()
+        .collect();
     if !a.inhibited_by.is_empty() {
         marks.push(Mark {
             class: "inhibited",
@@ -486,14 +481,6 @@ fn incident_row(
     when: &dyn Fn(&str) -> String,
     silence_why: &dyn Fn(&[String]) -> String,
 ) -> IncidentRow {
-    let mut marks = Vec::new();
-    if !i.silenced_by.is_empty() {
-        marks.push(Mark {
-            class: "silenced",
-            label: "silenced",
-            why: silence_why(&i.silenced_by),
-        });
-    }
     IncidentRow {
         fingerprint: i.fingerprint.clone(),
         severity: i.severity.clone(),
@@ -511,8 +498,19 @@ fn incident_row(
             .collect::<Vec<_>>()
             .join(", "),
         since: when(&i.since),
-        marks,
+        marks: silence_mark(&i.silenced_by, silence_why)
+            .into_iter()
+            .collect(),
     }
+}
+
+/// The `silenced` mark of a row held by these silences, if any.
+fn silence_mark(ids: &[String], silence_why: &dyn Fn(&[String]) -> String) -> Option<Mark> {
+    (!ids.is_empty()).then(|| Mark {
+        class: "silenced",
+        label: "silenced",
+        why: silence_why(ids),
+    })
 }
 
 #[cfg(test)]

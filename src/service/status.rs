@@ -248,9 +248,13 @@ pub fn notifiers(list: Vec<crate::http::NotifierStatus>, http: Option<&HttpState
     }
 }
 
-/// Marks the listed alerts as held back by rule inhibition (`inhibited_by`
-/// the rules given), or no longer (an empty list).
-pub fn inhibited(changes: &[(String, Vec<String>)], http: Option<&HttpState>) {
+/// Applies one kind of mark to the alerts (and incidents) listed by
+/// fingerprint, under one lock.
+fn mark<T>(
+    changes: &[(String, T)],
+    http: Option<&HttpState>,
+    apply: impl Fn(&mut Status, &str, &T),
+) {
     let Some(http) = http else { return };
     if changes.is_empty() {
         return;
@@ -258,47 +262,41 @@ pub fn inhibited(changes: &[(String, Vec<String>)], http: Option<&HttpState>) {
     let Ok(mut st) = http.status.lock() else {
         return;
     };
-    for (fp, by) in changes {
+    for (fp, value) in changes {
+        apply(&mut st, fp, value);
+    }
+}
+
+/// Marks the listed alerts as held back by rule inhibition (`inhibited_by`
+/// the rules given), or no longer (an empty list).
+pub fn inhibited(changes: &[(String, Vec<String>)], http: Option<&HttpState>) {
+    mark(changes, http, |st, fp, by| {
         if let Some(alert) = st.alerts.get_mut(fp) {
             alert.inhibited_by = by.clone();
         }
-    }
+    });
 }
 
 /// Marks the listed alerts as muted (their firing dropped by time
 /// intervals on every notifier they were routed to), or no longer.
 pub fn muted(changes: &[(String, bool)], http: Option<&HttpState>) {
-    let Some(http) = http else { return };
-    if changes.is_empty() {
-        return;
-    }
-    let Ok(mut st) = http.status.lock() else {
-        return;
-    };
-    for (fp, muted) in changes {
+    mark(changes, http, |st, fp, muted| {
         if let Some(alert) = st.alerts.get_mut(fp) {
             alert.muted = *muted;
         }
-    }
+    });
 }
 
 /// Marks the listed alerts and incidents as silenced (`silenced_by` the
 /// silence ids given), or no longer (an empty list).
 pub fn silenced(changes: &[(String, Vec<String>)], http: Option<&HttpState>) {
-    let Some(http) = http else { return };
-    if changes.is_empty() {
-        return;
-    }
-    let Ok(mut st) = http.status.lock() else {
-        return;
-    };
-    for (fp, by) in changes {
+    mark(changes, http, |st, fp, by| {
         if let Some(alert) = st.alerts.get_mut(fp) {
             alert.silenced_by = by.clone();
         } else if let Some(incident) = st.incidents.get_mut(fp) {
             incident.silenced_by = by.clone();
         }
-    }
+    });
 }
 
 /// Starts the HTTP endpoints on `http.listen`; they stop with `cancel`.

@@ -110,6 +110,16 @@ pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// Checks a `/metrics` text with `promtool check metrics` (no output, exit
 /// 0); skipped when promtool is missing unless [`strict`].
+/// The `/metrics` text of the service at `url`.
+pub async fn metrics(url: &str) -> String {
+    reqwest::get(format!("{url}/metrics"))
+        .await
+        .expect("/metrics answers")
+        .text()
+        .await
+        .expect("/metrics has a body")
+}
+
 pub fn promtool_check(text: &str) {
     use std::io::Write;
     use std::process::{Command, Stdio};

@@ -45,6 +45,17 @@ impl Respond for Script {
 pub struct Recorder(Arc<Mutex<Vec<Value>>>);
 
 impl Recorder {
+    /// A recorder answering every POST to `path` on `server`.
+    pub async fn mounted(server: &wiremock::MockServer, path: &str) -> Recorder {
+        let recorder = Recorder::default();
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .and(wiremock::matchers::path(path))
+            .respond_with(recorder.clone())
+            .mount(server)
+            .await;
+        recorder
+    }
+
     /// The bodies received so far, in order.
     pub fn bodies(&self) -> Vec<Value> {
         self.0.lock().unwrap().clone()
