@@ -24,7 +24,8 @@
 //!   (SIGKILL). A dropped `Service` kills its process.
 //! - [`respond`]: [`respond::Script`], a responder answering from a script
 //!   (fail N times, then succeed) and recording when each request came;
-//!   [`respond::Recorder`], a chat receiver keeping every JSON body posted.
+//!   [`respond::Recorder`], a chat receiver keeping every JSON body posted
+//!   ([`respond::Recorder::mounted`] mounts one at a path of a mock server).
 //! - [`events`]: Zoom's event notifications: [`events::Hook`] posts signed
 //!   webhook requests ([`events::sign`], [`events::Signing`] for wrong
 //!   secrets, missing headers and old timestamps) to the service's
@@ -33,8 +34,8 @@
 //!   [`events::url_validation`].
 //! - [`rng`]: [`rng::Rng`], the seeded SplitMix64 of the benches.
 //!   Self-contained.
-//! - Here: [`fixture`], [`strict`] (`QOSWATCH_STRICT=1`), [`eventually`]
-//!   and [`promtool_check`].
+//! - Here: [`fixture`], [`strict`] (`QOSWATCH_STRICT=1`), [`eventually`],
+//!   [`metrics`] (a service's `/metrics` text) and [`promtool_check`].
 //!
 //! Tests stay in real time with millisecond settings: the kit never pauses
 //! tokio's clock (reqwest's timeouts misbehave under paused time).
