@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 use self::cadence::{DelayLearner, next_cron};
 use self::meetings::meeting_info_for;
 pub use self::meetings::note_delivered;
-use self::steer::{FORGET_AFTER, Heat, NOT_READY_FOR, PARKED};
+use self::steer::{FORGET_AFTER, HEAT_EVERY, Heat, NOT_READY_FOR, PARKED};
 pub use self::steer::{HOT_FOR, PollerCommand};
 use crate::config::{Cadence, PollConfig};
 use crate::metrics::PollerMetrics;
@@ -165,6 +165,11 @@ pub struct Poller {
     learner: DelayLearner,
     next_discovery: f64,
     paused_until: f64,
+    /// When each meeting's state was last reported (`note_heat`), and
+    /// whether a change waits for the next report: at most one a second,
+    /// as the report walks every meeting.
+    heat_noted_at: f64,
+    heat_pending: bool,
     stretch: f64,
     next_stretch_check: f64,
     /// The time, from the client's clock: the budget and the cadence agree
@@ -230,6 +235,8 @@ impl Poller {
             learner,
             next_discovery: now,
             paused_until: now,
+            heat_noted_at: f64::NEG_INFINITY,
+            heat_pending: false,
             stretch: 1.0,
             next_stretch_check: now,
             clock,
@@ -292,6 +299,9 @@ impl Poller {
         loop {
             let now = self.clock.now();
             self.check_stretch(now);
+            if self.heat_pending {
+                self.note_heat(now);
+            }
             if self.config.discover && now >= self.next_discovery && now >= self.paused_until {
                 let found = tokio::select! {
                     _ = cancel.cancelled() => break,
@@ -343,6 +353,9 @@ impl Poller {
             };
             if self.config.discover {
                 wake = wake.min(self.next_discovery);
+            }
+            if self.heat_pending {
+                wake = wake.min(self.heat_noted_at + HEAT_EVERY);
             }
             wake = wake.max(self.paused_until).min(now + 60.0);
             // One timer, moved only when the wake-up time moves: a new timer
