@@ -158,6 +158,16 @@ impl Node {
         }
     }
 
+    /// A list's items, or a lone string as a list of one (`rules: audio-*`
+    /// stands for `rules: [audio-*]`); `None` for anything else.
+    pub fn one_or_list(&self) -> Option<Vec<&Node>> {
+        match &self.value {
+            Value::Seq(items) => Some(items.iter().collect()),
+            Value::Str(_) => Some(vec![self]),
+            _ => None,
+        }
+    }
+
     /// The position of character `index` inside this string scalar, when it
     /// can be known exactly; the scalar's own position otherwise.
     pub fn pos_in_text(&self, index: usize) -> Pos {

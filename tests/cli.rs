@@ -2,26 +2,12 @@
 
 mod kit;
 
-use std::process::{Command, Output, Stdio};
+use kit::process::{in_root as bin, run_in_root as run, stdout};
+
+use std::process::Stdio;
 
 use kit::config::write_file as write;
 use kit::fixture;
-
-/// The binary in the crate root, without the developer's `RUST_LOG`.
-fn bin() -> Command {
-    let mut c = kit::process::qoswatch();
-    c.current_dir(kit::root());
-    c.env_remove("RUST_LOG");
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).stdin(Stdio::null()).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 #[test]
 fn default_rule_pack_is_valid() {

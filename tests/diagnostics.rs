@@ -4,21 +4,11 @@
 
 mod kit;
 
+use kit::process::run_in_root as run;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 use kit::config::write_file as write;
-
-fn bin() -> Command {
-    let mut c = kit::process::qoswatch();
-    c.current_dir(kit::root());
-    c.env_remove("RUST_LOG");
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).stdin(Stdio::null()).output().unwrap()
-}
 
 /// `qoswatch check FILE` (rules) or `check -c FILE` (config): the exit code
 /// must be 1; returns stdout's lines.

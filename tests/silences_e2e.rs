@@ -10,6 +10,8 @@
 
 mod kit;
 
+use kit::process::{stderr, stdout};
+
 use std::path::Path;
 use std::process::Output;
 use std::sync::Arc;
@@ -45,14 +47,6 @@ fn cli(dir: &Path, args: &[&str], url: &str, token: Option<&str>) -> Output {
         cmd.env("QOSWATCH_ADMIN_TOKEN", t);
     }
     cmd.output().expect("qoswatch runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// GET `path` with the token; the JSON body.

@@ -4,7 +4,8 @@
 
 mod kit;
 
-use std::process::{Command, Output, Stdio};
+use kit::process::{run_in_root as run, stdout};
+
 use std::time::Duration;
 
 use kit::config::{ServiceConfig, write_file as write};
@@ -15,21 +16,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A fixed sample time: nothing here depends on the wall clock.
 const AT: i64 = 1_780_000_000;
-
-fn bin() -> Command {
-    let mut c = qoswatch();
-    c.current_dir(kit::root());
-    c.env_remove("RUST_LOG");
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).stdin(Stdio::null()).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// One participant at 300 ms latency with these addresses.
 fn participant(user_id: &str, ip: Option<&str>, internal: &[&str]) -> Participant {

@@ -201,19 +201,15 @@ pub(super) fn parse_sites(node: &Node, errs: &mut Errs<'_>) -> Sites {
 
 /// A list of CIDRs (one alone may be written without brackets).
 fn cidrs(node: &Node, section: &str, errs: &mut Errs<'_>) -> Vec<IpNet> {
-    let items: Vec<&Node> = match &node.value {
-        Value::Seq(items) => items.iter().collect(),
-        Value::Str(_) => vec![node],
-        _ => {
-            errs.at(
-                node.pos,
-                format!(
-                    "`{section}` must be a list of CIDRs (or `public:` and `internal:` lists), not {}",
-                    node.kind()
-                ),
-            );
-            return Vec::new();
-        }
+    let Some(items) = node.one_or_list() else {
+        errs.at(
+            node.pos,
+            format!(
+                "`{section}` must be a list of CIDRs (or `public:` and `internal:` lists), not {}",
+                node.kind()
+            ),
+        );
+        return Vec::new();
     };
     let mut out = Vec::new();
     for item in items {

@@ -172,10 +172,9 @@ pub(super) fn parse_incident(node: &Node, errs: &mut Errs<'_>) -> ParsedIncident
             "incident without `rules`: list its member rules, by name or glob",
         ),
         Some(n) => {
-            let items: Vec<&Node> = match &n.value {
-                Value::Seq(items) => items.iter().collect(),
-                Value::Str(_) => vec![n],
-                _ => {
+            let items: Vec<&Node> = match n.one_or_list() {
+                Some(items) => items,
+                None => {
                     errs.at(
                         n.pos,
                         format!(

@@ -628,19 +628,15 @@ pub(super) fn repeat_every(n: &Node, errs: &mut Errs<'_>) -> Option<Duration> {
 /// `inhibits: [audio-loss-high, "video-*"]` (or one name): the entries as
 /// written, with their positions.
 fn parse_inhibits(node: &Node, errs: &mut Errs<'_>) -> Vec<(String, yaml::Pos)> {
-    let items: Vec<&Node> = match &node.value {
-        Value::Seq(items) => items.iter().collect(),
-        Value::Str(_) => vec![node],
-        _ => {
-            errs.at(
-                node.pos,
-                format!(
-                    "`inhibits` must be a list of rule names or globs, not {}",
-                    node.kind()
-                ),
-            );
-            return Vec::new();
-        }
+    let Some(items) = node.one_or_list() else {
+        errs.at(
+            node.pos,
+            format!(
+                "`inhibits` must be a list of rule names or globs, not {}",
+                node.kind()
+            ),
+        );
+        return Vec::new();
     };
     let mut out = Vec::new();
     for item in items {

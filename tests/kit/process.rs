@@ -14,6 +14,34 @@ pub fn qoswatch() -> Command {
     Command::new(env!("CARGO_BIN_EXE_qoswatch"))
 }
 
+/// The binary in the crate root, without the developer's `RUST_LOG`: for
+/// one-shot commands whose paths are relative to the repository.
+pub fn in_root() -> Command {
+    let mut c = qoswatch();
+    c.current_dir(super::root());
+    c.env_remove("RUST_LOG");
+    c
+}
+
+/// `qoswatch ARGS` in the crate root (see [`in_root`]), stdin closed.
+pub fn run_in_root(args: &[&str]) -> std::process::Output {
+    in_root()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("qoswatch runs")
+}
+
+/// A finished command's stdout as text.
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A finished command's stderr as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 /// `qoswatch run -c CONFIG` with `RUST_LOG` set.
 pub fn run_command(config: &Path, rust_log: &str) -> Command {
     let mut cmd = qoswatch();
