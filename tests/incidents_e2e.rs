@@ -71,15 +71,7 @@ async fn three_of_four_losing_audio_is_one_incident_message() {
             slack.uri()
         ),
     );
-    let out = tokio::task::spawn_blocking(move || {
-        kit::process::qoswatch()
-            .args(["once", "-c", config.to_str().unwrap()])
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = kit::process::once(&config).await;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
         out.status.code(),
@@ -327,15 +319,7 @@ async fn an_incident_and_an_ordinary_alert_side_by_side() {
             slack.uri()
         ),
     );
-    let out = tokio::task::spawn_blocking(move || {
-        kit::process::qoswatch()
-            .args(["once", "-c", config.to_str().unwrap()])
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = kit::process::once(&config).await;
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -223,15 +223,7 @@ async fn teams_cards_carry_names_as_written() {
             teams.uri()
         ),
     );
-    let out = tokio::task::spawn_blocking(move || {
-        kit::process::qoswatch()
-            .args(["once", "-c", config.to_str().unwrap()])
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = kit::process::once(&config).await;
     assert_eq!(
         out.status.code(),
         Some(0),

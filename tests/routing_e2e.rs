@@ -6,7 +6,6 @@ mod kit;
 use std::time::Duration;
 
 use kit::config::ServiceConfig;
-use kit::process::qoswatch;
 use kit::zoom::{self, Meeting, MeetingsPage, MockZoom, Participant, QosPage, QosSample, Stream};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -79,16 +78,7 @@ async fn a_topic_route_sends_the_exec_meeting_to_teams_and_the_rest_to_the_catch
         .route_matching("{ topic: \"~(?i)exec\" }", &["netops"])
         .route_to(&["oncall"])
         .write(dir.path());
-    let config_arg = config.to_str().unwrap().to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        qoswatch()
-            .args(["once", "-c", &config_arg])
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let output = kit::process::once(&config).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
 

@@ -9,7 +9,6 @@ use kit::process::{run_in_root as run, stdout};
 use std::time::Duration;
 
 use kit::config::{ServiceConfig, write_file as write};
-use kit::process::qoswatch;
 use kit::zoom::{self, MockZoom, Participant, QosPage, QosSample, Stream};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -337,16 +336,7 @@ async fn a_site_route_sends_the_berlin_participant_to_its_own_notifier() {
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str("sites:\n  berlin-office: [10.20.0.0/16]\n");
     std::fs::write(&config, text).unwrap();
-    let config_arg = config.to_str().unwrap().to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        qoswatch()
-            .args(["once", "-c", &config_arg])
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let output = kit::process::once(&config).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
 

@@ -15,8 +15,9 @@
 //! - [`config`]: [`config::write_file`] and [`config::ServiceConfig`], a
 //!   qoswatch.yaml plus rule files for a mock Zoom, written into a temp dir
 //!   (with `http.admin_token` when [`config::ServiceConfig::admin_token`]).
-//! - [`process`]: the real binary: [`process::qoswatch`] for one-shot
-//!   commands, [`process::Service`] for a running service with stdout and
+//! - [`process`]: the real binary: [`process::qoswatch`] for one-shot commands
+//!   ([`process::run_in_root`], [`process::once`], [`process::stdout`]),
+//!   and [`process::Service`] for a running service with stdout and
 //!   stderr read line by line (`OUT `/`ERR ` prefixes),
 //!   [`process::Service::wait_for`] / [`process::Service::expect_line`] with
 //!   a timeout, [`process::Service::listen_url`],

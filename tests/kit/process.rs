@@ -32,6 +32,21 @@ pub fn run_in_root(args: &[&str]) -> std::process::Output {
         .expect("qoswatch runs")
 }
 
+/// `qoswatch once -c CONFIG` (without `RUST_LOG`), run off the async
+/// runtime so the test's mock servers keep answering; its output.
+pub async fn once(config: &Path) -> std::process::Output {
+    let config = config.to_str().expect("a UTF-8 path").to_owned();
+    tokio::task::spawn_blocking(move || {
+        qoswatch()
+            .args(["once", "-c", &config])
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("qoswatch runs")
+    })
+    .await
+    .expect("the command's thread")
+}
+
 /// A finished command's stdout as text.
 pub fn stdout(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
