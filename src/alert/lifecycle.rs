@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::qos::{
-    MeetingInfo, Metric, ParticipantInfo, ParticipantSamples, Sample, Timestamp, Unit,
+    MeetingInfo, Metric, ParticipantInfo, ParticipantSamples, Sample, Timestamp, Unit, same_text,
+    same_texts,
 };
 use crate::rules::expr::{Decider, Outcome, Truth};
 use crate::rules::{Hold, Rule, RuleSet, Severity};
@@ -607,10 +608,7 @@ fn refresh_attributes(
     meeting: &MeetingInfo,
     participant: &ParticipantInfo,
 ) {
-    let same_meeting = same_text(&state.meeting.id, &meeting.id)
-        && same_text(&state.meeting.uuid, &meeting.uuid)
-        && same_text(&state.meeting.topic, &meeting.topic);
-    if !same_meeting
+    if !state.meeting.same_as(meeting)
         || !same_texts(&state.info.attributes, &participant.attributes)
         || !same_text(&state.info.site, &participant.site)
     {
@@ -619,20 +617,6 @@ fn refresh_attributes(
         state.info.internal_ip_addresses = participant.internal_ip_addresses.clone();
         state.meeting = meeting.clone();
         state.applies = applicability(rules, meeting, participant);
-    }
-}
-
-/// Whether two lists of optional texts are equal, comparing pointers
-/// before contents (`Arc<str>`'s `==` always compares contents).
-fn same_texts(a: &[Option<Arc<str>>], b: &[Option<Arc<str>>]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_text(x, y))
-}
-
-fn same_text(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
-    match (a, b) {
-        (Some(x), Some(y)) => Arc::ptr_eq(x, y) || x == y,
-        (None, None) => true,
-        _ => false,
     }
 }
 

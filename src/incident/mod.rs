@@ -6,7 +6,10 @@
 //! alerts firing and resolving) and, after every batch, which incidents fire
 //! or resolve. Time is sample time; it reads no clock.
 
+mod buckets;
 mod engine;
+mod evaluate;
+mod members;
 mod snapshot;
 
 use std::collections::BTreeMap;

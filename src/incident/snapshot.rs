@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::engine::{Firing, IncidentEngine, Member, Open};
+use super::engine::{IncidentEngine, Open};
+use super::members::{Firing, Member, meeting_key};
 use crate::qos::{ATTRIBUTE_NAMES, MeetingInfo, ParticipantInfo};
 
 /// The engine's state, for saving and restoring with the alert state.
@@ -96,26 +97,20 @@ impl IncidentEngine {
             for (n, v) in m.attributes {
                 info.set_attribute(&n, Some(Arc::from(v)));
             }
-            let key = (
-                meeting.key().cloned().unwrap_or_else(|| Arc::from("")),
-                info.user_id.clone(),
-            );
-            self.members.insert(
-                key,
-                Member {
-                    meeting,
-                    info,
-                    site: m.site.map(Arc::from),
-                    newest: m.newest,
-                    present: m.present,
-                    firing: m
-                        .firing
-                        .into_iter()
-                        .map(|(k, v)| (Arc::from(k), v))
-                        .collect(),
-                    counted: Vec::new(),
-                },
-            );
+            self.members.insert(Member {
+                key: (Arc::from(meeting_key(&meeting)), info.user_id.clone()),
+                meeting,
+                info,
+                site: m.site.map(Arc::from),
+                newest: m.newest,
+                present: m.present,
+                firing: m
+                    .firing
+                    .into_iter()
+                    .map(|(k, v)| (Arc::from(k), v))
+                    .collect(),
+                counted: Vec::new(),
+            });
         }
         self.open.clear();
         for (name, key, o) in snap.open {

@@ -3,6 +3,7 @@ use std::time::Duration;
 use super::*;
 use crate::alert::Reason;
 use crate::qos::{Metric, Unit};
+use crate::rules::Severity;
 
 fn def(name: &str, scope: Scope, min: u32, fraction: f64) -> IncidentDef {
     IncidentDef {

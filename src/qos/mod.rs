@@ -588,6 +588,13 @@ pub struct MeetingInfo {
 }
 
 impl MeetingInfo {
+    /// `==`, comparing the strings' pointers before their contents.
+    pub fn same_as(&self, other: &MeetingInfo) -> bool {
+        same_text(&self.id, &other.id)
+            && same_text(&self.uuid, &other.uuid)
+            && same_text(&self.topic, &other.topic)
+    }
+
     /// The meeting's identity in alert fingerprints: its instance UUID when
     /// known, else its id.
     pub fn key(&self) -> Option<&Arc<str>> {
@@ -610,6 +617,21 @@ impl MeetingInfo {
 pub struct ParticipantSamples {
     pub info: ParticipantInfo,
     pub samples: Vec<Sample>,
+}
+
+/// Whether two lists of optional texts are equal, comparing pointers
+/// before contents (`Arc<str>`'s `==` always compares contents).
+pub fn same_texts(a: &[Option<Arc<str>>], b: &[Option<Arc<str>>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_text(x, y))
+}
+
+/// Whether two optional texts are equal, comparing pointers first.
+pub fn same_text(a: &Option<Arc<str>>, b: &Option<Arc<str>>) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => Arc::ptr_eq(x, y) || x == y,
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
