@@ -243,13 +243,7 @@ const CASE_KEYS: [&str; 8] = [
 ];
 
 fn parse_case(node: &Node, rules: Option<&RuleSet>, errs: &mut Errs<'_>) -> Option<Case> {
-    let mut m = match MapReader::new(node, "a test case") {
-        Ok(m) => m,
-        Err(msg) => {
-            errs.at(node.pos, msg);
-            return None;
-        }
-    };
+    let mut m = errs.map(node, "a test case")?;
     let name = m
         .get("name")
         .and_then(|n| errs.string(n, "name"))
@@ -399,12 +393,8 @@ fn parse_participants(
     };
     let mut out: Vec<(ParticipantInfo, Vec<Sample>)> = Vec::new();
     for item in items {
-        let mut pm = match MapReader::new(item, "a `participants` entry") {
-            Ok(pm) => pm,
-            Err(msg) => {
-                errs.at(item.pos, msg);
-                continue;
-            }
+        let Some(mut pm) = errs.map(item, "a `participants` entry") else {
+            continue;
         };
         let mut participant = ParticipantInfo::default();
         let id = pm.get("user_id");
@@ -542,12 +532,8 @@ fn parse_expect(
     out: &mut BTreeSet<Event>,
     errs: &mut Errs<'_>,
 ) {
-    let mut m = match MapReader::new(node, "an `expect` entry") {
-        Ok(m) => m,
-        Err(msg) => {
-            errs.at(node.pos, msg);
-            return;
-        }
+    let Some(mut m) = errs.map(node, "an `expect` entry") else {
+        return;
     };
     let at = match m.get("at") {
         Some(Node {

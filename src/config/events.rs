@@ -6,19 +6,13 @@ use std::net::SocketAddr;
 use super::parse::required_string;
 use super::{HttpConfig, Secret, WebSocketConfig, WebhookConfig, ZoomConfig, is_unset, redact_url};
 use crate::rules::load::Errs;
-use crate::yaml::{MapReader, Node};
+use crate::yaml::Node;
 
 const WEBHOOK_KEYS: [&str; 3] = ["listen", "path", "secret_token"];
 const WEBSOCKET_KEYS: [&str; 2] = ["subscription_id", "url"];
 
 pub(super) fn parse_webhook(node: &Node, errs: &mut Errs<'_>) -> Option<WebhookConfig> {
-    let mut m = match MapReader::new(node, "`zoom.webhook`") {
-        Ok(m) => m,
-        Err(msg) => {
-            errs.at(node.pos, msg);
-            return None;
-        }
-    };
+    let mut m = errs.map(node, "`zoom.webhook`")?;
     let listen = match m.get("listen") {
         None => {
             errs.at(
@@ -63,13 +57,7 @@ pub(super) fn parse_webhook(node: &Node, errs: &mut Errs<'_>) -> Option<WebhookC
 }
 
 pub(super) fn parse_websocket(node: &Node, errs: &mut Errs<'_>) -> Option<WebSocketConfig> {
-    let mut m = match MapReader::new(node, "`zoom.websocket`") {
-        Ok(m) => m,
-        Err(msg) => {
-            errs.at(node.pos, msg);
-            return None;
-        }
-    };
+    let mut m = errs.map(node, "`zoom.websocket`")?;
     let subscription_id = required_string(&mut m, "subscription_id", "zoom.websocket", errs);
     let url = match m.get("url") {
         None => Some("wss://ws.zoom.us/ws".to_owned()),

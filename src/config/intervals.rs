@@ -239,12 +239,8 @@ pub(super) fn parse_time_intervals(node: &Node, errs: &mut Errs<'_>) -> Vec<Arc<
     let mut out: Vec<Arc<NamedInterval>> = Vec::new();
     let mut seen: Vec<(String, Pos)> = Vec::new();
     for item in items {
-        let mut m = match MapReader::new(item, "a `time_intervals` entry") {
-            Ok(m) => m,
-            Err(msg) => {
-                errs.at(item.pos, msg);
-                continue;
-            }
+        let Some(mut m) = errs.map(item, "a `time_intervals` entry") else {
+            continue;
         };
         let name = match m.get("name") {
             None => {
@@ -308,13 +304,7 @@ fn items(node: &Node) -> Vec<&Node> {
 }
 
 fn parse_one(node: &Node, errs: &mut Errs<'_>) -> Option<TimeInterval> {
-    let mut m = match MapReader::new(node, "a time interval window") {
-        Ok(m) => m,
-        Err(msg) => {
-            errs.at(node.pos, msg);
-            return None;
-        }
-    };
+    let mut m = errs.map(node, "a time interval window")?;
     let before = errs.diags.len();
     let mut out = TimeInterval::always();
     if let Some(n) = m.get("times") {

@@ -200,12 +200,8 @@ pub(super) fn parse_sites_and_display(root: &Node, errs: &mut Errs<'_>) -> (Site
 }
 
 fn parse_display(node: &Node, errs: &mut Errs<'_>) -> DisplayConfig {
-    let mut m = match MapReader::new(node, "`display`") {
-        Ok(m) => m,
-        Err(msg) => {
-            errs.at(node.pos, msg);
-            return DisplayConfig::default();
-        }
+    let Some(mut m) = errs.map(node, "`display`") else {
+        return DisplayConfig::default();
     };
     let mut display = DisplayConfig::default();
     if let Some(n) = m.get("time_zone")
@@ -227,12 +223,8 @@ fn parse_display(node: &Node, errs: &mut Errs<'_>) -> DisplayConfig {
 }
 
 fn parse_links(node: &Node, errs: &mut Errs<'_>) -> Vec<(String, String)> {
-    let mut m = match MapReader::new(node, "`links`") {
-        Ok(m) => m,
-        Err(msg) => {
-            errs.at(node.pos, msg);
-            return Vec::new();
-        }
+    let Some(mut m) = errs.map(node, "`links`") else {
+        return Vec::new();
     };
     let mut out = Vec::new();
     for (k, v) in m.entries() {
@@ -328,13 +320,7 @@ fn positive(m: &mut MapReader<'_>, key: &str, default: u32, errs: &mut Errs<'_>)
 }
 
 fn parse_zoom(node: &Node, errs: &mut Errs<'_>) -> Option<ZoomConfig> {
-    let mut m = match MapReader::new(node, "`zoom`") {
-        Ok(m) => m,
-        Err(msg) => {
-            errs.at(node.pos, msg);
-            return None;
-        }
-    };
+    let mut m = errs.map(node, "`zoom`")?;
     let account_id = required_string(&mut m, "account_id", "zoom", errs);
     let client_id = required_string(&mut m, "client_id", "zoom", errs);
     let client_secret = required_string(&mut m, "client_secret", "zoom", errs);
@@ -378,12 +364,8 @@ fn parse_zoom(node: &Node, errs: &mut Errs<'_>) -> Option<ZoomConfig> {
 
 fn parse_poll(node: &Node, errs: &mut Errs<'_>) -> PollConfig {
     let mut poll = PollConfig::default();
-    let mut m = match MapReader::new(node, "`poll`") {
-        Ok(m) => m,
-        Err(msg) => {
-            errs.at(node.pos, msg);
-            return poll;
-        }
+    let Some(mut m) = errs.map(node, "`poll`") else {
+        return poll;
     };
     let interval = m.get("interval");
     let schedule = m.get("schedule");
@@ -477,12 +459,8 @@ pub const MIN_ADMIN_TOKEN: usize = 16;
 
 /// `http:`: `listen` and `admin_token`.
 fn parse_http(n: &Node, errs: &mut Errs<'_>) -> HttpConfig {
-    let mut h = match MapReader::new(n, "`http`") {
-        Ok(h) => h,
-        Err(msg) => {
-            errs.at(n.pos, msg);
-            return HttpConfig::default();
-        }
+    let Some(mut h) = errs.map(n, "`http`") else {
+        return HttpConfig::default();
     };
     let listen = match h.get("listen") {
         None => default_listen(),

@@ -158,12 +158,8 @@ pub(super) fn parse_sites(node: &Node, errs: &mut Errs<'_>) -> Sites {
     if node.value == Value::Null {
         return out;
     }
-    let mut m = match MapReader::new(node, "`sites`") {
-        Ok(m) => m,
-        Err(msg) => {
-            errs.at(node.pos, msg);
-            return out;
-        }
+    let Some(mut m) = errs.map(node, "`sites`") else {
+        return out;
     };
     for (k, v) in m.entries() {
         let Some(name) = k.as_scalar_text().filter(|n| !n.trim().is_empty()) else {

@@ -134,6 +134,20 @@ pub async fn page(State(s): State<Arc<HttpState>>, Query(q): Query<PageQuery>) -
 }
 
 /// Refuses a form sent from another site or without this page's token.
+/// What every silence button checks first: the form's own token, and a
+/// process that keeps silences.
+fn form_silences<'a>(
+    s: &'a HttpState,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<&'a crate::silence::SharedSilences, (StatusCode, &'static str)> {
+    check_form(s, headers, csrf).map_err(|reason| (StatusCode::FORBIDDEN, reason))?;
+    s.silences.as_deref().ok_or((
+        StatusCode::SERVICE_UNAVAILABLE,
+        "this process keeps no silences",
+    ))
+}
+
 fn check_form(s: &HttpState, headers: &HeaderMap, csrf: &str) -> Result<(), &'static str> {
     let site = headers
         .get("sec-fetch-site")
@@ -156,14 +170,9 @@ pub async fn create(
     headers: HeaderMap,
     Form(f): Form<SilenceForm>,
 ) -> Response {
-    if let Err(reason) = check_form(&s, &headers, &f.csrf) {
-        return refused(StatusCode::FORBIDDEN, reason);
-    }
-    let Some(silences) = &s.silences else {
-        return refused(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this process keeps no silences",
-        );
+    let silences = match form_silences(&s, &headers, &f.csrf) {
+        Ok(silences) => silences,
+        Err((status, reason)) => return refused(status, reason),
     };
     let request = match request_of(&f) {
         Ok(r) => r,
@@ -182,14 +191,9 @@ pub async fn expire(
     headers: HeaderMap,
     Form(f): Form<ExpireForm>,
 ) -> Response {
-    if let Err(reason) = check_form(&s, &headers, &f.csrf) {
-        return refused(StatusCode::FORBIDDEN, reason);
-    }
-    let Some(silences) = &s.silences else {
-        return refused(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this process keeps no silences",
-        );
+    let silences = match form_silences(&s, &headers, &f.csrf) {
+        Ok(silences) => silences,
+        Err((status, reason)) => return refused(status, reason),
     };
     match silences.expire(&id, now()) {
         Ok(()) => {

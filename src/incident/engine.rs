@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::buckets::{Buckets, Tallies, recount};
-use super::evaluate::resolution;
+use super::evaluate::{of_def, resolution};
 use super::members::{Firing, Member, Members, meeting_key};
 use super::{Affected, IncidentDef, IncidentTransition, Scope};
 use crate::alert::{Reason, State, Transition};
@@ -361,11 +361,6 @@ impl IncidentEngine {
                     (o.peak_participants.clone(), o.peak_shared.clone())
                 };
                 Some(IncidentTransition {
-                    state: State::Firing,
-                    reason: Reason::Condition,
-                    name: def.name.clone(),
-                    severity: def.severity,
-                    scope: def.scope.clone(),
                     scope_value: o.scope_value.clone(),
                     scope_key: key.clone(),
                     meeting: o.meeting.clone(),
@@ -376,9 +371,7 @@ impl IncidentEngine {
                     shared,
                     at: Timestamp(newest),
                     since: Timestamp(o.since),
-                    description: def.description.clone(),
-                    labels: def.labels.clone(),
-                    summary: def.summary.clone(),
+                    ..of_def(def, State::Firing, Reason::Condition)
                 })
             })
             .collect();

@@ -43,11 +43,6 @@ impl IncidentEngine {
                 };
                 self.open.insert(id, open);
                 Some(IncidentTransition {
-                    state: State::Firing,
-                    reason: Reason::Condition,
-                    name: def.name.clone(),
-                    severity: def.severity,
-                    scope: def.scope.clone(),
                     scope_value,
                     scope_key: key.to_owned(),
                     meeting,
@@ -58,9 +53,7 @@ impl IncidentEngine {
                     shared,
                     at,
                     since: at,
-                    description: def.description.clone(),
-                    labels: def.labels.clone(),
-                    summary: def.summary.clone(),
+                    ..of_def(def, State::Firing, Reason::Condition)
                 })
             }
             (Some(open), true) => {
@@ -192,11 +185,6 @@ pub(super) fn resolution(
 ) -> IncidentTransition {
     let shared = open.peak_shared;
     IncidentTransition {
-        state: State::Resolved,
-        reason,
-        name: def.name.clone(),
-        severity: def.severity,
-        scope: def.scope.clone(),
         scope_value: open.scope_value,
         scope_key: key,
         meeting: open.meeting,
@@ -207,6 +195,29 @@ pub(super) fn resolution(
         shared,
         at,
         since: Timestamp(open.since),
+        ..of_def(def, State::Resolved, reason)
+    }
+}
+
+/// A transition of `def` with what the definition gives (name, severity,
+/// scope, words, labels); the caller sets the scope value and the figures.
+pub(super) fn of_def(def: &IncidentDef, state: State, reason: Reason) -> IncidentTransition {
+    IncidentTransition {
+        state,
+        reason,
+        name: def.name.clone(),
+        severity: def.severity,
+        scope: def.scope.clone(),
+        scope_value: String::new(),
+        scope_key: String::new(),
+        meeting: None,
+        affected: 0,
+        population: 0,
+        peak: 0,
+        participants: Vec::new(),
+        shared: BTreeMap::new(),
+        at: Timestamp(0),
+        since: Timestamp(0),
         description: def.description.clone(),
         labels: def.labels.clone(),
         summary: def.summary.clone(),

@@ -134,15 +134,7 @@ pub fn facts(v: &AlertView) -> Vec<(&'static str, String)> {
         f.push(("Metric", format!("{metric}: {label}{value}{t}")));
     }
     f.push(("Rule", format!("{} ({})", v.rule, v.severity)));
-    let since = if v.since_local.is_empty() {
-        &v.since
-    } else {
-        &v.since_local
-    };
-    match &v.duration {
-        Some(d) => f.push(("Duration", format!("{d} (since {since})"))),
-        None => f.push(("Since", since.clone())),
-    }
+    push_since(&mut f, v);
     let where_: Vec<&str> = [&v.device, &v.network_type, &v.location]
         .into_iter()
         .flatten()
@@ -160,6 +152,20 @@ pub fn facts(v: &AlertView) -> Vec<(&'static str, String)> {
 /// Affected participants listed in an incident's message before "and N
 /// more".
 pub const INCIDENT_MEMBERS_LISTED: usize = 10;
+
+/// "Duration: 5m (since 10:04)" once it ended, "Since: 10:04" while it
+/// lasts; in the display time zone when one is set.
+fn push_since(f: &mut Vec<(&'static str, String)>, v: &AlertView) {
+    let since = if v.since_local.is_empty() {
+        &v.since
+    } else {
+        &v.since_local
+    };
+    match &v.duration {
+        Some(d) => f.push(("Duration", format!("{d} (since {since})"))),
+        None => f.push(("Since", since.clone())),
+    }
+}
 
 /// The facts of an incident: scope value, affected of population (the peak
 /// too once resolved), shared factors, the affected participants with their
@@ -200,15 +206,7 @@ fn incident_facts(v: &AlertView, i: &IncidentFacts) -> Vec<(&'static str, String
         f.push((label, lines.join("\n")));
     }
     f.push(("Incident", format!("{} ({})", v.rule, v.severity)));
-    let since = if v.since_local.is_empty() {
-        &v.since
-    } else {
-        &v.since_local
-    };
-    match &v.duration {
-        Some(d) => f.push(("Duration", format!("{d} (since {since})"))),
-        None => f.push(("Since", since.clone())),
-    }
+    push_since(&mut f, v);
     if let Some(r) = &v.reason {
         f.push(("Reason", r.clone()));
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::load::Errs;
 use super::{Severity, template};
 use crate::qos::ATTRIBUTE_NAMES;
-use crate::yaml::{MapReader, Node, Pos, Value, suggest};
+use crate::yaml::{Node, Pos, Value, suggest};
 
 /// What an incident groups participants by.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -126,12 +126,8 @@ pub(super) fn parse_incident(node: &Node, errs: &mut Errs<'_>) -> ParsedIncident
         members: Vec::new(),
         line: node.pos.line,
     };
-    let mut m = match MapReader::new(node, "an incident") {
-        Ok(m) => m,
-        Err(msg) => {
-            errs.at(node.pos, msg);
-            return out;
-        }
+    let Some(mut m) = errs.map(node, "an incident") else {
+        return out;
     };
     let name_node = m.get("name");
     let name = match name_node {

@@ -342,6 +342,13 @@ pub(crate) struct Errs<'p> {
 }
 
 impl Errs<'_> {
+    /// `node` as a mapping, or an error at it.
+    pub fn map<'n>(&mut self, node: &'n Node, what: &str) -> Option<MapReader<'n>> {
+        MapReader::new(node, what)
+            .map_err(|msg| self.at(node.pos, msg))
+            .ok()
+    }
+
     pub fn at(&mut self, pos: yaml::Pos, message: impl Into<String>) {
         self.diags.push(Diagnostic::new(self.path, pos, message));
     }

@@ -8,7 +8,7 @@ use super::{required_string, url_field};
 use crate::config::{NotifierConfig, NotifierKind, Secret, SecretUrl};
 use crate::matcher;
 use crate::rules::load::Errs;
-use crate::yaml::{MapReader, Node};
+use crate::yaml::Node;
 
 const NOTIFIER_TYPES: [&str; 4] = ["slack", "teams", "webhook", "console"];
 
@@ -19,24 +19,16 @@ pub(super) fn parse_notifiers(
 ) -> (BTreeMap<String, NotifierConfig>, Vec<String>) {
     let mut out = BTreeMap::new();
     let mut broken = Vec::new();
-    let mut m = match MapReader::new(node, "`notifiers`") {
-        Ok(m) => m,
-        Err(msg) => {
-            errs.at(node.pos, msg);
-            return (out, broken);
-        }
+    let Some(mut m) = errs.map(node, "`notifiers`") else {
+        return (out, broken);
     };
     for (k, v) in m.entries() {
         let Some(name) = k.as_scalar_text() else {
             errs.at(k.pos, "notifier names must be strings");
             continue;
         };
-        let mut n = match MapReader::new(v, "a notifier") {
-            Ok(n) => n,
-            Err(msg) => {
-                errs.at(v.pos, msg);
-                continue;
-            }
+        let Some(mut n) = errs.map(v, "a notifier") else {
+            continue;
         };
         let section = format!("notifiers.{name}");
         let kind_text = required_string(&mut n, "type", &section, errs);

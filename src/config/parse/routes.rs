@@ -23,12 +23,8 @@ pub(super) fn parse_routes(
     };
     let mut out = Vec::new();
     for item in items {
-        let mut m = match MapReader::new(item, "a route") {
-            Ok(m) => m,
-            Err(msg) => {
-                errs.at(item.pos, msg);
-                continue;
-            }
+        let Some(mut m) = errs.map(item, "a route") else {
+            continue;
         };
         let mut matchers = Vec::new();
         let mut label_keys = Vec::new();

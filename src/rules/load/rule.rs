@@ -40,12 +40,8 @@ pub(super) type ParsedRule = (
 
 /// Reads one rule.
 pub(super) fn parse_rule(node: &Node, errs: &mut Errs<'_>) -> ParsedRule {
-    let mut m = match MapReader::new(node, "a rule") {
-        Ok(m) => m,
-        Err(msg) => {
-            errs.at(node.pos, msg);
-            return (None, None, Vec::new());
-        }
+    let Some(mut m) = errs.map(node, "a rule") else {
+        return (None, None, Vec::new());
     };
     let name_node = m.get("name");
     let name = match name_node {
@@ -274,12 +270,8 @@ fn parse_hold(node: &Node, errs: &mut Errs<'_>) -> Option<Hold> {
 }
 
 fn parse_match(node: &Node, errs: &mut Errs<'_>) -> Vec<RuleMatcher> {
-    let mut m = match MapReader::new(node, "`match`") {
-        Ok(m) => m,
-        Err(msg) => {
-            errs.at(node.pos, msg);
-            return Vec::new();
-        }
+    let Some(mut m) = errs.map(node, "`match`") else {
+        return Vec::new();
     };
     let mut out = Vec::new();
     for (k, v) in m.entries() {
@@ -316,12 +308,8 @@ fn parse_match(node: &Node, errs: &mut Errs<'_>) -> Vec<RuleMatcher> {
 }
 
 pub(in crate::rules) fn parse_labels(node: &Node, errs: &mut Errs<'_>) -> BTreeMap<String, String> {
-    let mut m = match MapReader::new(node, "`labels`") {
-        Ok(m) => m,
-        Err(msg) => {
-            errs.at(node.pos, msg);
-            return BTreeMap::new();
-        }
+    let Some(mut m) = errs.map(node, "`labels`") else {
+        return BTreeMap::new();
     };
     let mut out = BTreeMap::new();
     for (k, v) in m.entries() {
