@@ -40,16 +40,7 @@ impl Buckets {
             key: key.to_owned(),
             ..Bucket::default()
         };
-        let i = match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = bucket;
-                i
-            }
-            None => {
-                self.slots.push(bucket);
-                self.slots.len() - 1
-            }
-        };
+        let i = put(&mut self.slots, &mut self.free, bucket);
         self.index.insert(key.to_owned(), i);
         i
     }
@@ -63,6 +54,20 @@ impl Buckets {
 
     pub(super) fn values(&self) -> impl Iterator<Item = &Bucket> {
         self.index.values().map(|i| &self.slots[*i])
+    }
+}
+
+/// Puts `item` in a free slot, or a new one; returns its slot.
+pub(super) fn put<T>(slots: &mut Vec<T>, free: &mut Vec<usize>, item: T) -> usize {
+    match free.pop() {
+        Some(i) => {
+            slots[i] = item;
+            i
+        }
+        None => {
+            slots.push(item);
+            slots.len() - 1
+        }
     }
 }
 
@@ -129,13 +134,27 @@ pub(super) struct Tallies<'a> {
     pub(super) hot: &'a mut [bool],
 }
 
+/// What changed about a member since it was last counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Change {
+    /// A newer sample, nothing else.
+    Sample,
+    /// Its member alerts firing.
+    Firing,
+    /// What places it: its meeting, attributes, site or presence (or the
+    /// definitions).
+    Moved,
+}
+
 /// Moves a member's counts to where it belongs now. A newer sample in the
 /// same scope value only moves its counts by time (no allocation, the
 /// member set untouched), and marks the scope value for evaluation only
-/// when some alert or incident of that definition could change. `moved`
-/// says whether what places it (its meeting, attributes, site, presence)
-/// may have changed; when not, its buckets are known without a look.
-pub(super) fn recount(defs: &[IncidentDef], t: Tallies<'_>, member: &mut Member, moved: bool) {
+/// when some alert or incident of that definition could change. `change`
+/// says what may have changed since its last count: for a new sample and
+/// nothing else, its buckets and whether it is affected are known without
+/// a look.
+pub(super) fn recount(defs: &[IncidentDef], t: Tallies<'_>, member: &mut Member, change: Change) {
+    let moved = change == Change::Moved;
     let Member {
         key,
         meeting,
@@ -164,7 +183,10 @@ pub(super) fn recount(defs: &[IncidentDef], t: Tallies<'_>, member: &mut Member,
             continue;
         };
         let at = *newest;
-        let affected = (stays || new_key.is_some()) && firing.keys().any(|r| def.has_member(r));
+        let affected = match (&counted[d], change) {
+            (Some(old), Change::Sample) => old.affected,
+            _ => (stays || new_key.is_some()) && firing.keys().any(|r| def.has_member(r)),
+        };
         let touched = &mut t.touched[d];
         let hot = &mut t.hot[d];
         if stays && let Some(old) = counted[d].as_mut() {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::buckets::{Buckets, Tallies, recount};
+use super::buckets::{Buckets, Change, Tallies, recount};
 use super::evaluate::{of_def, resolution};
 use super::members::{Firing, Member, Members, meeting_key};
 use super::{Affected, IncidentDef, IncidentTransition, Scope};
@@ -124,14 +124,15 @@ impl IncidentEngine {
         }
         member.newest = member.newest.max(u.newest.0);
         member.present = u.present;
-        recount(&self.defs, tallies!(self), member, moved);
+        let change = if moved { Change::Moved } else { Change::Sample };
+        recount(&self.defs, tallies!(self), member, change);
     }
 
     /// A participant left its meeting: out of every population.
     pub fn leave(&mut self, meeting: &MeetingInfo, user_id: &str) {
         if let Some(m) = self.members.get_mut(meeting_key(meeting), user_id) {
             m.present = false;
-            recount(&self.defs, tallies!(self), m, true);
+            recount(&self.defs, tallies!(self), m, Change::Moved);
         }
     }
 
@@ -175,7 +176,7 @@ impl IncidentEngine {
                 member.firing.remove(&t.rule);
             }
         }
-        recount(&self.defs, tallies!(self), member, false);
+        recount(&self.defs, tallies!(self), member, Change::Firing);
     }
 
     /// A meeting ended: its participants leave every population, and its
@@ -186,7 +187,7 @@ impl IncidentEngine {
         };
         for mut m in self.members.remove_meeting(&meeting_key) {
             m.present = false;
-            recount(&self.defs, tallies!(self), &mut m, true);
+            recount(&self.defs, tallies!(self), &mut m, Change::Moved);
         }
         let mut out = Vec::new();
         for (d, def) in self.defs.iter().enumerate() {
@@ -412,7 +413,7 @@ impl IncidentEngine {
         self.hot = vec![false; n];
         for m in self.members.values_mut() {
             m.counted = vec![None; n];
-            recount(&self.defs, tallies!(self), m, true);
+            recount(&self.defs, tallies!(self), m, Change::Moved);
         }
         // Meeting-scope incidents keep their meeting for messages.
         for ((name, key), o) in &mut self.open {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap as HashMap;
 use serde::{Deserialize, Serialize};
 
-use super::buckets::Count;
+use super::buckets::{Count, put};
 use crate::qos::{MeetingInfo, ParticipantInfo};
 use crate::rules::Severity;
 
@@ -121,16 +121,7 @@ impl Members {
             Some(i) => *i,
             None => {
                 let slot = Some((m.key.0.clone(), Users::default()));
-                let i = match self.free.pop() {
-                    Some(i) => {
-                        self.slots[i] = slot;
-                        i
-                    }
-                    None => {
-                        self.slots.push(slot);
-                        self.slots.len() - 1
-                    }
-                };
+                let i = put(&mut self.slots, &mut self.free, slot);
                 self.index.insert(m.key.0.clone(), i);
                 i
             }
