@@ -10,10 +10,49 @@ use crate::incident::engine::scope_key_of;
 /// One member's contribution to a bucket.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct Count {
-    /// The bucket's slot in its definition's [`Buckets`].
-    slot: usize,
     at: i64,
+    /// The bucket's slot in its definition's [`Buckets`].
+    slot: u32,
     affected: bool,
+}
+
+/// Per incident definition: where a member is counted. Held in the member
+/// itself for the first few definitions (a pack has a handful), so a
+/// sample's count is found without following a pointer.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Counted {
+    inline: [Option<Count>; INLINE],
+    more: Vec<Option<Count>>,
+}
+
+const INLINE: usize = 4;
+
+impl Counted {
+    /// Room for `n` definitions.
+    fn ensure(&mut self, n: usize) {
+        if n > INLINE && self.more.len() < n - INLINE {
+            self.more.resize(n - INLINE, None);
+        }
+    }
+}
+
+impl std::ops::Index<usize> for Counted {
+    type Output = Option<Count>;
+    fn index(&self, d: usize) -> &Option<Count> {
+        match d.checked_sub(INLINE) {
+            None => &self.inline[d],
+            Some(i) => &self.more[i],
+        }
+    }
+}
+
+impl std::ops::IndexMut<usize> for Counted {
+    fn index_mut(&mut self, d: usize) -> &mut Option<Count> {
+        match d.checked_sub(INLINE) {
+            None => &mut self.inline[d],
+            Some(i) => &mut self.more[i],
+        }
+    }
 }
 
 /// One definition's buckets, by scope key, in slots that stay put while
@@ -165,7 +204,7 @@ pub(super) fn recount(defs: &[IncidentDef], t: Tallies<'_>, member: &mut Member,
         firing,
         counted,
     } = member;
-    counted.resize(defs.len(), None);
+    counted.ensure(defs.len());
     for (d, def) in defs.iter().enumerate() {
         let buckets = &mut t.buckets[d];
         // Whether it stays in the bucket it is counted in, and where it
@@ -173,7 +212,7 @@ pub(super) fn recount(defs: &[IncidentDef], t: Tallies<'_>, member: &mut Member,
         let (stays, new_key) = if moved {
             let k = scope_key_of(def, meeting, site.as_deref(), info).filter(|_| *present);
             let stays = match (&counted[d], k) {
-                (Some(old), Some(k)) => buckets.slots[old.slot].key == k,
+                (Some(old), Some(k)) => buckets.slots[old.slot as usize].key == k,
                 _ => false,
             };
             (stays, k)
@@ -194,7 +233,7 @@ pub(super) fn recount(defs: &[IncidentDef], t: Tallies<'_>, member: &mut Member,
                 continue;
             }
             let changed = old.affected != affected;
-            let b = &mut buckets.slots[old.slot];
+            let b = &mut buckets.slots[old.slot as usize];
             b.present.dec(old.at);
             b.present.inc(at);
             if old.affected {
@@ -213,12 +252,12 @@ pub(super) fn recount(defs: &[IncidentDef], t: Tallies<'_>, member: &mut Member,
             // sample cannot make an incident: no evaluation needed.
             if (changed || *hot) && !b.dirty {
                 b.dirty = true;
-                touched.push(old.slot);
+                touched.push(old.slot as usize);
             }
             continue;
         }
         if let Some(old) = counted[d].take() {
-            let b = &mut buckets.slots[old.slot];
+            let b = &mut buckets.slots[old.slot as usize];
             b.members.remove(&*key);
             b.present.dec(old.at);
             if old.affected {
@@ -227,7 +266,7 @@ pub(super) fn recount(defs: &[IncidentDef], t: Tallies<'_>, member: &mut Member,
             }
             if !b.dirty {
                 b.dirty = true;
-                touched.push(old.slot);
+                touched.push(old.slot as usize);
             }
         }
         counted[d] = new_key.map(|k| {
@@ -245,7 +284,11 @@ pub(super) fn recount(defs: &[IncidentDef], t: Tallies<'_>, member: &mut Member,
                 b.dirty = true;
                 touched.push(slot);
             }
-            Count { slot, at, affected }
+            Count {
+                at,
+                slot: slot as u32,
+                affected,
+            }
         });
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::buckets::{Buckets, Change, Tallies, recount};
+use super::buckets::{Buckets, Change, Counted, Tallies, recount};
 use super::evaluate::{of_def, resolution};
 use super::members::{Firing, Member, Members, meeting_key};
 use super::{Affected, IncidentDef, IncidentTransition, Scope};
@@ -412,7 +412,7 @@ impl IncidentEngine {
         self.touched = vec![Vec::new(); n];
         self.hot = vec![false; n];
         for m in self.members.values_mut() {
-            m.counted = vec![None; n];
+            m.counted = Counted::default();
             recount(&self.defs, tallies!(self), m, Change::Moved);
         }
         // Meeting-scope incidents keep their meeting for messages.

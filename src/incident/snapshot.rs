@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::buckets::Counted;
 use super::engine::{IncidentEngine, Open};
 use super::members::{Firing, Member, meeting_key};
 use crate::qos::{ATTRIBUTE_NAMES, MeetingInfo, ParticipantInfo};
@@ -109,7 +110,7 @@ impl IncidentEngine {
                     .into_iter()
                     .map(|(k, v)| (Arc::from(k), v))
                     .collect(),
-                counted: Vec::new(),
+                counted: Counted::default(),
             });
         }
         self.open.clear();
