@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::{EXIT_FAIL, EXIT_OK};
 use crate::alert::{Event, State, SystemAlert};
-use crate::config::{Config, EnvMode, NotifierConfig, NotifierKind, UNSET_MARK};
+use crate::config::{Config, EnvMode, NotifierConfig, UNSET_MARK};
 use crate::notify::channel::{self, Group, Message, Outcome};
 use crate::notify::delivery::{DeliveryTuning, Sender};
 use crate::notify::view;
@@ -146,12 +146,7 @@ async fn send(
 
 /// The variable a notifier's URL needs but the environment lacks.
 fn unset_variable(notifier: &NotifierConfig) -> Option<String> {
-    let url = match &notifier.kind {
-        NotifierKind::Console => return None,
-        NotifierKind::Slack { url }
-        | NotifierKind::Teams { url, .. }
-        | NotifierKind::Webhook { url, .. } => url.expose(),
-    };
+    let url = notifier.kind.url()?.expose();
     let at = url.find(UNSET_MARK)? + UNSET_MARK.len();
     let name: String = url[at..]
         .chars()

@@ -283,6 +283,18 @@ pub enum NotifierKind {
     Console,
 }
 
+impl NotifierKind {
+    /// Where it posts; `None` for the console.
+    pub fn url(&self) -> Option<&SecretUrl> {
+        match self {
+            NotifierKind::Slack { url }
+            | NotifierKind::Teams { url, .. }
+            | NotifierKind::Webhook { url, .. } => Some(url),
+            NotifierKind::Console => None,
+        }
+    }
+}
+
 /// `notifiers.NAME`.
 #[derive(Debug, Clone)]
 pub struct NotifierConfig {
