@@ -13,7 +13,6 @@
 //! the service would hold.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -330,11 +329,7 @@ impl Inhibitor {
     ) -> Vec<(String, Vec<String>)> {
         let mut restored = Vec::new();
         for h in saved {
-            let meeting = MeetingInfo {
-                id: h.meeting_id.as_deref().map(Arc::from),
-                uuid: h.meeting_uuid.as_deref().map(Arc::from),
-                topic: None,
-            };
+            let meeting = MeetingInfo::from_ids(h.meeting_id.as_deref(), h.meeting_uuid.as_deref());
             let Some(transition) = engaged.firing_now(&meeting, &h.user_id, &h.rule) else {
                 continue;
             };

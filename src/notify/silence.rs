@@ -209,11 +209,7 @@ impl SilenceStage {
     /// lifecycle still has firing.
     pub fn restore(&mut self, saved: Vec<HeldSnapshot>, engaged: &dyn Engaged) {
         for h in saved {
-            let meeting = MeetingInfo {
-                id: h.meeting_id.as_deref().map(Arc::from),
-                uuid: h.meeting_uuid.as_deref().map(Arc::from),
-                topic: None,
-            };
+            let meeting = MeetingInfo::from_ids(h.meeting_id.as_deref(), h.meeting_uuid.as_deref());
             let Some(t) = engaged.firing_now(&meeting, &h.user_id, &h.rule) else {
                 continue;
             };

@@ -588,6 +588,15 @@ pub struct MeetingInfo {
 }
 
 impl MeetingInfo {
+    /// A meeting known by its number and UUID as saved (no topic).
+    pub fn from_ids(id: Option<&str>, uuid: Option<&str>) -> MeetingInfo {
+        MeetingInfo {
+            id: id.map(Arc::from),
+            uuid: uuid.map(Arc::from),
+            topic: None,
+        }
+    }
+
     /// `==`, comparing the strings' pointers before their contents.
     pub fn same_as(&self, other: &MeetingInfo) -> bool {
         same_text(&self.id, &other.id)
