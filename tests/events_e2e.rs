@@ -45,10 +45,7 @@ fn config(zoom: &MockZoom, slack: &MockServer) -> ServiceConfig {
         .events_only()
         .webhook()
         .rule_file("rules.yaml", RULES)
-        .notifier(
-            "oncall",
-            &format!("{{ type: slack, url: \"{}/slack\" }}", slack.uri()),
-        )
+        .slack("oncall", &format!("{}/slack", slack.uri()))
         .route_to(&["oncall"])
 }
 
@@ -339,10 +336,7 @@ async fn a_dropped_websocket_reconnects_and_catches_up_with_a_poll() {
         .events_only()
         .websocket(&ws_url, "sub-1")
         .rule_file("rules.yaml", RULES)
-        .notifier(
-            "oncall",
-            &format!("{{ type: slack, url: \"{}/slack\" }}", slack.uri()),
-        )
+        .slack("oncall", &format!("{}/slack", slack.uri()))
         .route_to(&["oncall"])
         .write(dir.path());
     let mut service = Service::run(&path, "info", &[]);

@@ -198,10 +198,7 @@ incidents:
     let service_config = ServiceConfig::new(&zoom)
         .discover_interval("1m")
         .rule_file("rules/r.yaml", rules)
-        .notifier(
-            "chat",
-            &format!("{{ type: slack, url: \"{}/slack\" }}", slack.uri()),
-        );
+        .slack("chat", &format!("{}/slack", slack.uri()));
     service_config.write(dir.path());
     let mut yaml = service_config.yaml();
     yaml.push_str("sites:\n  berlin: [10.20.0.0/16]\n");

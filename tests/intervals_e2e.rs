@@ -74,18 +74,9 @@ async fn start(quiet: &str, office: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let config = ServiceConfig::new(&zoom)
         .targets(&["42"])
-        .rule_file(
-            "rules.yaml",
-            "rules:\n  - name: latency-high\n    when: audio_input.latency > 150ms\n",
-        )
-        .notifier(
-            "oncall",
-            &format!("{{ type: slack, url: \"{}/slack\" }}", chat.uri()),
-        )
-        .notifier(
-            "netops",
-            &format!("{{ type: teams, url: \"{}/teams\" }}", chat.uri()),
-        )
+        .latency_rule()
+        .slack("oncall", &format!("{}/slack", chat.uri()))
+        .teams("netops", &format!("{}/teams", chat.uri()))
         .section(&format!(
             "time_intervals:\n  - name: quiet\n    time_intervals: {quiet}\n  - name: office\n    time_intervals: {office}\n"
         ))

@@ -79,10 +79,7 @@ async fn messages_say_what_happened_and_lead_somewhere() {
     let service_config = ServiceConfig::new(&zoom)
         .discover_interval("1m")
         .rule_file("rules/latency.yaml", RULE)
-        .notifier(
-            "chat",
-            &format!("{{ type: slack, url: \"{}/slack\" }}", receiver.uri()),
-        )
+        .slack("chat", &format!("{}/slack", receiver.uri()))
         .notifier(
             "tools",
             &format!("{{ type: webhook, url: \"{}/hook\" }}", receiver.uri()),

@@ -103,10 +103,7 @@ async fn a_critical_loss_inhibits_its_warning_until_it_clears() {
     let config = ServiceConfig::new(&zoom)
         .targets(&["42"])
         .rule_file("audio.yaml", &pack)
-        .notifier(
-            "oncall",
-            &format!("{{ type: slack, url: \"{}/slack\" }}", slack.uri()),
-        )
+        .slack("oncall", &format!("{}/slack", slack.uri()))
         .write(dir.path());
     let mut service = Service::run(&config, "info", &[]);
     let base = service.listen_url(WAIT);
@@ -199,18 +196,9 @@ async fn failing_notifier_is_reported_elsewhere(failure: ResponseTemplate, why: 
     let dir = tempfile::tempdir().unwrap();
     let config = ServiceConfig::new(&zoom)
         .targets(&["42"])
-        .rule_file(
-            "rules.yaml",
-            "rules:\n  - name: latency-high\n    when: audio_input.latency > 150ms\n",
-        )
-        .notifier(
-            "broken",
-            &format!("{{ type: slack, url: \"{}/broken\" }}", broken.uri()),
-        )
-        .notifier(
-            "other",
-            &format!("{{ type: teams, url: \"{}/other\" }}", other.uri()),
-        )
+        .latency_rule()
+        .slack("broken", &format!("{}/broken", broken.uri()))
+        .teams("other", &format!("{}/other", other.uri()))
         .write(dir.path());
     let mut service = Service::run(
         &config,

@@ -76,14 +76,8 @@ async fn kill_9_with_slack_down_then_restart_delivers_once() {
     let dir = tempfile::tempdir().unwrap();
     let config = ServiceConfig::new(&zoom)
         .targets(&["42"])
-        .rule_file(
-            "rules.yaml",
-            "rules:\n  - name: latency-high\n    when: audio_input.latency > 150ms\n",
-        )
-        .notifier(
-            "oncall",
-            &format!("{{ type: slack, url: \"{}/services/T/B/X\" }}", slack.uri()),
-        )
+        .latency_rule()
+        .slack("oncall", &format!("{}/services/T/B/X", slack.uri()))
         .write(dir.path());
     let delivered = |name: &str| {
         log.lock()

@@ -60,21 +60,9 @@ async fn a_topic_route_sends_the_exec_meeting_to_teams_and_the_rest_to_the_catch
 
     let dir = tempfile::tempdir().unwrap();
     let config = ServiceConfig::new(&zoom)
-        .rule_file(
-            "rules.yaml",
-            "rules:\n  - name: latency-high\n    when: audio_input.latency > 150ms\n",
-        )
-        .notifier(
-            "netops",
-            &format!(
-                "{{ type: teams, url: \"{}/workflows/netops\" }}",
-                teams.uri()
-            ),
-        )
-        .notifier(
-            "oncall",
-            &format!("{{ type: slack, url: \"{}/services/T/B/X\" }}", slack.uri()),
-        )
+        .latency_rule()
+        .teams("netops", &format!("{}/workflows/netops", teams.uri()))
+        .slack("oncall", &format!("{}/services/T/B/X", slack.uri()))
         .route_matching("{ topic: \"~(?i)exec\" }", &["netops"])
         .route_to(&["oncall"])
         .write(dir.path());

@@ -49,17 +49,30 @@ fn cli(dir: &Path, args: &[&str], url: &str, token: Option<&str>) -> Output {
     cmd.output().expect("qoswatch runs")
 }
 
+/// Both silences survived a restart, active and still holding Alice's and
+/// Carol's alerts (not Bob's).
+async fn still_silenced(url: &str, alice_silence: &str, meeting_silence: &str, when: &str) {
+    assert_eq!(silence_state(url, alice_silence).await, "active", "{when}");
+    assert_eq!(
+        silence_state(url, meeting_silence).await,
+        "active",
+        "{when}"
+    );
+    wait_listed(
+        url,
+        &[
+            ("Alice", &[alice_silence]),
+            ("Bob", &[]),
+            ("Carol", &[meeting_silence]),
+        ],
+        when,
+    )
+    .await;
+}
+
 /// GET `path` with the token; the JSON body.
 async fn get(url: &str, path: &str) -> Value {
-    reqwest::Client::new()
-        .get(format!("{url}{path}"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    kit::api_get(url, path, TOKEN).await
 }
 
 /// `/api/alerts`: (participant, silenced_by) of each firing alert, sorted.
@@ -160,17 +173,8 @@ async fn a_cli_silence_holds_an_alert_until_expired_and_a_meeting_end_silence_en
     let dir = tempfile::tempdir().unwrap();
     let config = ServiceConfig::new(&zoom)
         .targets(&["42", "43"])
-        .rule_file(
-            "rules.yaml",
-            "rules:\n  - name: latency-high\n    when: audio_input.latency > 150ms\n",
-        )
-        .notifier(
-            "oncall",
-            &format!(
-                "{{ type: slack, url: \"{}/services/T/B/X\" }}",
-                slack_server.uri()
-            ),
-        )
+        .latency_rule()
+        .slack("oncall", &format!("{}/services/T/B/X", slack_server.uri()))
         .admin_token("${QOSWATCH_ADMIN_TOKEN}")
         .write(dir.path());
     let env = [("QOSWATCH_ADMIN_TOKEN", TOKEN)];
@@ -265,15 +269,10 @@ async fn a_cli_silence_holds_an_alert_until_expired_and_a_meeting_end_silence_en
     assert_eq!(service.terminate(Duration::from_secs(15)), Some(0));
     let mut service = Service::run(&config, "info", &env);
     let url = service.listen_url(Duration::from_secs(10));
-    assert_eq!(silence_state(&url, &alice_silence).await, "active");
-    assert_eq!(silence_state(&url, &meeting_silence).await, "active");
-    wait_listed(
+    still_silenced(
         &url,
-        &[
-            ("Alice", &[alice_silence.as_str()]),
-            ("Bob", &[]),
-            ("Carol", &[meeting_silence.as_str()]),
-        ],
+        &alice_silence,
+        &meeting_silence,
         "after SIGTERM and a restart",
     )
     .await;
@@ -282,15 +281,10 @@ async fn a_cli_silence_holds_an_alert_until_expired_and_a_meeting_end_silence_en
     service.kill();
     let mut service = Service::run(&config, "info", &env);
     let url = service.listen_url(Duration::from_secs(10));
-    assert_eq!(silence_state(&url, &alice_silence).await, "active");
-    assert_eq!(silence_state(&url, &meeting_silence).await, "active");
-    wait_listed(
+    still_silenced(
         &url,
-        &[
-            ("Alice", &[alice_silence.as_str()]),
-            ("Bob", &[]),
-            ("Carol", &[meeting_silence.as_str()]),
-        ],
+        &alice_silence,
+        &meeting_silence,
         "after kill -9 and a restart",
     )
     .await;
@@ -393,10 +387,7 @@ async fn without_the_token_every_write_is_refused_naming_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let config = ServiceConfig::new(&zoom)
         .targets(&["42"])
-        .rule_file(
-            "rules.yaml",
-            "rules:\n  - name: latency-high\n    when: audio_input.latency > 150ms\n",
-        )
+        .latency_rule()
         .notifier("out", "{ type: console }")
         .write(dir.path());
     let mut service = Service::run(&config, "info", &[]);

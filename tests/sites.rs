@@ -319,17 +319,8 @@ async fn a_site_route_sends_the_berlin_participant_to_its_own_notifier() {
             "rules.yaml",
             "rules:\n  - name: latency-high\n    when: audio_input.latency > 150ms\n    summary: \"{{ user_name }} at {{ site }}\"\n",
         )
-        .notifier(
-            "berlin",
-            &format!(
-                "{{ type: teams, url: \"{}/workflows/berlin\" }}",
-                teams.uri()
-            ),
-        )
-        .notifier(
-            "oncall",
-            &format!("{{ type: slack, url: \"{}/services/T/B/X\" }}", slack.uri()),
-        )
+        .teams("berlin", &format!("{}/workflows/berlin", teams.uri()))
+        .slack("oncall", &format!("{}/services/T/B/X", slack.uri()))
         .route_matching("{ site: berlin-office }", &["berlin"])
         .route_to(&["oncall"])
         .write(dir.path());

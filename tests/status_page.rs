@@ -59,15 +59,7 @@ fn csrf(html: &str) -> String {
 }
 
 async fn silences(url: &str) -> Vec<Value> {
-    let body: Value = client()
-        .get(format!("{url}/api/silences"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = kit::api_get(url, "/api/silences", TOKEN).await;
     body["silences"].as_array().unwrap().clone()
 }
 
@@ -129,10 +121,7 @@ async fn the_status_page_shows_alerts_and_silences_and_its_forms_are_guarded() {
             "rules.yaml",
             "rules:\n  - name: latency-high\n    severity: critical\n    when: audio_input.latency > 150ms\n",
         )
-        .notifier(
-            "oncall",
-            &format!("{{ type: slack, url: \"{}/slack\" }}", slack_server.uri()),
-        )
+        .slack("oncall", &format!("{}/slack", slack_server.uri()))
         .admin_token(TOKEN)
         .write(dir.path());
     let mut service = Service::run(&config, "info", &[]);

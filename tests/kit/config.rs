@@ -111,6 +111,25 @@ impl ServiceConfig {
         self
     }
 
+    /// `rules.yaml` with the one rule most tests need: `latency-high`,
+    /// audio input latency over 150 ms.
+    pub fn latency_rule(self) -> Self {
+        self.rule_file(
+            "rules.yaml",
+            "rules:\n  - name: latency-high\n    when: audio_input.latency > 150ms\n",
+        )
+    }
+
+    /// A Slack notifier posting to `url`.
+    pub fn slack(self, name: &str, url: &str) -> Self {
+        self.notifier(name, &format!("{{ type: slack, url: \"{url}\" }}"))
+    }
+
+    /// A Teams (Adaptive Card) notifier posting to `url`.
+    pub fn teams(self, name: &str, url: &str) -> Self {
+        self.notifier(name, &format!("{{ type: teams, url: \"{url}\" }}"))
+    }
+
     /// A notifier as a flow mapping: `notifier("out", "{ type: console }")`.
     pub fn notifier(mut self, name: &str, yaml: &str) -> Self {
         self.notifiers.push((name.into(), yaml.into()));

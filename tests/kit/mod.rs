@@ -110,8 +110,6 @@ pub fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     false
 }
 
-/// Checks a `/metrics` text with `promtool check metrics` (no output, exit
-/// 0); skipped when promtool is missing unless [`strict`].
 /// The `/metrics` text of the service at `url`.
 pub async fn metrics(url: &str) -> String {
     reqwest::get(format!("{url}/metrics"))
@@ -122,6 +120,22 @@ pub async fn metrics(url: &str) -> String {
         .expect("/metrics has a body")
 }
 
+/// GET `path` of the service's admin API at `url` with a bearer `token`;
+/// the JSON body.
+pub async fn api_get(url: &str, path: &str, token: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("{url}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: not JSON: {e}"))
+}
+
+/// Checks a `/metrics` text with `promtool check metrics` (no output, exit
+/// 0); skipped when promtool is missing unless [`strict`].
 pub fn promtool_check(text: &str) {
     use std::io::Write;
     use std::process::{Command, Stdio};
