@@ -461,6 +461,29 @@ fn warm_up_and_describe(e: &mut Engine, fleet: &mut Fleet) {
     }
 }
 
+/// Times `iters` minutes of the fleet fed by `feed_one`, from `minute` on
+/// (a new cycle, untimed, after the last minute), so every call of the
+/// closure sees newer samples than the one before.
+fn timed_minutes(
+    iters: u64,
+    fleet: &mut Fleet,
+    minute: &mut usize,
+    mut feed_one: impl FnMut(&Fleet, &[Sample]),
+) -> Duration {
+    let mut measured = Duration::ZERO;
+    for _ in 0..iters {
+        if *minute == MINUTES {
+            next_cycle(fleet);
+            *minute = 0;
+        }
+        let start = Instant::now();
+        feed_one(fleet, black_box(&fleet.rounds[*minute]));
+        measured += start.elapsed();
+        *minute += 1;
+    }
+    measured
+}
+
 fn bench_observe(c: &mut Criterion) {
     let mut fleet = fleet();
     // Criterion calls the closure below once per sample: the engine, the
@@ -478,20 +501,11 @@ fn bench_observe(c: &mut Criterion) {
     group.throughput(Throughput::Elements(PARTICIPANTS as u64));
     group.bench_function("observe_default_rules/1000_participants", |b| {
         b.iter_custom(|iters| {
-            let mut measured = Duration::ZERO;
-            for _ in 0..iters {
-                if minute == MINUTES {
-                    next_cycle(&mut fleet);
-                    minute = 0;
-                }
-                let start = Instant::now();
-                feed(&mut e, &fleet, black_box(&fleet.rounds[minute]), &mut out);
+            timed_minutes(iters, &mut fleet, &mut minute, |fleet, round| {
+                feed(&mut e, fleet, round, &mut out);
                 black_box(&out);
                 out.clear();
-                measured += start.elapsed();
-                minute += 1;
-            }
-            measured
+            })
         });
     });
 
@@ -524,18 +538,12 @@ fn bench_observe(c: &mut Criterion) {
         "observe_default_rules_and_incidents/1000_participants",
         |b| {
             b.iter_custom(|iters| {
-                let mut measured = Duration::ZERO;
-                for _ in 0..iters {
-                    if minute == MINUTES {
-                        next_cycle(&mut fleet);
-                        minute = 0;
-                    }
-                    let start = Instant::now();
+                timed_minutes(iters, &mut fleet, &mut minute, |fleet, round| {
                     feed_with_incidents(
                         &mut e,
                         &mut incidents,
-                        &fleet,
-                        black_box(&fleet.rounds[minute]),
+                        fleet,
+                        round,
                         &mut out,
                         &mut incident_out,
                     );
@@ -543,10 +551,7 @@ fn bench_observe(c: &mut Criterion) {
                     black_box(&incident_out);
                     out.clear();
                     incident_out.clear();
-                    measured += start.elapsed();
-                    minute += 1;
-                }
-                measured
+                })
             });
         },
     );
